@@ -1,0 +1,1 @@
+"""Metrics and plots for predictions against measurements."""

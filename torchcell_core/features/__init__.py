@@ -1,0 +1,1 @@
+"""Gene features: one vector per gene over a fixed gene index."""

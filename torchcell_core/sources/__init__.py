@@ -1,0 +1,1 @@
+"""Parsers for raw sources, each for the file exactly as published."""
