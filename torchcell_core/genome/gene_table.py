@@ -108,3 +108,9 @@ def go_annotations_frame(table: pa.Table):
         {"systematic_name": r["systematic_name"], **a} for r in rows for a in r["go_annotations"]
     ]
     return pd.DataFrame(flat, columns=["systematic_name", *GO_ANNOTATION_TYPE.names])
+
+
+def unknown_genes(names, genome_names) -> list[str]:
+    """Sorted names from `names` that are not systematic names of the genome."""
+    known = set(genome_names)
+    return sorted({n for n in names if n not in known})

@@ -1,0 +1,10 @@
+"""Assembles the torchcell code location from the `defs/` folder; nothing else lives here."""
+
+from pathlib import Path
+
+import dagster as dg
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

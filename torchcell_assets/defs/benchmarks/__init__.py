@@ -1,0 +1,1 @@
+"""Benchmark tables and plots, with lineage back to every input."""

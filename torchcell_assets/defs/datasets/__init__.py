@@ -1,0 +1,1 @@
+"""Curated datasets in DuckDB, deduplicated and split."""

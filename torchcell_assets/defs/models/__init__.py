@@ -1,0 +1,1 @@
+"""Trained models with their predictions and checkpoints."""

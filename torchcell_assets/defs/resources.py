@@ -1,0 +1,10 @@
+"""Resource instances for every domain, chosen in this one place."""
+
+import dagster as dg
+
+from torchcell_assets.lib.storage import TorchcellStorage
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"storage": TorchcellStorage()})

@@ -1,0 +1,1 @@
+"""Raw sources: the reference genome and the screens, with provenance."""

@@ -1,0 +1,48 @@
+"""`make demo`: materialize the whole default asset graph in process, then say where things are.
+
+Runs against the persistent instance in `$DAGSTER_HOME` (the Makefile sets
+`DAGSTER_HOME=dagster_home`), so `make ui` shows these runs afterwards.
+"""
+
+import sys
+import time
+
+import dagster as dg
+import pandas as pd
+
+from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
+from torchcell_assets.definitions import defs
+
+
+def main() -> int:
+    started = time.perf_counter()
+    definitions = defs()
+    assets = list(definitions.assets or [])
+    checks = list(definitions.asset_checks or [])
+    storage = definitions.resources["storage"]
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize(
+            [*assets, *checks], instance=instance, resources=definitions.resources, raise_on_error=False
+        )
+    failed_checks = [
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    ]
+    if not result.success:
+        print("demo: the run failed; see the log above", file=sys.stderr)
+        return 1
+    table = pd.read_csv(storage.path(*BENCHMARK_CSV))
+    columns = ["model", "features", "eval_split", "pearson", "spearman", "mse", "n", "simulated"]
+    print("\nBenchmark (test split; screen SIMULATED in the Costanzo 2016 format):")
+    print(table[columns].to_markdown(index=False, floatfmt=".4f"))
+    print(f"\nbenchmark table: {storage.path(*BENCHMARK_CSV)} (and DuckDB {storage.duckdb_path}, table benchmark_results)")
+    print(f"scatter plot:    {storage.path(*SCATTER_PNG)}")
+    print(f"asset checks failed: {', '.join(failed_checks) if failed_checks else 'none'}")
+    print(f"finished in {time.perf_counter() - started:.0f} s")
+    print("open the UI: make ui  (dagster dev on http://127.0.0.1:3000)")
+    return 1 if failed_checks else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

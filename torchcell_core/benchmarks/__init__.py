@@ -1,0 +1,1 @@
+"""Benchmark tables built from model predictions."""
