@@ -1,0 +1,36 @@
+# torchcell: `make demo` runs the whole default asset graph; `make test` runs the tests.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+
+.PHONY: install demo test ui daemon lint clean
+
+install: $(STAMP)
+
+# torch 2.13.0 (CPU build on this machine's disk) goes in first unless a torch is already
+# there, so a GPU user's CUDA build is kept; pyproject allows a range.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m torchcell_assets.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+ui: $(STAMP)
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+daemon: $(STAMP)
+	$(BIN)/dagster-daemon run -w workspace.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check torchcell_core torchcell_assets tests bench
+
+clean:
+	rm -rf data dagster_home/history dagster_home/storage dagster_home/schedules dagster_home/logs

@@ -1,0 +1,137 @@
+"""The Costanzo 2016 loader on tiny files in the exact released format, good and malformed."""
+
+import pandas as pd
+import pytest
+
+from torchcell_core.errors import SourceFormatError
+from torchcell_core.sources.costanzo2016 import (
+    SGA_COLUMNS,
+    SMF_COLUMNS,
+    iter_digenic_records,
+    read_sga_file,
+    read_smf_xlsx,
+)
+from torchcell_core.sources.strains import parse_strain_id
+
+HEADER = "\t".join(SGA_COLUMNS)
+ROWS = [
+    "YAL002W_sn273\tvps8\tYBR066C_dma1\tnrg2\tDMA30\t-0.0348\t0.01226\t0.9155\t0.9881\t0.8698\t0.0408",
+    "YAL001C_tsq508\ttfc3-1\tYBL023C_tsa111\tmcm2-1\tTSA26\t0.0521\t0.3\t0.7\t0.8\t0.6121\t",
+    "YAL001C_tsq508\ttfc3-1\tYDL227C_damp5\tho\tDMA26\t-0.1\tNaN\t0.7\t0.9\t0.53\t0.02",
+]
+
+
+def write_sga(path, rows, header=HEADER):
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_sga_file_parses_typed_records(tmp_path):
+    path = write_sga(tmp_path / "SGA_NxN.txt", ROWS)
+    (chunk,) = list(read_sga_file(path))
+    assert list(chunk["query_gene"]) == ["YAL002W", "YAL001C", "YAL001C"]
+    assert list(chunk["query_kind"]) == ["sn", "tsq", "tsq"]
+    assert list(chunk["array_kind"]) == ["dma", "tsa", "damp"]
+    assert list(chunk["array_type"]) == ["DMA", "TSA", "DMA"]
+    assert list(chunk["temperature"]) == [30, 26, 26]
+    assert chunk["epsilon"].tolist() == pytest.approx([-0.0348, 0.0521, -0.1])
+    assert pd.isna(chunk["dmf_std"][1]) and pd.isna(chunk["p_value"][2])
+    assert list(chunk["line"]) == [2, 3, 4]
+    records = list(iter_digenic_records([path]))
+    assert records[0].query_allele == "vps8" and records[0].array_smf == pytest.approx(0.9881)
+    assert records[0].source_file == "SGA_NxN.txt"
+
+
+def test_chunks_keep_file_line_numbers(tmp_path):
+    path = write_sga(tmp_path / "SGA_ExE.txt", ROWS * 3)
+    chunks = list(read_sga_file(path, chunk_rows=4))
+    assert [len(c) for c in chunks] == [4, 4, 1]
+    assert chunks[-1]["line"].tolist() == [10]
+
+
+def test_wrong_header_names_the_column(tmp_path):
+    bad_header = HEADER.replace("Genetic interaction score (ε)", "Genetic interaction score")
+    path = write_sga(tmp_path / "SGA_NxN.txt", ROWS, header=bad_header)
+    with pytest.raises(SourceFormatError) as error:
+        list(read_sga_file(path))
+    assert error.value.line == 1
+    assert error.value.column == "Genetic interaction score (ε)"
+    assert "SGA_NxN.txt" in str(error.value)
+
+
+def test_non_numeric_score_names_file_line_and_column(tmp_path):
+    rows = [ROWS[0], ROWS[1].replace("\t0.0521\t", "\tabc\t")]
+    path = write_sga(tmp_path / "SGA_ExN_NxE.txt", rows)
+    with pytest.raises(SourceFormatError) as error:
+        list(read_sga_file(path))
+    assert (error.value.path.name, error.value.line, error.value.column) == (
+        "SGA_ExN_NxE.txt",
+        3,
+        "Genetic interaction score (ε)",
+    )
+    assert "'abc'" in str(error.value)
+
+
+def test_unknown_strain_suffix_is_an_error(tmp_path):
+    rows = [ROWS[0], ROWS[1], ROWS[2].replace("YDL227C_damp5", "YDL227C_xyz5")]
+    path = write_sga(tmp_path / "SGA_DAmP.txt", rows)
+    with pytest.raises(SourceFormatError) as error:
+        list(read_sga_file(path))
+    assert (error.value.line, error.value.column) == (4, "Array Strain ID")
+    assert "'xyz'" in str(error.value)
+
+
+def test_out_of_range_fitness_is_an_error(tmp_path):
+    rows = [ROWS[0].replace("\t0.8698\t", "\t-0.5\t")]
+    path = write_sga(tmp_path / "SGA_NxN.txt", rows)
+    with pytest.raises(SourceFormatError, match="outside the plausible range") as error:
+        list(read_sga_file(path))
+    assert error.value.column == "Double mutant fitness"
+
+
+def test_missing_field_is_an_error(tmp_path):
+    path = write_sga(tmp_path / "SGA_NxN.txt", [ROWS[0], "YAL002W_sn273\tvps8\tYBR066C_dma1"])
+    # A short row reads as empty trailing fields; the first required one is named.
+    with pytest.raises(SourceFormatError, match="unreadable array type") as error:
+        list(read_sga_file(path))
+    assert (error.value.line, error.value.column) == (3, "Arraytype/Temp")
+    path = write_sga(tmp_path / "SGA_NxN.txt", [ROWS[0] + "\textra"])
+    with pytest.raises(SourceFormatError, match="wrong number of fields"):
+        list(read_sga_file(path))
+
+
+def test_strain_id_parser():
+    strain = parse_strain_id("YBL023C_tsa111")
+    assert (strain.systematic_name, strain.kind, strain.number) == ("YBL023C", "tsa", 111)
+    assert strain.perturbation_type == "temperature_sensitive"
+    with pytest.raises(ValueError, match="unknown strain suffix"):
+        parse_strain_id("YBL023C_foo1")
+
+
+def write_smf(path, rows):
+    pd.DataFrame(rows, columns=list(SMF_COLUMNS)).to_excel(path, index=False, engine="openpyxl")
+    return path
+
+
+def test_smf_xlsx(tmp_path):
+    path = write_smf(
+        tmp_path / "strain_ids_and_single_mutant_fitness.xlsx",
+        [
+            ["YAL002W_dma1", "YAL002W", "vps8", 0.91, 0.02, 0.92, 0.03],
+            ["YAL001C_tsq508", "YAL001C", "tfc3-1", 0.75, 0.05, None, None],
+        ],
+    )
+    smf = read_smf_xlsx(path)
+    assert list(smf["strain"]) == ["YAL002W_dma1", "YAL001C_tsq508"]
+    assert smf["smf_26"].tolist() == pytest.approx([0.91, 0.75])
+    assert pd.isna(smf["smf_30"][1])
+
+
+def test_smf_xlsx_bad_value_names_row_and_column(tmp_path):
+    path = write_smf(
+        tmp_path / "strain_ids_and_single_mutant_fitness.xlsx",
+        [["YAL002W_dma1", "YAL002W", "vps8", 0.91, 0.02, "n/a?", 0.03]],
+    )
+    with pytest.raises(SourceFormatError) as error:
+        read_smf_xlsx(path)
+    assert (error.value.line, error.value.column) == (2, "Single mutant fitness (30°)")
