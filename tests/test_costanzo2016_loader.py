@@ -91,13 +91,23 @@ def test_out_of_range_fitness_is_an_error(tmp_path):
 
 def test_missing_field_is_an_error(tmp_path):
     path = write_sga(tmp_path / "SGA_NxN.txt", [ROWS[0], "YAL002W_sn273\tvps8\tYBR066C_dma1"])
-    # A short row reads as empty trailing fields; the first required one is named.
-    with pytest.raises(SourceFormatError, match="unreadable array type") as error:
+    with pytest.raises(SourceFormatError, match="expected 11 tab-separated fields, found 3") as error:
         list(read_sga_file(path))
-    assert (error.value.line, error.value.column) == (3, "Arraytype/Temp")
+    assert error.value.line == 3
     path = write_sga(tmp_path / "SGA_NxN.txt", [ROWS[0] + "\textra"])
-    with pytest.raises(SourceFormatError, match="wrong number of fields"):
+    with pytest.raises(SourceFormatError, match="found 12") as error:
         list(read_sga_file(path))
+    assert error.value.line == 2
+
+
+def test_field_counts_across_blocks(tmp_path):
+    path = write_sga(tmp_path / "SGA_NxN.txt", ROWS * 50 + [ROWS[0] + "\tx"] + ROWS)
+    from torchcell_core.sources.costanzo2016 import check_field_counts
+
+    with pytest.raises(SourceFormatError) as error:
+        check_field_counts(path, 11, block_bytes=97)  # tiny blocks split lines everywhere
+    assert error.value.line == 152
+    check_field_counts(write_sga(tmp_path / "ok.txt", ROWS * 50), 11, block_bytes=97)
 
 
 def test_strain_id_parser():
