@@ -1,0 +1,143 @@
+"""The whole default path materialized in process, plus checks that must be able to fail."""
+
+import json
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
+from torchcell_assets.defs.datasets.assets import DIGENIC_PARQUET
+from torchcell_assets.defs.datasets.checks import no_duplicate_pairs
+from torchcell_assets.defs.sources.assets import (
+    Costanzo2016SourceConfig,
+    costanzo2016_raw_files,
+    costanzo2016_records,
+    s288c_genome,
+)
+from torchcell_assets.defs.sources.checks import epsilon_consistency, raw_files_match_digests
+from torchcell_assets.defs.sources.paths import COSTANZO_RECORDS
+from torchcell_assets.definitions import defs
+from torchcell_assets.lib.storage import TorchcellStorage
+
+SMALL_SCREEN = {"n_deletion_arrays": 120, "n_ts_arrays": 30, "n_deletion_queries": 50, "n_ts_queries": 15}
+RUN_CONFIG = dg.RunConfig(
+    ops={
+        "costanzo2016_raw_files": {"config": SMALL_SCREEN},
+        "random_forest_digenic": {"config": {"n_estimators": 40}},
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One in-process run of every asset and check, in a temporary DAGSTER_HOME."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    storage = TorchcellStorage(data_dir=str(tmp_path_factory.mktemp("data")))
+    definitions = defs()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        result = dg.materialize(
+            [*definitions.assets, *definitions.asset_checks],
+            instance=instance,
+            resources={"storage": storage},
+            run_config=RUN_CONFIG,
+        )
+        yield result, storage, instance
+
+
+def test_every_asset_materializes_and_every_check_passes(run):
+    result, _, _ = run
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == {
+        "s288c_genome", "costanzo2016_raw_files", "costanzo2016_records",
+        "digenic_interactions", "random_forest_digenic", "benchmark_table",
+    }  # fmt: skip
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == 9
+    assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
+
+
+def test_benchmark_beats_the_mean_and_stays_below_the_ceiling(run):
+    _, storage, _ = run
+    table = pd.read_csv(storage.path(*BENCHMARK_CSV)).set_index("model")
+    forest = table.loc["random_forest"]
+    ceiling = table.loc["noise_ceiling (truth as prediction)"]
+    assert forest["pearson"] > 0.2
+    assert forest["mse"] < table.loc["train_mean", "mse"]
+    assert forest["pearson"] < ceiling["pearson"]
+    assert table["simulated"].all()
+    with duckdb.connect(str(storage.duckdb_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM benchmark_results").fetchone()[0] == len(table)
+        pairs = con.execute("SELECT count(*) FROM digenic_interactions").fetchone()[0]
+    assert pairs == len(pd.read_parquet(storage.path(*DIGENIC_PARQUET)))
+    assert storage.path(*SCATTER_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_metadata_and_versions_reach_the_instance(run):
+    _, _, instance = run
+    event = instance.get_latest_materialization_event(dg.AssetKey("benchmark_table"))
+    metadata = event.asset_materialization.metadata
+    assert metadata["scatter"].value.startswith("![predicted vs measured")
+    assert metadata["simulated"].value is True
+    assert "random_forest" in metadata["table"].value
+    genome = instance.get_latest_materialization_event(dg.AssetKey("s288c_genome")).asset_materialization
+    assert genome.metadata["dagster/row_count"].value == 6399
+    assert genome.tags["dagster/code_version"] == "1"
+    assert genome.tags["dagster/data_version"]
+
+
+def test_checks_fail_on_bad_data(run):
+    """Corrupt copies of the stored outputs make the checks fail."""
+    _, storage, _ = run
+    dataset = pd.read_parquet(storage.path(*DIGENIC_PARQUET))
+    records = pd.read_parquet(storage.path(*COSTANZO_RECORDS))
+    bad = TorchcellStorage(data_dir=str(storage.root() / "corrupt"))
+    for part in (("sources", "s288c_genes.parquet"),):
+        bad.path(*part).write_bytes(storage.path(*part).read_bytes())
+    pd.concat([dataset, dataset.head(1)]).to_parquet(bad.path(*DIGENIC_PARQUET))
+    records.assign(epsilon=records["epsilon"] + 0.05).to_parquet(bad.path(*COSTANZO_RECORDS))
+    assert no_duplicate_pairs(storage=bad).passed is False
+    assert epsilon_consistency(storage=bad).passed is False
+    assert no_duplicate_pairs(storage=storage).passed is True
+    # A raw file changed after it was recorded no longer matches its digest.
+    assert raw_files_match_digests(storage=storage).passed is True
+    simulated_nxn = storage.root() / "simulated" / "costanzo2016" / "SGA_NxN.txt"
+    original = simulated_nxn.read_bytes()
+    simulated_nxn.write_bytes(original + b"\n")
+    try:
+        assert raw_files_match_digests(storage=storage).passed is False
+    finally:
+        simulated_nxn.write_bytes(original)
+
+
+def test_user_provided_release_is_read_from_the_raw_dir(run, tmp_path):
+    """source="user" reads the real-format files a user put in $TORCHCELL_RAW_DIR/costanzo2016."""
+    _, storage, _ = run
+    simulated_dir = storage.root() / "simulated" / "costanzo2016"
+    raw = tmp_path / "raw" / "costanzo2016"
+    raw.mkdir(parents=True)
+    for name in ("strain_ids_and_single_mutant_fitness.xlsx", "SGA_ExE.txt"):
+        (raw / name).write_bytes((simulated_dir / name).read_bytes())
+    user = TorchcellStorage(data_dir=str(tmp_path / "data"), raw_dir=str(tmp_path / "raw"))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [s288c_genome, costanzo2016_raw_files, costanzo2016_records],
+            instance=instance,
+            resources={"storage": user},
+            run_config=dg.RunConfig(ops={"costanzo2016_raw_files": {"config": {"source": "user"}}}),
+        )
+    assert result.success
+    current = json.loads(user.path("sources", "costanzo2016", "current_source.json").read_text())
+    assert current["simulated"] is False and set(current["sha256"]) == {
+        "strain_ids_and_single_mutant_fitness.xlsx", "SGA_ExE.txt"}  # fmt: skip
+    records = pd.read_parquet(user.path(*COSTANZO_RECORDS))
+    assert set(records["source_file"]) == {"SGA_ExE.txt"} and not records["simulated"].any()
+
+
+def test_user_source_without_files_fails_clearly(tmp_path):
+    user = TorchcellStorage(data_dir=str(tmp_path / "data"), raw_dir=str(tmp_path / "empty_raw"))
+    context = dg.build_asset_context(resources={"storage": user})
+    with pytest.raises(FileNotFoundError, match="strain_ids_and_single_mutant_fitness.xlsx"):
+        costanzo2016_raw_files(context, config=Costanzo2016SourceConfig(source="user"))
