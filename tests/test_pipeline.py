@@ -7,6 +7,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from torchcell_assets.definitions import defs
 from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
 from torchcell_assets.defs.datasets.assets import DIGENIC_PARQUET
 from torchcell_assets.defs.datasets.checks import no_duplicate_pairs
@@ -18,7 +19,6 @@ from torchcell_assets.defs.sources.assets import (
 )
 from torchcell_assets.defs.sources.checks import epsilon_consistency, raw_files_match_digests
 from torchcell_assets.defs.sources.paths import COSTANZO_RECORDS
-from torchcell_assets.definitions import defs
 from torchcell_assets.lib.storage import TorchcellStorage
 
 SMALL_SCREEN = {"n_deletion_arrays": 120, "n_ts_arrays": 30, "n_deletion_queries": 50, "n_ts_queries": 15}

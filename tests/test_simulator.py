@@ -77,7 +77,7 @@ def test_truth_is_structured_and_measurable(screen, go_frame):
     # Pairs sharing a GO process term interact more strongly than pairs that share none.
     bp = go_frame[(go_frame["aspect"] == "P") & (go_frame["go_id"] != "GO:0008150")]
     terms = bp.groupby("systematic_name")["go_id"].apply(set)
-    shared = [bool(terms.get(a, set()) & terms.get(b, set())) for a, b in zip(truth["gene_a"], truth["gene_b"])]
-    shared = np.array(shared)
+    pairs = zip(truth["gene_a"], truth["gene_b"], strict=True)
+    shared = np.array([bool(terms.get(a, set()) & terms.get(b, set())) for a, b in pairs])
     assert shared.any() and (~shared).any()
     assert truth["epsilon_true"][shared].abs().mean() > 1.5 * truth["epsilon_true"][~shared].abs().mean()

@@ -10,8 +10,8 @@ import time
 import dagster as dg
 import pandas as pd
 
-from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
 from torchcell_assets.definitions import defs
+from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
 
 
 def main() -> int:
@@ -25,9 +25,7 @@ def main() -> int:
             [*assets, *checks], instance=instance, resources=definitions.resources, raise_on_error=False
         )
     failed_checks = [
-        f"{e.asset_key.to_user_string()}:{e.check_name}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed
+        f"{e.asset_key.to_user_string()}:{e.check_name}" for e in result.get_asset_check_evaluations() if not e.passed
     ]
     if not result.success:
         print("demo: the run failed; see the log above", file=sys.stderr)
@@ -36,7 +34,9 @@ def main() -> int:
     columns = ["model", "features", "eval_split", "pearson", "spearman", "mse", "n", "simulated"]
     print("\nBenchmark (test split; screen SIMULATED in the Costanzo 2016 format):")
     print(table[columns].to_markdown(index=False, floatfmt=".4f"))
-    print(f"\nbenchmark table: {storage.path(*BENCHMARK_CSV)} (and DuckDB {storage.duckdb_path}, table benchmark_results)")
+    print(
+        f"\nbenchmark table: {storage.path(*BENCHMARK_CSV)} (and DuckDB {storage.duckdb_path}, table benchmark_results)"
+    )
     print(f"scatter plot:    {storage.path(*SCATTER_PNG)}")
     print(f"asset checks failed: {', '.join(failed_checks) if failed_checks else 'none'}")
     print(f"finished in {time.perf_counter() - started:.0f} s")

@@ -1,6 +1,5 @@
 """Metadata helpers: previews, embedded images and content versions for MaterializeResult."""
 
-
 import base64
 from pathlib import Path
 

@@ -1,6 +1,5 @@
 """The storage resource: where torchcell keeps raw files, processed files and DuckDB."""
 
-
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager

@@ -15,7 +15,7 @@ def random_split(n: int, seed: int, fractions: tuple[float, float, float] = (0.8
     labels = np.empty(n, dtype=object)
     bounds = np.round(np.cumsum(fractions) * n).astype(int)
     start = 0
-    for name, stop in zip(SPLITS, bounds):
+    for name, stop in zip(SPLITS, bounds, strict=True):
         labels[order[start:stop]] = name
         start = stop
     return labels

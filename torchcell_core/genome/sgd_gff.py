@@ -14,13 +14,13 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from torchcell_core.errors import SourceFormatError
-from torchcell_core.genome.gene_table import Gene, GoAnnotation
 from torchcell_core.genome.genbank import Location
+from torchcell_core.genome.gene_table import Gene, GoAnnotation
 
 ROMAN_CHROMOSOMES = {
     f"chr{numeral}": number
     for number, numeral in enumerate(
-        "I II III IV V VI VII VIII IX X XI XII XIII XIV XV XVI".split(), start=1
+        ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI"], start=1
     )
 }
 _GENE_TYPES = {"gene", "tRNA_gene", "ncRNA_gene", "snoRNA_gene", "snRNA_gene", "rRNA_gene"}
@@ -28,6 +28,7 @@ _CODON_TABLE = dict(
     zip(
         (a + b + c for a in "TCAG" for b in "TCAG" for c in "TCAG"),
         "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG",
+        strict=True,
     )
 )
 
@@ -35,7 +36,7 @@ _CODON_TABLE = dict(
 def translate(cds: str) -> str:
     """Translate a coding sequence with the standard code, dropping the stop codon."""
     protein = "".join(_CODON_TABLE.get(cds[i : i + 3], "X") for i in range(0, len(cds) - 2, 3))
-    return protein[:-1] if protein.endswith("*") else protein
+    return protein.removesuffix("*")
 
 
 def read_fasta(lines: Iterable[str]) -> dict[str, str]:
@@ -87,7 +88,9 @@ def read_sgd_genes(gff_path: Path, fasta_path: Path | None = None) -> list[Gene]
         try:
             start_i, end_i = int(start), int(end)
         except ValueError:
-            raise SourceFormatError(gff_path, f"non-integer coordinate {start!r}..{end!r}", number, "start/end") from None
+            raise SourceFormatError(
+                gff_path, f"non-integer coordinate {start!r}..{end!r}", number, "start/end"
+            ) from None
         attributes = _attributes(attrs)
         if kind in _GENE_TYPES:
             name = attributes.get("ID")

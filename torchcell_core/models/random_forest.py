@@ -18,7 +18,9 @@ class RandomForestConfig:
     n_jobs: int = -1
 
 
-def train_random_forest(x: np.ndarray | sp.spmatrix, y: np.ndarray, config: RandomForestConfig) -> RandomForestRegressor:
+def train_random_forest(
+    x: np.ndarray | sp.spmatrix, y: np.ndarray, config: RandomForestConfig
+) -> RandomForestRegressor:
     """Fit on x: [num_samples, num_features], y: [num_samples]."""
     model = RandomForestRegressor(
         n_estimators=config.n_estimators,

@@ -124,8 +124,8 @@ def simulate_costanzo2016(
         "essential_genes_are_designated_by_the_simulator": True,
         "config": asdict(config),
         "rows": written,
-        "strains": int(len(strains)),
-        "genes": int(len(gene_list)),
+        "strains": len(strains),
+        "genes": len(gene_list),
         "truth_terms": len(truth.term_ids),
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
@@ -171,7 +171,9 @@ def _true_single_fitness(rng, strains: pd.DataFrame) -> pd.DataFrame:
 def _measure_single_fitness(rng, smf: pd.DataFrame, config: Costanzo2016SimConfig) -> pd.DataFrame:
     out = smf.copy()
     for temp in ("26", "30"):
-        colonies = out[f"smf_{temp}"].to_numpy()[:, None] + rng.normal(0, config.colony_noise_sd / 2, (len(out), COLONIES))
+        colonies = out[f"smf_{temp}"].to_numpy()[:, None] + rng.normal(
+            0, config.colony_noise_sd / 2, (len(out), COLONIES)
+        )
         out[f"smf_{temp}"] = np.clip(colonies.mean(axis=1), 0.0, 2.0)
         out[f"smf_{temp}_std"] = colonies.std(axis=1, ddof=1)
     return out
@@ -201,9 +203,7 @@ def _screen_rows(rng, queries, arrays, temperatures, truth, gene_index, smf_look
     keep = q["gene"].to_numpy()[qi] != a["gene"].to_numpy()[ai]
     keep &= rng.random(len(qi)) >= config.missing_fraction
     qi, ai = qi[keep], ai[keep]
-    eps_true = truth.epsilon(
-        q["gene"].map(gene_index).to_numpy()[qi], a["gene"].map(gene_index).to_numpy()[ai]
-    )
+    eps_true = truth.epsilon(q["gene"].map(gene_index).to_numpy()[qi], a["gene"].map(gene_index).to_numpy()[ai])
     array_type = "TSA" if (a["kind"] == "tsa").all() else "DMA"
     frames = []
     for temp in temperatures:

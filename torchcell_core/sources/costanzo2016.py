@@ -270,6 +270,6 @@ def read_smf_xlsx(path: str | Path) -> pd.DataFrame:
             "allele": frame["Allele/Gene name"].to_numpy(),
         }
     )
-    for column, name in zip(SMF_COLUMNS[3:], ("smf_26", "smf_26_std", "smf_30", "smf_30_std")):
+    for column, name in zip(SMF_COLUMNS[3:], ("smf_26", "smf_26_std", "smf_30", "smf_30_std"), strict=True):
         out[name] = _numeric(path, frame, column, True, (0.0, 2.0))
     return out

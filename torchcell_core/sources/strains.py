@@ -36,7 +36,5 @@ def parse_strain_id(text: str) -> StrainId:
     if match is None:
         raise ValueError(f"malformed strain id {text!r} (expected e.g. 'YAL002W_dma1')")
     if match["kind"] not in STRAIN_KINDS:
-        raise ValueError(
-            f"unknown strain suffix {match['kind']!r} in {text!r} (known: {', '.join(STRAIN_KINDS)})"
-        )
+        raise ValueError(f"unknown strain suffix {match['kind']!r} in {text!r} (known: {', '.join(STRAIN_KINDS)})")
     return StrainId(match["gene"], match["kind"], int(match["number"]))

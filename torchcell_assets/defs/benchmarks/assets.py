@@ -1,13 +1,17 @@
 """Benchmark assets: test metrics as a DuckDB table, a CSV and a scatter plot."""
 
-
 import json
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from torchcell_assets.defs.models.assets import MODEL_CARD, PREDICTIONS, RF_DIR, random_forest_digenic
+from torchcell_assets.defs.models.assets import (
+    MODEL_CARD,
+    PREDICTIONS,
+    RF_DIR,
+    random_forest_digenic,
+)
 from torchcell_assets.defs.sources.assets import costanzo2016_raw_files
 from torchcell_assets.defs.sources.paths import COSTANZO_CURRENT
 from torchcell_assets.lib.metadata import image

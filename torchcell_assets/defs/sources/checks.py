@@ -1,14 +1,17 @@
 """Checks on parsed sources; each can fail on real defects of the data."""
 
+import json
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-import json
-from pathlib import Path
-
-from torchcell_assets.defs.sources.assets import costanzo2016_raw_files, costanzo2016_records, s288c_genome
+from torchcell_assets.defs.sources.assets import (
+    costanzo2016_raw_files,
+    costanzo2016_records,
+    s288c_genome,
+)
 from torchcell_assets.defs.sources.paths import COSTANZO_CURRENT, COSTANZO_RECORDS, GENOME_PARQUET
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.genome.gene_table import unknown_genes
@@ -77,7 +80,9 @@ def record_genes_in_genome(storage: TorchcellStorage) -> dg.AssetCheckResult:
     """Every query and array gene is a systematic name of the S288C genome."""
     records = pd.read_parquet(storage.path(*COSTANZO_RECORDS), columns=["query_gene", "array_gene"])
     genome = pd.read_parquet(storage.path(*GENOME_PARQUET), columns=["systematic_name"])
-    missing = unknown_genes(pd.concat([records["query_gene"], records["array_gene"]]).unique(), genome["systematic_name"])
+    missing = unknown_genes(
+        pd.concat([records["query_gene"], records["array_gene"]]).unique(), genome["systematic_name"]
+    )
     return dg.AssetCheckResult(
         passed=not missing, metadata={"unknown_genes": len(missing), "examples": ", ".join(missing[:10])}
     )
