@@ -145,3 +145,19 @@ def test_smf_xlsx_bad_value_names_row_and_column(tmp_path):
     with pytest.raises(SourceFormatError) as error:
         read_smf_xlsx(path)
     assert (error.value.line, error.value.column) == (2, "Single mutant fitness (30°)")
+
+
+def test_bad_array_type_names_line_in_a_later_chunk(tmp_path):
+    rows = ROWS * 3 + [ROWS[0].replace("\tDMA30\t", "\t30DMA\t")]
+    path = write_sga(tmp_path / "SGA_NxN.txt", rows)
+    with pytest.raises(SourceFormatError, match="'30DMA'") as error:
+        list(read_sga_file(path, chunk_rows=4))
+    assert (error.value.line, error.value.column) == (11, "Arraytype/Temp")
+
+
+def test_malformed_strain_id_in_a_later_chunk(tmp_path):
+    rows = ROWS * 2 + [ROWS[1].replace("YAL001C_tsq508", "YAL001C-tsq508")]
+    path = write_sga(tmp_path / "SGA_NxN.txt", rows)
+    with pytest.raises(SourceFormatError, match="malformed strain id 'YAL001C-tsq508'") as error:
+        list(read_sga_file(path, chunk_rows=5))
+    assert (error.value.line, error.value.column) == (8, "Query Strain ID")

@@ -129,25 +129,35 @@ def _numeric(path: Path, chunk: pd.DataFrame, column: str, nullable: bool, bound
     return values.to_numpy(dtype=np.float64)
 
 
+def _extract_unique(chunk: pd.DataFrame, column: str, pattern: re.Pattern) -> tuple[pd.DataFrame, np.ndarray]:
+    """Regex groups of `column`, matched once per distinct value (a screen has ~10k strains
+    over millions of rows), with the per-row codes into the distinct values."""
+    codes, uniques = pd.factorize(chunk[column])
+    return pd.Series(uniques, dtype=object).str.extract(pattern), codes
+
+
+def _first_bad(chunk: pd.DataFrame, codes: np.ndarray, bad_unique: np.ndarray) -> tuple[int, int]:
+    """(position in the chunk, file line) of the first row whose distinct value is bad."""
+    position = int(np.flatnonzero(bad_unique[codes])[0])
+    return position, int(chunk.index[position])
+
+
 def _strains(path: Path, chunk: pd.DataFrame, column: str) -> pd.DataFrame:
-    parts = chunk[column].str.extract(STRAIN_ID_PATTERN)
-    malformed = parts["gene"].isna()
+    parts, codes = _extract_unique(chunk, column, STRAIN_ID_PATTERN)
+    malformed = parts["gene"].isna().to_numpy()
     if malformed.any():
-        row = malformed.idxmax()
-        raise SourceFormatError(
-            path, f"malformed strain id {chunk[column][row]!r} (expected e.g. 'YAL002W_dma1')", int(row), column
-        )
-    unknown = ~parts["kind"].isin(list(STRAIN_KINDS))
+        position, line = _first_bad(chunk, codes, malformed)
+        value = chunk[column].iloc[position]
+        raise SourceFormatError(path, f"malformed strain id {value!r} (expected e.g. 'YAL002W_dma1')", line, column)
+    unknown = ~parts["kind"].isin(list(STRAIN_KINDS)).to_numpy()
     if unknown.any():
-        row = unknown.idxmax()
+        position, line = _first_bad(chunk, codes, unknown)
+        value = chunk[column].iloc[position]
+        suffix = parts["kind"].iloc[codes[position]]
         raise SourceFormatError(
-            path,
-            f"unknown strain suffix {parts['kind'][row]!r} in {chunk[column][row]!r} "
-            f"(known: {', '.join(STRAIN_KINDS)})",
-            int(row),
-            column,
+            path, f"unknown strain suffix {suffix!r} in {value!r} (known: {', '.join(STRAIN_KINDS)})", line, column
         )
-    return parts
+    return parts.iloc[codes].reset_index(drop=True)
 
 
 def check_field_counts(path: Path, expected: int, block_bytes: int = 1 << 26) -> None:
@@ -211,13 +221,15 @@ def read_sga_file(path: str | Path, chunk_rows: int = 1_000_000) -> Iterator[pd.
 def _parse_sga_chunk(path: Path, chunk: pd.DataFrame) -> pd.DataFrame:
     query = _strains(path, chunk, "Query Strain ID")
     array = _strains(path, chunk, "Array Strain ID")
-    temp = chunk["Arraytype/Temp"].str.extract(_ARRAY_TYPE_TEMP)
-    if temp["array_type"].isna().any():
-        row = temp["array_type"].isna().idxmax()
+    temp, codes = _extract_unique(chunk, "Arraytype/Temp", _ARRAY_TYPE_TEMP)
+    unreadable = temp["array_type"].isna().to_numpy()
+    if unreadable.any():
+        position, line = _first_bad(chunk, codes, unreadable)
+        value = chunk["Arraytype/Temp"].iloc[position]
         raise SourceFormatError(
-            path, f"unreadable array type/temperature {chunk['Arraytype/Temp'][row]!r} (e.g. 'DMA30')",
-            int(row), "Arraytype/Temp",
-        )  # fmt: skip
+            path, f"unreadable array type/temperature {value!r} (e.g. 'DMA30')", line, "Arraytype/Temp"
+        )
+    temp = temp.iloc[codes].reset_index(drop=True)
     out = pd.DataFrame(
         {
             "query_strain": chunk["Query Strain ID"].to_numpy(),
