@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from torchcell_assets.defs.sources.paths import (
     COSTANZO_CURRENT,
@@ -138,9 +139,12 @@ def costanzo2016_records(context: dg.AssetExecutionContext, storage: TorchcellSt
     source_dir, simulated = Path(current["directory"]), bool(current["simulated"])
     chunks = []
     for name in SGA_FILES:
-        if (source_dir / name).is_file():
+        if not (source_dir / name).is_file():
+            continue
+        with tqdm(desc=name, unit=" rows", unit_scale=True) as progress:
             for chunk in read_sga_file(source_dir / name):
                 chunks.append(chunk)
+                progress.update(len(chunk))
                 context.log.info(f"{name}: parsed {int(chunk['line'].iloc[-1]) - 1} rows")
     records = pd.concat(chunks, ignore_index=True)
     records["simulated"] = simulated
