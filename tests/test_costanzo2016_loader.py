@@ -1,16 +1,12 @@
 """The Costanzo 2016 loader on tiny files in the exact released format, good and malformed."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from torchcell_core.errors import SourceFormatError
-from torchcell_core.sources.costanzo2016 import (
-    SGA_COLUMNS,
-    SMF_COLUMNS,
-    iter_digenic_records,
-    read_sga_file,
-    read_smf_xlsx,
-)
+from torchcell_core.sources.costanzo2016 import SGA_COLUMNS, SMF_COLUMNS, read_smf_xlsx
+from torchcell_core.sources.costanzo2016_sga import iter_digenic_records, read_sga_file, sga_files_to_parquet
 from torchcell_core.sources.strains import parse_strain_id
 
 HEADER = "\t".join(SGA_COLUMNS)
@@ -28,7 +24,7 @@ def write_sga(path, rows, header=HEADER):
 
 def test_sga_file_parses_typed_records(tmp_path):
     path = write_sga(tmp_path / "SGA_NxN.txt", ROWS)
-    (chunk,) = list(read_sga_file(path))
+    chunk = read_sga_file(path)
     assert list(chunk["query_gene"]) == ["YAL002W", "YAL001C", "YAL001C"]
     assert list(chunk["query_kind"]) == ["sn", "tsq", "tsq"]
     assert list(chunk["array_kind"]) == ["dma", "tsa", "damp"]
@@ -42,18 +38,45 @@ def test_sga_file_parses_typed_records(tmp_path):
     assert records[0].source_file == "SGA_NxN.txt"
 
 
-def test_chunks_keep_file_line_numbers(tmp_path):
-    path = write_sga(tmp_path / "SGA_ExE.txt", ROWS * 3)
-    chunks = list(read_sga_file(path, chunk_rows=4))
-    assert [len(c) for c in chunks] == [4, 4, 1]
-    assert chunks[-1]["line"].tolist() == [10]
+def test_line_numbers_follow_the_file_across_reader_chunks(tmp_path):
+    """DuckDB reads in parallel chunks; every row must still carry its own file line."""
+    n = 250_000
+    lines = np.arange(2, n + 2)
+    rows = [f"YAL002W_sn1\tvps8\tYBR066C_dma1\tnrg2\tDMA30\t0.0\t0.5\t0.9\t0.9\t0.81\t{line}e-9" for line in lines]
+    path = write_sga(tmp_path / "SGA_NxN.txt", rows)
+    frame = read_sga_file(path)
+    assert (frame["line"].to_numpy() == lines).all()
+    assert np.allclose(frame["dmf_std"].to_numpy() * 1e9, frame["line"].to_numpy())
+
+
+def test_bulk_parquet_counts_unknown_genes_and_keeps_old_output_on_failure(tmp_path):
+    first = write_sga(tmp_path / "SGA_NxN.txt", ROWS[:2])
+    second = write_sga(tmp_path / "SGA_DAmP.txt", ROWS[2:])
+    out = tmp_path / "records.parquet"
+    stats = sga_files_to_parquet([first, second], out, genome_genes={"YAL002W", "YAL001C", "YBR066C"})
+    assert stats["rows"] == 3 and stats["rows_per_file"] == {"SGA_DAmP.txt": 1, "SGA_NxN.txt": 2}
+    assert stats["unknown_genes"] == 2 and stats["unknown_gene_examples"] == ["YBL023C", "YDL227C"]
+    assert stats["rows_with_unknown_genes"] == 2
+    before = out.read_bytes()
+    write_sga(second, [ROWS[2].replace("\t-0.1\t", "\tabc\t")])
+    with pytest.raises(SourceFormatError) as error:
+        sga_files_to_parquet([first, second], out)
+    assert (error.value.path.name, error.value.line, error.value.column) == (
+        "SGA_DAmP.txt", 2, "Genetic interaction score (ε)")  # fmt: skip
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if "partial" in p.name) == []
+
+
+def test_missing_file_names_the_expected_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="SGA_ExE.txt"):
+        read_sga_file(tmp_path / "SGA_ExE.txt")
 
 
 def test_wrong_header_names_the_column(tmp_path):
     bad_header = HEADER.replace("Genetic interaction score (ε)", "Genetic interaction score")
     path = write_sga(tmp_path / "SGA_NxN.txt", ROWS, header=bad_header)
     with pytest.raises(SourceFormatError) as error:
-        list(read_sga_file(path))
+        read_sga_file(path)
     assert error.value.line == 1
     assert error.value.column == "Genetic interaction score (ε)"
     assert "SGA_NxN.txt" in str(error.value)
@@ -63,7 +86,7 @@ def test_non_numeric_score_names_file_line_and_column(tmp_path):
     rows = [ROWS[0], ROWS[1].replace("\t0.0521\t", "\tabc\t")]
     path = write_sga(tmp_path / "SGA_ExN_NxE.txt", rows)
     with pytest.raises(SourceFormatError) as error:
-        list(read_sga_file(path))
+        read_sga_file(path)
     assert (error.value.path.name, error.value.line, error.value.column) == (
         "SGA_ExN_NxE.txt",
         3,
@@ -76,7 +99,7 @@ def test_unknown_strain_suffix_is_an_error(tmp_path):
     rows = [ROWS[0], ROWS[1], ROWS[2].replace("YDL227C_damp5", "YDL227C_xyz5")]
     path = write_sga(tmp_path / "SGA_DAmP.txt", rows)
     with pytest.raises(SourceFormatError) as error:
-        list(read_sga_file(path))
+        read_sga_file(path)
     assert (error.value.line, error.value.column) == (4, "Array Strain ID")
     assert "'xyz'" in str(error.value)
 
@@ -85,29 +108,19 @@ def test_out_of_range_fitness_is_an_error(tmp_path):
     rows = [ROWS[0].replace("\t0.8698\t", "\t-0.5\t")]
     path = write_sga(tmp_path / "SGA_NxN.txt", rows)
     with pytest.raises(SourceFormatError, match="outside the plausible range") as error:
-        list(read_sga_file(path))
+        read_sga_file(path)
     assert error.value.column == "Double mutant fitness"
 
 
 def test_missing_field_is_an_error(tmp_path):
     path = write_sga(tmp_path / "SGA_NxN.txt", [ROWS[0], "YAL002W_sn273\tvps8\tYBR066C_dma1"])
-    with pytest.raises(SourceFormatError, match="expected 11 tab-separated fields, found 3") as error:
-        list(read_sga_file(path))
+    with pytest.raises(SourceFormatError, match="expected 11 delimited fields, found 3") as error:
+        read_sga_file(path)
     assert error.value.line == 3
     path = write_sga(tmp_path / "SGA_NxN.txt", [ROWS[0] + "\textra"])
     with pytest.raises(SourceFormatError, match="found 12") as error:
-        list(read_sga_file(path))
+        read_sga_file(path)
     assert error.value.line == 2
-
-
-def test_field_counts_across_blocks(tmp_path):
-    path = write_sga(tmp_path / "SGA_NxN.txt", ROWS * 50 + [ROWS[0] + "\tx"] + ROWS)
-    from torchcell_core.sources.costanzo2016 import check_field_counts
-
-    with pytest.raises(SourceFormatError) as error:
-        check_field_counts(path, 11, block_bytes=97)  # tiny blocks split lines everywhere
-    assert error.value.line == 152
-    check_field_counts(write_sga(tmp_path / "ok.txt", ROWS * 50), 11, block_bytes=97)
 
 
 def test_strain_id_parser():
@@ -151,7 +164,7 @@ def test_bad_array_type_names_line_in_a_later_chunk(tmp_path):
     rows = ROWS * 3 + [ROWS[0].replace("\tDMA30\t", "\t30DMA\t")]
     path = write_sga(tmp_path / "SGA_NxN.txt", rows)
     with pytest.raises(SourceFormatError, match="'30DMA'") as error:
-        list(read_sga_file(path, chunk_rows=4))
+        read_sga_file(path)
     assert (error.value.line, error.value.column) == (11, "Arraytype/Temp")
 
 
@@ -159,5 +172,5 @@ def test_malformed_strain_id_in_a_later_chunk(tmp_path):
     rows = ROWS * 2 + [ROWS[1].replace("YAL001C_tsq508", "YAL001C-tsq508")]
     path = write_sga(tmp_path / "SGA_NxN.txt", rows)
     with pytest.raises(SourceFormatError, match="malformed strain id 'YAL001C-tsq508'") as error:
-        list(read_sga_file(path, chunk_rows=5))
+        read_sga_file(path)
     assert (error.value.line, error.value.column) == (8, "Query Strain ID")

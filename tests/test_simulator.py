@@ -13,7 +13,8 @@ from torchcell_core.simulate.costanzo2016 import (
     Costanzo2016SimConfig,
     simulate_costanzo2016,
 )
-from torchcell_core.sources.costanzo2016 import SGA_COLUMNS, SMF_FILE, read_sga_files, read_smf_xlsx
+from torchcell_core.sources.costanzo2016 import SGA_COLUMNS, SMF_FILE, read_smf_xlsx
+from torchcell_core.sources.costanzo2016_sga import read_sga_files
 
 SMALL = dict(n_deletion_arrays=80, n_ts_arrays=20, n_deletion_queries=30, n_ts_queries=10)
 WRITTEN = ["SGA_ExE.txt", "SGA_ExN_NxE.txt", "SGA_NxN.txt", SMF_FILE]

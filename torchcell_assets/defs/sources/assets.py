@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from torchcell_assets.defs.sources.paths import (
     COSTANZO_CURRENT,
@@ -29,7 +29,8 @@ from torchcell_core.simulate.costanzo2016 import (
     Costanzo2016SimConfig,
     simulate_costanzo2016,
 )
-from torchcell_core.sources.costanzo2016 import SGA_FILES, SMF_FILE, read_sga_file, read_smf_xlsx
+from torchcell_core.sources.costanzo2016 import SGA_FILES, SMF_FILE, read_smf_xlsx
+from torchcell_core.sources.costanzo2016_sga import sga_files_to_parquet
 
 # The records' content follows from the raw digests and this parser version.
 RECORDS_VERSION = "1"
@@ -137,35 +138,35 @@ def costanzo2016_records(context: dg.AssetExecutionContext, storage: TorchcellSt
     """Typed records parsed from the released `SGA_*.txt` files and the single-mutant xlsx."""
     current = json.loads(storage.path(*COSTANZO_CURRENT).read_text())
     source_dir, simulated = Path(current["directory"]), bool(current["simulated"])
-    chunks = []
-    for name in SGA_FILES:
-        if not (source_dir / name).is_file():
-            continue
-        with tqdm(desc=name, unit=" rows", unit_scale=True) as progress:
-            for chunk in read_sga_file(source_dir / name):
-                chunks.append(chunk)
-                progress.update(len(chunk))
-                context.log.info(f"{name}: parsed {int(chunk['line'].iloc[-1]) - 1} rows")
-    records = pd.concat(chunks, ignore_index=True)
-    records["simulated"] = simulated
-    smf = read_smf_xlsx(source_dir / SMF_FILE)
+    genome = pd.read_parquet(storage.path(*GENOME_PARQUET), columns=["systematic_name"])
+    sga_paths = [source_dir / name for name in SGA_FILES if (source_dir / name).is_file()]
     records_path = storage.path(*COSTANZO_RECORDS)
-    partial = records_path.with_suffix(".partial")
-    records.to_parquet(partial, index=False)
-    partial.replace(records_path)
+    context.log.info(f"parsing {', '.join(p.name for p in sga_paths)} with DuckDB")
+    stats = sga_files_to_parquet(sga_paths, records_path, set(genome["systematic_name"]), simulated=simulated)
+    smf = read_smf_xlsx(source_dir / SMF_FILE)
     smf.to_parquet(storage.path(*COSTANZO_SMF), index=False)
+    summary = duckdb.execute(
+        "SELECT array_type || temperature AS array_type_temp, count(*) AS n "
+        "FROM read_parquet($path) GROUP BY 1 ORDER BY 1",
+        parameters={"path": str(records_path)},
+    ).df()
+    preview_rows = duckdb.execute(
+        "SELECT * EXCLUDE (line) FROM read_parquet($path) LIMIT 5", parameters={"path": str(records_path)}
+    ).df()
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(records),
-            "rows_per_file": dg.MetadataValue.json(records["source_file"].value_counts().to_dict()),
+            "dagster/row_count": stats["rows"],
+            "rows_per_file": dg.MetadataValue.json(stats["rows_per_file"]),
             "array_type_temp": dg.MetadataValue.json(
-                (records["array_type"] + records["temperature"].astype(str)).value_counts().to_dict()
+                dict(zip(summary["array_type_temp"], summary["n"].tolist(), strict=True))
             ),
             "strains_in_smf_table": len(smf),
-            "genes": int(pd.concat([records["query_gene"], records["array_gene"]]).nunique()),
+            "unknown_genes": stats["unknown_genes"],
+            "rows_with_unknown_genes": stats["rows_with_unknown_genes"],
+            "unknown_gene_examples": ", ".join(stats["unknown_gene_examples"]),
             "simulated": simulated,
             "path": dg.MetadataValue.path(str(records_path)),
-            "preview": preview(records.drop(columns=["line"])),
+            "preview": preview(preview_rows),
         },
         data_version=dg.DataVersion(_digest(json.dumps(current["sha256"], sort_keys=True) + RECORDS_VERSION)),
     )

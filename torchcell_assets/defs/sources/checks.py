@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
+import duckdb
 import pandas as pd
 
 from torchcell_assets.defs.sources.assets import (
@@ -62,14 +62,19 @@ def raw_files_match_digests(storage: TorchcellStorage) -> dg.AssetCheckResult:
 @dg.asset_check(asset=costanzo2016_records, name=EPSILON_CONSISTENCY)
 def epsilon_consistency(storage: TorchcellStorage) -> dg.AssetCheckResult:
     """At least 99% of rows satisfy |ε − (f_ab − f_a·f_b)| ≤ 0.005."""
-    records = pd.read_parquet(storage.path(*COSTANZO_RECORDS), columns=["epsilon", "dmf", "query_smf", "array_smf"])
-    residual = np.abs(records["epsilon"] - (records["dmf"] - records["query_smf"] * records["array_smf"]))
-    fraction = float((residual <= EPSILON_TOLERANCE).mean())
+    fraction, max_residual = duckdb.execute(
+        """
+        SELECT avg((abs(epsilon - (dmf - query_smf * array_smf)) <= $tolerance)::DOUBLE),
+               max(abs(epsilon - (dmf - query_smf * array_smf)))
+        FROM read_parquet($path)
+        """,
+        parameters={"path": str(storage.path(*COSTANZO_RECORDS)), "tolerance": EPSILON_TOLERANCE},
+    ).fetchone()
     return dg.AssetCheckResult(
         passed=fraction >= MIN_CONSISTENT_FRACTION,
         metadata={
             "consistent_fraction": fraction,
-            "max_residual": float(residual.max()),
+            "max_residual": float(max_residual),
             "tolerance": EPSILON_TOLERANCE,
         },
     )
@@ -78,11 +83,12 @@ def epsilon_consistency(storage: TorchcellStorage) -> dg.AssetCheckResult:
 @dg.asset_check(asset=costanzo2016_records, name=RECORD_GENES_IN_GENOME)
 def record_genes_in_genome(storage: TorchcellStorage) -> dg.AssetCheckResult:
     """Every query and array gene is a systematic name of the S288C genome."""
-    records = pd.read_parquet(storage.path(*COSTANZO_RECORDS), columns=["query_gene", "array_gene"])
+    genes = duckdb.execute(
+        "SELECT query_gene FROM read_parquet($path) UNION SELECT array_gene FROM read_parquet($path)",
+        parameters={"path": str(storage.path(*COSTANZO_RECORDS))},
+    ).fetchall()
     genome = pd.read_parquet(storage.path(*GENOME_PARQUET), columns=["systematic_name"])
-    missing = unknown_genes(
-        pd.concat([records["query_gene"], records["array_gene"]]).unique(), genome["systematic_name"]
-    )
+    missing = unknown_genes((g for (g,) in genes), genome["systematic_name"])
     return dg.AssetCheckResult(
         passed=not missing, metadata={"unknown_genes": len(missing), "examples": ", ".join(missing[:10])}
     )
