@@ -117,43 +117,6 @@ def _strains(path: Path, chunk: pd.DataFrame, column: str) -> pd.DataFrame:
     return parts.iloc[codes].reset_index(drop=True)
 
 
-def check_field_counts(path: Path, expected: int, block_bytes: int = 1 << 26) -> None:
-    """Raise on the first line whose tab-separated field count is not `expected`.
-
-    Vectorised over 64 MiB blocks, so it costs about a second per gigabyte.
-    """
-    line_number = 1
-    carry = b""
-    with open(path, "rb") as handle:
-        while True:
-            block = handle.read(block_bytes)
-            data = carry + block
-            if not block:
-                if data.strip():
-                    data += b"\n"
-                else:
-                    return
-            buffer = np.frombuffer(data, dtype=np.uint8)
-            newlines = np.flatnonzero(buffer == ord("\n"))
-            if len(newlines) == 0:
-                carry = data
-                continue
-            tabs = np.cumsum(buffer == ord("\t"))[newlines]
-            per_line = np.diff(np.concatenate([[0], tabs])) + 1
-            line_lengths = np.diff(np.concatenate([[-1], newlines]))
-            bad = np.flatnonzero((per_line != expected) & (line_lengths > 1))
-            if len(bad):
-                first = int(bad[0])
-                raise SourceFormatError(
-                    path, f"expected {expected} tab-separated fields, found {int(per_line[first])}",
-                    line_number + first,
-                )  # fmt: skip
-            line_number += len(newlines)
-            carry = data[newlines[-1] + 1 :]
-            if not block:
-                return
-
-
 def read_smf_xlsx(path: str | Path) -> pd.DataFrame:
     """The single-mutant fitness table: strain, gene, allele and fitness at 26° and 30°."""
     path = Path(path)
