@@ -174,3 +174,22 @@ def test_malformed_strain_id_in_a_later_chunk(tmp_path):
     with pytest.raises(SourceFormatError, match="malformed strain id 'YAL001C-tsq508'") as error:
         read_sga_file(path)
     assert (error.value.line, error.value.column) == (8, "Query Strain ID")
+
+
+def test_bulk_parse_locates_the_line_of_a_range_error(tmp_path):
+    first = write_sga(tmp_path / "SGA_NxN.txt", ROWS * 4)
+    second = write_sga(tmp_path / "SGA_ExE.txt", [ROWS[0], ROWS[1].replace("\t0.6121\t", "\t2.5\t"), ROWS[2]])
+    with pytest.raises(SourceFormatError, match="outside the plausible range") as error:
+        sga_files_to_parquet([first, second], tmp_path / "out.parquet")
+    assert (error.value.path.name, error.value.line, error.value.column) == ("SGA_ExE.txt", 3, "Double mutant fitness")
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_blank_line_inside_a_file_is_refused_but_trailing_ones_are_fine(tmp_path):
+    path = tmp_path / "SGA_NxN.txt"
+    path.write_text("\n".join([HEADER, ROWS[0], "", ROWS[1]]) + "\n", encoding="utf-8")
+    with pytest.raises(SourceFormatError, match="blank line") as error:
+        read_sga_file(path)
+    assert error.value.line == 3
+    path.write_text("\n".join([HEADER, *ROWS]) + "\n\n\n", encoding="utf-8")
+    assert len(read_sga_file(path)) == 3

@@ -19,7 +19,13 @@ import pandas as pd
 
 from torchcell_core.errors import SourceFormatError
 from torchcell_core.sources.costanzo2016 import SGA_COLUMNS, check_header, read_header
-from torchcell_core.sources.duckdb_csv import READ_CSV, connect, duckdb_errors_as_source_errors
+from torchcell_core.sources.duckdb_csv import (
+    READ_CSV,
+    READ_CSV_BULK,
+    check_no_inner_blank_lines,
+    connect,
+    duckdb_errors_as_source_errors,
+)
 from torchcell_core.sources.strains import STRAIN_ID_PATTERN, STRAIN_KINDS
 
 RECORD_COLUMNS = (
@@ -69,7 +75,8 @@ class DigenicRecord:
     simulated: bool
 
 
-def _select_records() -> str:
+def _select_records(numbered: bool = True) -> str:
+    """The typed projection of one file; `numbered` adds the file line of each row."""
     numeric = ",\n    ".join(f'"{released}" AS {name}' for released, (name, _, _) in SGA_NUMERIC.items())
     return f"""
 SELECT
@@ -85,9 +92,9 @@ SELECT
     TRY_CAST(regexp_extract("Arraytype/Temp", '{_ARRAY_TYPE_TEMP}', 2) AS SMALLINT) AS temperature,
     {numeric},
     $source_file AS source_file,
-    line,
+    {"line," if numbered else ""}
     $simulated AS simulated
-FROM {READ_CSV}
+FROM {READ_CSV if numbered else READ_CSV_BULK}
 """
 
 
@@ -130,8 +137,8 @@ _VALUE_OF = {
 }
 
 
-def _validate(con: duckdb.DuckDBPyConnection, table: str, paths: dict[str, Path]) -> None:
-    """Raise on the first bad row of `table` (a table or a read_parquet expression)."""
+def _validate(con: duckdb.DuckDBPyConnection, table: str, paths: dict[str, Path], numbered: bool = True) -> None:
+    """Raise on the first bad row of `table`; without line numbers, re-read the files to find it."""
     checks = _checks()
     counts = con.execute(
         "SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _, _ in checks) + f" FROM {table}"
@@ -139,14 +146,37 @@ def _validate(con: duckdb.DuckDBPyConnection, table: str, paths: dict[str, Path]
     for (_, cond, column, message), count in zip(checks, counts, strict=True):
         if count:
             value_column = _VALUE_OF[column]
-            source_file, line, value = con.execute(
-                f"SELECT source_file, line, {value_column} FROM {table} WHERE {cond} ORDER BY source_file, line LIMIT 1"
-            ).fetchone()
+            if numbered:
+                source_file, line, value = con.execute(
+                    f"SELECT source_file, line, {value_column} FROM {table} WHERE {cond} "
+                    "ORDER BY source_file, line LIMIT 1"
+                ).fetchone()
+            else:
+                source_file, line, value = _locate(con, paths, cond, value_column)
             if column == "Arraytype/Temp":  # the extracted type is empty: show the released text
                 value = _released_field(paths[source_file], line, SGA_COLUMNS.index(column))
             strain = STRAIN_ID_PATTERN.match(value) if isinstance(value, str) else None
             suffix = strain["kind"] if strain else None
             raise SourceFormatError(paths[source_file], message.format(value=value, suffix=suffix), line, column)
+
+
+def _locate(con: duckdb.DuckDBPyConnection, paths: dict[str, Path], cond: str, value_column: str) -> tuple:
+    """(file name, line, value) of the first row matching `cond`, numbering lines file by file."""
+    con.execute("SET preserve_insertion_order = true")
+    for name in sorted(paths):
+        found = con.execute(
+            f"SELECT $source_file, line, {value_column} FROM ({_select_records()}) WHERE {cond} ORDER BY line LIMIT 1",
+            {
+                "path": str(paths[name]),
+                "delim": "\t",
+                "columns": _COLUMN_TYPES,
+                "source_file": name,
+                "simulated": False,
+            },
+        ).fetchone()
+        if found:
+            return found
+    raise RuntimeError(f"a check counted bad rows that no file holds: {cond}")
 
 
 def _released_field(path: Path, line: int, index: int) -> str:
@@ -163,14 +193,17 @@ def _checked_paths(paths: Iterable[str | Path]) -> dict[str, Path]:
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing (Costanzo 2016 release file, Science 353:aaf1420 supplement)")
         check_header(path, read_header(path), SGA_COLUMNS)
+        check_no_inner_blank_lines(path)
         checked[path.name] = path
     return checked
 
 
-def _union_sql(paths: dict[str, Path], simulated: bool) -> tuple[str, dict]:
+def _union_sql(paths: dict[str, Path], simulated: bool, numbered: bool = True) -> tuple[str, dict]:
     parts, params = [], {}
     for i, (name, path) in enumerate(paths.items()):
-        parts.append(_select_records().replace("$path", f"$path{i}").replace("$source_file", f"$source_file{i}"))
+        parts.append(
+            _select_records(numbered).replace("$path", f"$path{i}").replace("$source_file", f"$source_file{i}")
+        )
         params |= {f"path{i}": str(path), f"source_file{i}": name}
     params |= {"delim": "\t", "columns": _COLUMN_TYPES, "simulated": simulated}
     return "\nUNION ALL\n".join(parts), params
@@ -233,13 +266,13 @@ def sga_files_to_parquet(
     checked = _checked_paths(paths)
     out_path = Path(out_path)
     partial = out_path.with_name(f"{out_path.name}.{os.getpid()}.partial")
-    sql, params = _union_sql(checked, simulated)
+    sql, params = _union_sql(checked, simulated, numbered=False)
     try:
-        with connect(memory_limit) as con:
+        with connect(memory_limit, ordered=False) as con:
             with duckdb_errors_as_source_errors(next(iter(checked.values()))):
                 con.sql(sql, params=params).write_parquet(str(partial), compression="zstd")
             con.read_parquet(str(partial)).create_view("parsed")
-            _validate(con, "parsed", checked)
+            _validate(con, "parsed", checked, numbered=False)
             per_file = dict(con.execute("SELECT source_file, count(*) FROM parsed GROUP BY 1 ORDER BY 1").fetchall())
             stats = {"rows": sum(per_file.values()), "rows_per_file": per_file}
             if genome_genes is not None:
