@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 
 from torchcell_core.errors import SourceFormatError
-from torchcell_core.sources.costanzo2016 import SGA_COLUMNS, check_header, read_header
+from torchcell_core.sources.costanzo2016 import SGA_COLUMNS
 from torchcell_core.sources.duckdb_csv import (
     READ_CSV,
     READ_CSV_BULK,
@@ -27,6 +27,7 @@ from torchcell_core.sources.duckdb_csv import (
     duckdb_errors_as_source_errors,
 )
 from torchcell_core.sources.strains import STRAIN_ID_PATTERN, STRAIN_KINDS
+from torchcell_core.sources.validation import check_header, read_header
 
 RECORD_COLUMNS = (
     "query_strain", "query_gene", "query_kind", "query_allele",
