@@ -151,7 +151,7 @@ def costanzo2016_records(context: dg.AssetExecutionContext, storage: TorchcellSt
         parameters={"path": str(records_path)},
     ).df()
     preview_rows = duckdb.execute(
-        "SELECT * EXCLUDE (line) FROM read_parquet($path) LIMIT 5", parameters={"path": str(records_path)}
+        "SELECT * FROM read_parquet($path) LIMIT 5", parameters={"path": str(records_path)}
     ).df()
     return dg.MaterializeResult(
         metadata={
