@@ -1,7 +1,5 @@
 """The whole default path materialized in process, plus checks that must be able to fail."""
 
-import json
-
 import dagster as dg
 import duckdb
 import pandas as pd
@@ -11,23 +9,23 @@ from torchcell_assets.definitions import defs
 from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
 from torchcell_assets.defs.datasets.assets import DIGENIC_PARQUET
 from torchcell_assets.defs.datasets.checks import no_duplicate_pairs
-from torchcell_assets.defs.sources.assets import (
-    Costanzo2016SourceConfig,
-    costanzo2016_raw_files,
-    costanzo2016_records,
-    s288c_genome,
-)
-from torchcell_assets.defs.sources.checks import epsilon_consistency, raw_files_match_digests
-from torchcell_assets.defs.sources.paths import COSTANZO_RECORDS
+from torchcell_assets.defs.sources.checks import DIGEST_CHECKS, epsilon_consistency
+from torchcell_assets.defs.sources.genome import s288c_genome
+from torchcell_assets.defs.sources.paths import COSTANZO_RECORDS, read_provenance
+from torchcell_assets.defs.sources.releases import costanzo2016
 from torchcell_assets.lib.storage import TorchcellStorage
 
-SMALL_SCREEN = {"n_deletion_arrays": 120, "n_ts_arrays": 30, "n_deletion_queries": 50, "n_ts_queries": 15}
-RUN_CONFIG = dg.RunConfig(
-    ops={
-        "costanzo2016_raw_files": {"config": SMALL_SCREEN},
-        "random_forest_digenic": {"config": {"n_estimators": 40}},
-    }
-)
+RUN_CONFIG = dg.RunConfig(ops={"random_forest_digenic": {"config": {"n_estimators": 40}}})
+SOURCES = {
+    "costanzo2016",
+    "kuzmin2018",
+    "kuzmin2020",
+    "string_v9_1",
+    "string_v11_0",
+    "string_v12_0",
+    "biogrid",
+    "regulatory",
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +49,11 @@ def test_every_asset_materializes_and_every_check_passes(run):
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == {
-        "s288c_genome", "costanzo2016_raw_files", "costanzo2016_records",
+        "s288c_genome", "go_dag", "simulated_release", *SOURCES,
         "digenic_interactions", "random_forest_digenic", "benchmark_table",
     }  # fmt: skip
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == 9
+    assert len(evaluations) >= 18
     assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
 
 
@@ -102,18 +100,19 @@ def test_checks_fail_on_bad_data(run):
     assert epsilon_consistency(storage=bad).passed is False
     assert no_duplicate_pairs(storage=storage).passed is True
     # A raw file changed after it was recorded no longer matches its digest.
-    assert raw_files_match_digests(storage=storage).passed is True
+    digest_check = next(c for c in DIGEST_CHECKS if costanzo2016.key in {s.asset_key for s in c.check_specs})
+    assert digest_check(storage=storage).passed is True
     simulated_nxn = storage.root() / "simulated" / "costanzo2016" / "SGA_NxN.txt"
     original = simulated_nxn.read_bytes()
     simulated_nxn.write_bytes(original + b"\n")
     try:
-        assert raw_files_match_digests(storage=storage).passed is False
+        assert digest_check(storage=storage).passed is False
     finally:
         simulated_nxn.write_bytes(original)
 
 
-def test_user_provided_release_is_read_from_the_raw_dir(run, tmp_path):
-    """source="user" reads the real-format files a user put in $TORCHCELL_RAW_DIR/costanzo2016."""
+def test_real_release_in_the_raw_dir_wins_over_the_simulator(run, tmp_path):
+    """Files a user puts in $TORCHCELL_RAW_DIR/costanzo2016/ are used (and labelled real)."""
     _, storage, _ = run
     simulated_dir = storage.root() / "simulated" / "costanzo2016"
     raw = tmp_path / "raw" / "costanzo2016"
@@ -122,22 +121,21 @@ def test_user_provided_release_is_read_from_the_raw_dir(run, tmp_path):
         (raw / name).write_bytes((simulated_dir / name).read_bytes())
     user = TorchcellStorage(data_dir=str(tmp_path / "data"), raw_dir=str(tmp_path / "raw"))
     with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [s288c_genome, costanzo2016_raw_files, costanzo2016_records],
-            instance=instance,
-            resources={"storage": user},
-            run_config=dg.RunConfig(ops={"costanzo2016_raw_files": {"config": {"source": "user"}}}),
-        )
+        result = dg.materialize([s288c_genome, costanzo2016], instance=instance, resources={"storage": user},
+                                selection=[costanzo2016.key, s288c_genome.key])  # fmt: skip
     assert result.success
-    current = json.loads(user.path("sources", "costanzo2016", "current_source.json").read_text())
-    assert current["simulated"] is False and set(current["sha256"]) == {
-        "strain_ids_and_single_mutant_fitness.xlsx", "SGA_ExE.txt"}  # fmt: skip
+    provenance = read_provenance(user, "costanzo2016")
+    assert provenance["simulated"] is False
+    assert set(provenance["sha256"]) == {"strain_ids_and_single_mutant_fitness.xlsx", "SGA_ExE.txt"}
     records = pd.read_parquet(user.path(*COSTANZO_RECORDS))
     assert set(records["source_file"]) == {"SGA_ExE.txt"} and not records["simulated"].any()
 
 
-def test_user_source_without_files_fails_clearly(tmp_path):
+def test_a_source_without_real_or_simulated_files_fails_clearly(tmp_path):
     user = TorchcellStorage(data_dir=str(tmp_path / "data"), raw_dir=str(tmp_path / "empty_raw"))
-    context = dg.build_asset_context(resources={"storage": user})
-    with pytest.raises(FileNotFoundError, match="strain_ids_and_single_mutant_fitness.xlsx"):
-        costanzo2016_raw_files(context, config=Costanzo2016SourceConfig(source="user"))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([s288c_genome, costanzo2016], instance=instance, resources={"storage": user},
+                                selection=[costanzo2016.key, s288c_genome.key], raise_on_error=False)  # fmt: skip
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "strain_ids_and_single_mutant_fitness.xlsx" in str(failure.step_failure_data.error)

@@ -69,3 +69,15 @@ def test_missing_source_names_the_expected_path_and_where_to_get_it(tmp_path):
     message = str(error.value)
     assert "a.txt" in message and str(tmp_path / "raw" / "demo_source") in message
     assert "https://example.org/demo" in message
+
+
+def test_a_pattern_matches_the_newest_named_release(tmp_path):
+    entry = REGISTRY["biogrid"]
+    real = tmp_path / "raw" / "biogrid"
+    real.mkdir(parents=True)
+    for version in ("4.4.230", "4.4.240"):
+        (real / f"BIOGRID-ORGANISM-Saccharomyces_cerevisiae_S288c-{version}.tab3.txt").write_text(version)
+    resolved = resolve_source(entry, tmp_path / "raw")
+    assert [p.name for p in resolved.files.values()] == [
+        "BIOGRID-ORGANISM-Saccharomyces_cerevisiae_S288c-4.4.240.tab3.txt"
+    ]

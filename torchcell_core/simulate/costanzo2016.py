@@ -1,248 +1,225 @@
-"""Simulate a Costanzo 2016 screen and write it in the exact released formats.
+"""Simulate the Costanzo 2016 screens from a `World` and write them in the released formats.
 
-Real genes from the reference gene table; a deterministic subset is *designated*
-essential (about 17%, as in S288C; the designation is simulated). Essential genes are
-screened as temperature-sensitive alleles (`tsq`/`tsa`), the rest as deletions
-(`sn` queries, `dma` arrays). Each double mutant is measured as 4 colonies with noise;
-the released ε is f_ab − f_a·f_b from the measured values, as in the real release.
-The noise-free truth is written beside the files (`truth_*.parquet`).
+Deletion queries (`sn`) and arrays (`dma`) cover non-essential genes; essential genes are
+screened as temperature-sensitive alleles (`tsq`, `tsa`, several alleles per gene) and
+DAmP arrays (`damp`). Each double mutant's fitness is f_a·f_b + ε_true + noise (the mean
+of 4 colonies); the released ε is f_ab − f_a·f_b from the measured values, as in the
+real release. The noise is calibrated so that two independent replicates of a screen
+correlate at `target_replicate_r` (0.88 published for ε). Files are written block by
+block (streaming, flat memory); the noise-free truth goes beside them.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from scipy import stats
 
-from torchcell_core.simulate.interaction_truth import (
-    InteractionTruthConfig,
-    build_interaction_truth,
-)
+from torchcell_core.simulate.world import World
 from torchcell_core.sources.costanzo2016 import SGA_COLUMNS, SMF_COLUMNS, SMF_FILE
 
-SIMULATOR_VERSION = "1"
+SIMULATOR_VERSION = "2"
 MANIFEST = "SIMULATED.json"
 TRUTH_PAIRS = "truth_pairs.parquet"
 TRUTH_SMF = "truth_smf.parquet"
 COLONIES = 4
+BLOCK_ROWS = 400_000
+_RELEASED_SCHEMA = pa.schema([(c, pa.string() if i < 5 else pa.float64()) for i, c in enumerate(SGA_COLUMNS)])
 
 
 @dataclass(frozen=True)
-class Costanzo2016SimConfig:
-    """Sizes and noise of the simulated screen (defaults run in about a minute)."""
+class ScreenSize:
+    """Strains per role and the fraction of query × array pairs missing from each file."""
 
-    seed: int = 2016
-    n_deletion_arrays: int = 360
-    n_ts_arrays: int = 90
-    n_deletion_queries: int = 150  # drawn from the deletion-array genes, as in the real NxN
-    n_ts_queries: int = 45  # drawn from the TS-array genes
-    colony_noise_sd: float = 0.045
-    essential_fraction: float = 0.17
-    missing_fraction: float = 0.03
-    truth: InteractionTruthConfig = field(default_factory=InteractionTruthConfig)
+    deletion_arrays: int
+    deletion_queries: int  # drawn from the deletion-array genes, as in the real NxN
+    ts_array_strains: int
+    ts_query_strains: int
+    ts_query_genes: int
+    damp_arrays: int
+    missing: tuple[tuple[str, float], ...]
 
 
-def _candidate_genes(genes: pd.DataFrame, go: pd.DataFrame) -> pd.DataFrame:
-    """Protein-coding genes with at least one experimentally backed GO process term."""
-    informative = go[(go["aspect"] == "P") & (go["go_id"] != "GO:0008150") & (go["evidence"] != "ND")]
-    coding = genes[(genes["feature_type"] == "CDS") & genes["systematic_name"].isin(informative["systematic_name"])]
-    return coding.sort_values("systematic_name").reset_index(drop=True)
+SIZES = {
+    "demo": ScreenSize(360, 150, 90, 50, 45, 30, (("SGA_NxN.txt", 0.03), ("SGA_ExN_NxE.txt", 0.03),
+                                                 ("SGA_ExE.txt", 0.03), ("SGA_DAmP.txt", 0.03))),
+    # Costanzo scale: 3,589 × 3,892 NxN; 1,162 TS queries over 804 essential genes; about
+    # 20.7M rows in all (NxN 12,698,939; ExN_NxE 5,796,145; ExE 818,570; DAmP 1,391,958).
+    "full": ScreenSize(3892, 3589, 360, 1162, 804, 390, (("SGA_NxN.txt", 0.0909), ("SGA_ExN_NxE.txt", 0.0017),
+                                                        ("SGA_ExE.txt", 0.0213), ("SGA_DAmP.txt", 0.0055))),
+}  # fmt: skip
+
+# Released file → the (query kind, array kind, temperatures) screens it holds.
+SCREENS = {
+    "SGA_NxN.txt": (("sn", "dma", (30,)),),
+    "SGA_ExN_NxE.txt": (("tsq", "dma", (26,)), ("sn", "tsa", (26,))),
+    "SGA_ExE.txt": (("tsq", "tsa", (26, 30)),),
+    "SGA_DAmP.txt": (("sn", "damp", (30,)),),
+}
 
 
-def _allele_name(row, kind: str, number: int) -> str:
-    base = (row.standard_name if isinstance(row.standard_name, str) else row.systematic_name).lower()
-    return f"{base}-{number % 97 + 1}" if kind in ("tsq", "tsa") else base
+def make_strains(world: World, size: ScreenSize, rng: np.random.Generator) -> pd.DataFrame:
+    """Every simulated strain with its gene, allele name, kind and measured fitness at 26°/30°."""
+    genes = world.genes
+    nonessential = np.flatnonzero(~genes["essential"].to_numpy())
+    essential = np.flatnonzero(genes["essential"].to_numpy())
+    dma = np.sort(rng.choice(nonessential, size.deletion_arrays, replace=False))
+    sn = np.sort(rng.choice(dma, size.deletion_queries, replace=False))
+    ts_genes = np.sort(rng.choice(essential, size.ts_query_genes, replace=False))
+    tsq = np.sort(np.concatenate([ts_genes, rng.choice(ts_genes, size.ts_query_strains - len(ts_genes))]))
+    tsa = np.sort(rng.choice(essential, size.ts_array_strains, replace=False))
+    damp = np.sort(rng.choice(essential, size.damp_arrays, replace=False))
+    parts = [("dma", dma), ("sn", sn), ("tsq", tsq), ("tsa", tsa), ("damp", damp)]
+    kind = np.concatenate([[k] * len(g) for k, g in parts])
+    gene = np.concatenate([g for _, g in parts])
+    number = np.arange(1, len(gene) + 1)
+    names = genes["systematic_name"].to_numpy()[gene]
+    standard = genes["standard_name"].to_numpy()[gene]
+    base = np.where(pd.isna(standard), np.char.lower(names.astype(str)), pd.Series(standard).str.lower())
+    is_ts = np.isin(kind, ["tsq", "tsa"])
+    allele = np.where(is_ts, [f"{b}-{n % 97 + 1}" for b, n in zip(base, number, strict=True)], base)
+    allele = np.where(kind == "damp", [f"{b}-damp" for b in base], allele)
+    f26 = np.where(is_ts, genes["fitness_ts_26"].to_numpy()[gene] * rng.uniform(0.9, 1.1, len(gene)),
+                   genes["fitness_deletion_26"].to_numpy()[gene])  # fmt: skip
+    f30 = np.where(is_ts, genes["fitness_ts_30"].to_numpy()[gene] * rng.uniform(0.9, 1.1, len(gene)),
+                   genes["fitness_deletion_30"].to_numpy()[gene])  # fmt: skip
+    damp_fitness = rng.uniform(0.6, 0.95, len(gene))
+    f26, f30 = np.where(kind == "damp", damp_fitness, f26), np.where(kind == "damp", damp_fitness, f30)
+    frame = pd.DataFrame({"strain": [f"{g}_{k}{n}" for g, k, n in zip(names, kind, number, strict=True)],
+                          "gene": names, "gene_index": gene, "kind": kind, "allele": allele,
+                          "true_26": np.clip(f26, 0.05, 1.2), "true_30": np.clip(f30, 0.05, 1.2)})  # fmt: skip
+    for temp in ("26", "30"):
+        colonies = frame[f"true_{temp}"].to_numpy()[:, None] + rng.normal(0, 0.02, (len(frame), COLONIES))
+        frame[f"smf_{temp}"] = np.clip(colonies.mean(axis=1), 0.0, 2.0)
+        frame[f"smf_{temp}_std"] = colonies.std(axis=1, ddof=1)
+    return frame
+
+
+def calibrated_noise_sd(true_values: np.ndarray, target_r: float) -> float:
+    """Noise sd at which two replicates correlate at `target_r`: r = var/(var + σ²)."""
+    return float(np.sqrt(np.var(true_values) * (1.0 / target_r - 1.0)))
+
+
+def _part_noise_sd(world: World, queries: pd.DataFrame, arrays: pd.DataFrame, target_r: float, rng) -> float:
+    """Calibrate one screen (query kind × array kind) on a sample of its own pairs."""
+    n = 100_000
+    sample = world.epsilon_pairs(
+        rng.choice(queries["gene_index"].to_numpy(), n), rng.choice(arrays["gene_index"].to_numpy(), n)
+    )
+    return calibrated_noise_sd(sample, target_r)
+
+
+def _write_smf_xlsx(path: Path, strains: pd.DataFrame) -> None:
+    values = [strains["strain"], strains["gene"], strains["allele"]]
+    values += [strains[c].round(4) for c in ("smf_26", "smf_26_std", "smf_30", "smf_30_std")]
+    pd.DataFrame(dict(zip(SMF_COLUMNS, values, strict=True))).to_excel(path, index=False, engine="openpyxl")
+
+
+def _screen_blocks(world, queries, arrays, temperatures, missing, noise_sd, rng):
+    """Yield (released rows as an Arrow table, truth columns, replicate pairs) per block of queries."""
+    per_block = max(1, BLOCK_ROWS // max(1, len(arrays)))
+    array_type = "TSA" if arrays["kind"].iloc[0] == "tsa" else "DMA"
+    for start in range(0, len(queries), per_block):
+        q = queries.iloc[start : start + per_block]
+        eps = world.epsilon_block(q["gene_index"].to_numpy(), arrays["gene_index"].to_numpy())
+        qi, ai = np.nonzero(q["gene_index"].to_numpy()[:, None] != arrays["gene_index"].to_numpy()[None, :])
+        keep = rng.random(len(qi)) >= missing
+        qi, ai = qi[keep], ai[keep]
+        eps_true = eps[qi, ai]
+        for temp in temperatures:
+            f_q = q[f"smf_{temp}"].to_numpy()[qi]
+            f_a = arrays[f"smf_{temp}"].to_numpy()[ai]
+            colonies = rng.normal(0.0, 2 * noise_sd, (len(qi), COLONIES))
+            dmf = np.clip(f_q * f_a + eps_true + colonies.mean(axis=1), 0.0, 2.0)
+            dmf_std = colonies.std(axis=1, ddof=1)
+            epsilon = dmf - f_q * f_a
+            t_stat = epsilon / np.maximum(dmf_std / np.sqrt(COLONIES), 1e-6)
+            table = pa.table(
+                [q["strain"].to_numpy()[qi], q["allele"].to_numpy()[qi], arrays["strain"].to_numpy()[ai],
+                 arrays["allele"].to_numpy()[ai], np.full(len(qi), f"{array_type}{temp}"),
+                 np.round(epsilon, 5), np.round(2 * stats.t.sf(np.abs(t_stat), df=COLONIES - 1), 6),
+                 np.round(f_q, 5), np.round(f_a, 5), np.round(dmf, 5), np.round(dmf_std, 5)],
+                schema=_RELEASED_SCHEMA,
+            )  # fmt: skip
+            # An unwritten second screen, measured the same way, for the replicate correlation.
+            replicate_dmf = np.clip(f_q * f_a + eps_true + rng.normal(0.0, noise_sd, len(qi)), 0.0, 2.0)
+            replicate = replicate_dmf - f_q * f_a
+            yield table, (q["gene"].to_numpy()[qi], arrays["gene"].to_numpy()[ai], eps_true), (epsilon, replicate)
 
 
 def simulate_costanzo2016(
-    genes: pd.DataFrame, go: pd.DataFrame, out_dir: str | Path, config: Costanzo2016SimConfig = Costanzo2016SimConfig()
-) -> dict[str, object]:
-    """Write the SMF xlsx, three `SGA_*.txt` files, the truth and a manifest; return the manifest.
-
-    `genes` is the reference gene table (pandas), `go` its GO annotations (one row each).
-    """
+    world: World, out_dir: str | Path, size: str = "demo", seed: int = 2016, target_replicate_r: float = 0.88
+) -> dict:
+    """Write the SMF xlsx, the four `SGA_*.txt` files, the truth and a manifest; return the manifest."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(config.seed)
-    candidates = _candidate_genes(genes, go)
-    n_needed = config.n_deletion_arrays + config.n_ts_arrays
-    if len(candidates) < n_needed:
-        raise ValueError(f"only {len(candidates)} candidate genes for {n_needed} simulated arrays")
-    chosen = candidates.iloc[np.sort(rng.choice(len(candidates), n_needed, replace=False))]
-    order = rng.permutation(n_needed)
-    ts_genes = chosen.iloc[order[: config.n_ts_arrays]]
-    del_genes = chosen.iloc[order[config.n_ts_arrays :]]
-    gene_list = list(chosen["systematic_name"])
-    gene_index = {g: i for i, g in enumerate(gene_list)}
-    truth = build_interaction_truth(gene_list, go[go["aspect"] == "P"], config.seed, config.truth)
-
-    strains = _make_strains(rng, del_genes, ts_genes, config)
-    smf = _true_single_fitness(rng, strains)
-    measured = _measure_single_fitness(rng, smf, config)
-    _write_smf_xlsx(out_dir / SMF_FILE, measured)
-
-    smf_lookup = measured.set_index("strain")
-    queries = strains[strains["role"] == "query"]
-    arrays = strains[strains["role"] == "array"]
-    by_kind = {kind: frame for kind, frame in pd.concat([queries, arrays]).groupby("kind")}
-    # Released file → the (query kind, array kind, temperatures) screens it holds.
-    screens = {
-        "SGA_NxN.txt": [("sn", "dma", (30,))],
-        "SGA_ExN_NxE.txt": [("tsq", "dma", (26,)), ("sn", "tsa", (26, 30))],
-        "SGA_ExE.txt": [("tsq", "tsa", (26, 30))],
-    }
+    rng = np.random.default_rng(seed)
+    screen_size = SIZES[size]
+    strains = make_strains(world, screen_size, rng)
+    _write_smf_xlsx(out_dir / SMF_FILE, strains)
+    by_kind = dict(tuple(strains.groupby("kind")))
+    missing = dict(screen_size.missing)
     written: dict[str, int] = {}
-    truth_frames = []
-    for name, parts in screens.items():
-        rows = pd.concat(
-            [
-                _screen_rows(rng, by_kind[q], by_kind[a], temps, truth, gene_index, smf_lookup, config)
-                for q, a, temps in parts
-            ],
-            ignore_index=True,
-        )
-        _write_sga(out_dir / name, rows)
-        written[name] = len(rows)
-        truth_frames.append(rows[["query_gene", "array_gene", "epsilon_true"]])
-
-    pairs = pd.concat(truth_frames, ignore_index=True)
-    pairs["gene_a"] = np.minimum(pairs["query_gene"], pairs["array_gene"])
-    pairs["gene_b"] = np.maximum(pairs["query_gene"], pairs["array_gene"])
-    pairs = pairs.drop_duplicates(["gene_a", "gene_b"])[["gene_a", "gene_b", "epsilon_true"]]
-    pairs.sort_values(["gene_a", "gene_b"]).to_parquet(out_dir / TRUTH_PAIRS, index=False)
-    smf.to_parquet(out_dir / TRUTH_SMF, index=False)
-
+    truth_raw = out_dir / "truth_pairs.raw.parquet"
+    replicate_a, replicate_b = [], []
+    noise_sds: dict[str, float] = {}
+    options = pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
+    with pq.ParquetWriter(truth_raw, pa.schema([("gene_a", pa.string()), ("gene_b", pa.string()),
+                                                ("epsilon_true", pa.float64())])) as truth_writer:  # fmt: skip
+        for name, parts in SCREENS.items():
+            rows = 0
+            with (
+                open(out_dir / name, "wb") as handle,
+                pacsv.CSVWriter(handle, _RELEASED_SCHEMA, write_options=options) as csv,
+            ):
+                handle.write(("\t".join(SGA_COLUMNS) + "\n").encode("utf-8"))
+                for query_kind, array_kind, temps in parts:
+                    queries, arrays = by_kind[query_kind], by_kind[array_kind]
+                    noise_sd = _part_noise_sd(world, queries, arrays, target_replicate_r, rng)
+                    noise_sds[f"{query_kind}x{array_kind}"] = noise_sd
+                    blocks = _screen_blocks(world, queries, arrays, temps, missing[name], noise_sd, rng)
+                    for table, (qg, ag, eps_true), (measured, replicate) in blocks:
+                        csv.write_table(table)
+                        rows += table.num_rows
+                        lo, hi = np.minimum(qg, ag), np.maximum(qg, ag)
+                        truth_writer.write_table(pa.table({"gene_a": lo, "gene_b": hi, "epsilon_true": eps_true}))
+                        pick = rng.random(len(measured)) < 0.1
+                        replicate_a.append(measured[pick])
+                        replicate_b.append(replicate[pick])
+            written[name] = rows
+    with duckdb.connect() as con:  # one row per pair (the same pair may appear in several files)
+        con.sql(
+            "SELECT gene_a, gene_b, min(epsilon_true) AS epsilon_true FROM read_parquet($raw) "
+            "GROUP BY ALL ORDER BY gene_a, gene_b",
+            params={"raw": str(truth_raw)},
+        ).write_parquet(str(out_dir / TRUTH_PAIRS))
+    truth_raw.unlink()
+    strains.drop(columns=["gene_index"]).to_parquet(out_dir / TRUTH_SMF, index=False)
+    achieved = float(np.corrcoef(np.concatenate(replicate_a), np.concatenate(replicate_b))[0, 1])
     manifest = {
         "simulated": True,
         "simulator": "torchcell_core.simulate.costanzo2016",
         "simulator_version": SIMULATOR_VERSION,
         "format": "Costanzo 2016 release (strain_ids_and_single_mutant_fitness.xlsx, SGA_*.txt)",
         "essential_genes_are_designated_by_the_simulator": True,
-        "config": asdict(config),
+        "size": size,
+        "seed": seed,
+        "world": asdict(world.config),
         "rows": written,
-        "strains": len(strains),
-        "genes": len(gene_list),
-        "truth_terms": len(truth.term_ids),
+        "strains": int(len(strains)),
+        "noise": {
+            "target_replicate_r": target_replicate_r,
+            "noise_sd_per_screen": noise_sds,
+            "replicate_r_achieved": achieved,
+        },
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest
-
-
-def _make_strains(rng, del_genes: pd.DataFrame, ts_genes: pd.DataFrame, config: Costanzo2016SimConfig) -> pd.DataFrame:
-    rows = []
-    counter = iter(range(1, 10**7))
-
-    def add(gene_rows: pd.DataFrame, kind: str, role: str) -> None:
-        for row in gene_rows.itertuples(index=False):
-            number = next(counter)
-            rows.append(
-                {
-                    "strain": f"{row.systematic_name}_{kind}{number}",
-                    "gene": row.systematic_name,
-                    "allele": _allele_name(row, kind, number),
-                    "kind": kind,
-                    "role": role,
-                }
-            )
-
-    add(del_genes, "dma", "array")
-    add(ts_genes, "tsa", "array")
-    add(del_genes.iloc[np.sort(rng.choice(len(del_genes), config.n_deletion_queries, replace=False))], "sn", "query")
-    add(ts_genes.iloc[np.sort(rng.choice(len(ts_genes), config.n_ts_queries, replace=False))], "tsq", "query")
-    return pd.DataFrame(rows)
-
-
-def _true_single_fitness(rng, strains: pd.DataFrame) -> pd.DataFrame:
-    """True fitness at 26° and 30°: deletions mostly near 1, TS alleles sicker and worse at 30°."""
-    n = len(strains)
-    is_ts = strains["kind"].isin(["tsq", "tsa"]).to_numpy()
-    deletion = np.clip(1.0 - rng.gamma(0.7, 0.09, n), 0.3, 1.1)
-    ts26 = np.clip(rng.normal(0.82, 0.10, n), 0.35, 1.05)
-    f26 = np.where(is_ts, ts26, np.clip(deletion + rng.normal(0, 0.015, n), 0.3, 1.1))
-    f30 = np.where(is_ts, ts26 * rng.uniform(0.65, 0.95, n), deletion)
-    return pd.DataFrame({"strain": strains["strain"], "gene": strains["gene"], "kind": strains["kind"],
-                         "allele": strains["allele"], "smf_26": f26, "smf_30": f30})  # fmt: skip
-
-
-def _measure_single_fitness(rng, smf: pd.DataFrame, config: Costanzo2016SimConfig) -> pd.DataFrame:
-    out = smf.copy()
-    for temp in ("26", "30"):
-        colonies = out[f"smf_{temp}"].to_numpy()[:, None] + rng.normal(
-            0, config.colony_noise_sd / 2, (len(out), COLONIES)
-        )
-        out[f"smf_{temp}"] = np.clip(colonies.mean(axis=1), 0.0, 2.0)
-        out[f"smf_{temp}_std"] = colonies.std(axis=1, ddof=1)
-    return out
-
-
-def _write_smf_xlsx(path: Path, measured: pd.DataFrame) -> None:
-    frame = pd.DataFrame(
-        {
-            SMF_COLUMNS[0]: measured["strain"],
-            SMF_COLUMNS[1]: measured["gene"],
-            SMF_COLUMNS[2]: measured["allele"],
-            SMF_COLUMNS[3]: measured["smf_26"].round(4),
-            SMF_COLUMNS[4]: measured["smf_26_std"].round(4),
-            SMF_COLUMNS[5]: measured["smf_30"].round(4),
-            SMF_COLUMNS[6]: measured["smf_30_std"].round(4),
-        }
-    )
-    frame.to_excel(path, index=False, engine="openpyxl")
-
-
-def _screen_rows(rng, queries, arrays, temperatures, truth, gene_index, smf_lookup, config) -> pd.DataFrame:
-    """Every query × array (different genes) at each temperature, measured with colony noise."""
-    q = queries.reset_index(drop=True)
-    a = arrays.reset_index(drop=True)
-    qi, ai = np.meshgrid(np.arange(len(q)), np.arange(len(a)), indexing="ij")
-    qi, ai = qi.ravel(), ai.ravel()
-    keep = q["gene"].to_numpy()[qi] != a["gene"].to_numpy()[ai]
-    keep &= rng.random(len(qi)) >= config.missing_fraction
-    qi, ai = qi[keep], ai[keep]
-    eps_true = truth.epsilon(q["gene"].map(gene_index).to_numpy()[qi], a["gene"].map(gene_index).to_numpy()[ai])
-    array_type = "TSA" if (a["kind"] == "tsa").all() else "DMA"
-    frames = []
-    for temp in temperatures:
-        f_q = smf_lookup.loc[q["strain"], f"smf_{temp}"].to_numpy()[qi]
-        f_a = smf_lookup.loc[a["strain"], f"smf_{temp}"].to_numpy()[ai]
-        dmf_true = np.clip(f_q * f_a + eps_true, 0.0, None)
-        colonies = np.clip(dmf_true[:, None] + rng.normal(0, config.colony_noise_sd, (len(qi), COLONIES)), 0.0, None)
-        dmf = colonies.mean(axis=1)
-        dmf_std = colonies.std(axis=1, ddof=1)
-        epsilon = dmf - f_q * f_a
-        t = epsilon / np.maximum(dmf_std / np.sqrt(COLONIES), 1e-6)
-        p_value = 2 * stats.t.sf(np.abs(t), df=COLONIES - 1)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "query_strain": q["strain"].to_numpy()[qi],
-                    "query_allele": q["allele"].to_numpy()[qi],
-                    "array_strain": a["strain"].to_numpy()[ai],
-                    "array_allele": a["allele"].to_numpy()[ai],
-                    "array_type_temp": f"{array_type}{temp}",
-                    "epsilon": epsilon,
-                    "p_value": p_value,
-                    "query_smf": f_q,
-                    "array_smf": f_a,
-                    "dmf": dmf,
-                    "dmf_std": dmf_std,
-                    "query_gene": q["gene"].to_numpy()[qi],
-                    "array_gene": a["gene"].to_numpy()[ai],
-                    "epsilon_true": eps_true,
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
-def _write_sga(path: Path, rows: pd.DataFrame) -> None:
-    released = rows[
-        ["query_strain", "query_allele", "array_strain", "array_allele", "array_type_temp",
-         "epsilon", "p_value", "query_smf", "array_smf", "dmf", "dmf_std"]
-    ].copy()  # fmt: skip
-    released.columns = list(SGA_COLUMNS)
-    released.to_csv(path, sep="\t", index=False, float_format="%.6g", encoding="utf-8", lineterminator="\n")

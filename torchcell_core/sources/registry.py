@@ -114,7 +114,7 @@ REGISTRY: dict[str, SourceEntry] = {
         SourceEntry(
             key="biogrid", version="TAB3", title="BioGRID physical and genetic interactions, S. cerevisiae S288C (TAB3)",
             url="https://downloads.thebiogrid.org/BioGRID/Release-Archive/",
-            files=(SourceFile("BIOGRID-ORGANISM-Saccharomyces_cerevisiae_S288c.tab3.txt"),),
+            files=(SourceFile("BIOGRID-ORGANISM-Saccharomyces_cerevisiae_S288c-*.tab3.txt"),),
             licence="MIT (BioGRID)", citation="Oughtred R. et al. The BioGRID database, Protein Science", simulated="networks",
         ),
         SourceEntry(
@@ -139,7 +139,16 @@ class ResolvedSource:
 
 
 def _present(entry: SourceEntry, directory: Path) -> dict[str, Path]:
-    return {f.name: directory / f.name for f in entry.files if (directory / f.name).is_file()}
+    """Files of `entry` found in `directory`; a name with `*` matches the newest-named release."""
+    found = {}
+    for source_file in entry.files:
+        if "*" in source_file.name:
+            matches = sorted(p for p in directory.glob(source_file.name) if p.is_file()) if directory.is_dir() else []
+            if matches:
+                found[source_file.name] = matches[-1]
+        elif (directory / source_file.name).is_file():
+            found[source_file.name] = directory / source_file.name
+    return found
 
 
 def _complete(entry: SourceEntry, found: dict[str, Path]) -> bool:

@@ -12,8 +12,8 @@ from torchcell_assets.defs.models.assets import (
     RF_DIR,
     random_forest_digenic,
 )
-from torchcell_assets.defs.sources.assets import costanzo2016_raw_files
-from torchcell_assets.defs.sources.paths import COSTANZO_CURRENT
+from torchcell_assets.defs.sources.paths import read_provenance
+from torchcell_assets.defs.sources.releases import costanzo2016
 from torchcell_assets.lib.metadata import image
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.benchmarks.table import BENCHMARK_TABLE, benchmark_rows, store_benchmark
@@ -28,7 +28,7 @@ SCATTER_PNG = ("benchmarks", "random_forest_digenic_test_scatter.png")
 @dg.asset(
     group_name="benchmarks",
     code_version="1",
-    deps=[random_forest_digenic, costanzo2016_raw_files],
+    deps=[random_forest_digenic, costanzo2016],
     kinds={"duckdb", "csv"},
 )
 def benchmark_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
@@ -36,9 +36,9 @@ def benchmark_table(context: dg.AssetExecutionContext, storage: TorchcellStorage
     model_dir = storage.root().joinpath(*RF_DIR)
     predictions = pd.read_parquet(model_dir / PREDICTIONS)
     card = json.loads((model_dir / MODEL_CARD).read_text())
-    current = json.loads(storage.path(*COSTANZO_CURRENT).read_text())
-    truth_path = Path(current["directory"]) / TRUTH_PAIRS
-    truth = pd.read_parquet(truth_path) if current["simulated"] and truth_path.is_file() else None
+    provenance = read_provenance(storage, "costanzo2016")
+    truth_path = Path(provenance["directory"]) / TRUTH_PAIRS
+    truth = pd.read_parquet(truth_path) if provenance["simulated"] and truth_path.is_file() else None
     rows = benchmark_rows(predictions, card, truth)
     rows["model_predictions_sha256"] = file_sha256(model_dir / PREDICTIONS)
     with storage.duckdb() as con:

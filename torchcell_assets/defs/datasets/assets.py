@@ -3,8 +3,8 @@
 import dagster as dg
 import pandas as pd
 
-from torchcell_assets.defs.sources.assets import costanzo2016_records
 from torchcell_assets.defs.sources.paths import COSTANZO_RECORDS
+from torchcell_assets.defs.sources.releases import costanzo2016
 from torchcell_assets.lib.metadata import preview
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.datasets.digenic import (
@@ -24,7 +24,7 @@ class DigenicDatasetConfig(dg.Config):
     split_seed: int = 0
 
 
-@dg.asset(group_name="datasets", code_version="1", deps=[costanzo2016_records], kinds={"duckdb", "parquet"})
+@dg.asset(group_name="datasets", code_version="1", deps=[costanzo2016], kinds={"duckdb", "parquet"})
 def digenic_interactions(
     context: dg.AssetExecutionContext, config: DigenicDatasetConfig, storage: TorchcellStorage
 ) -> dg.MaterializeResult:

@@ -1,18 +1,27 @@
 """Where the sources domain writes its outputs (read by downstream domains)."""
 
+import json
 from pathlib import Path
 
 from torchcell_assets.lib.storage import TorchcellStorage
 
 GENOME_PARQUET = ("sources", "s288c_genes.parquet")
 GO_ANNOTATIONS_PARQUET = ("sources", "s288c_go_annotations.parquet")
+GO_TERMS = ("sources", "go", "terms.parquet")
+GO_EDGES = ("sources", "go", "edges.parquet")
 COSTANZO_RECORDS = ("sources", "costanzo2016", "records.parquet")
-COSTANZO_SMF = ("sources", "costanzo2016", "single_mutant_fitness.parquet")
-COSTANZO_SIMULATED_DIR = ("simulated", "costanzo2016")
-# Written by costanzo2016_raw_files: which directory holds the current release, and its digests.
-COSTANZO_CURRENT = ("sources", "costanzo2016", "current_source.json")
+PROVENANCE = "provenance.json"
 
 
-def costanzo_raw_dir(storage: TorchcellStorage, simulated: bool) -> Path:
-    """Simulated files live under the data dir; a user's real release under the raw dir."""
-    return storage.root().joinpath(*COSTANZO_SIMULATED_DIR) if simulated else storage.raw("costanzo2016")
+def source_output_dir(storage: TorchcellStorage, key: str) -> Path:
+    return storage.directory("sources", key)
+
+
+def simulated_dir(storage: TorchcellStorage, simulator: str) -> Path:
+    """Where `simulated_release` keeps one simulator's files (e.g. `costanzo2016`, `networks`)."""
+    return storage.root() / "simulated" / simulator
+
+
+def read_provenance(storage: TorchcellStorage, key: str) -> dict:
+    """What a source asset recorded: directory, simulated flag, file digests, URL, citation."""
+    return json.loads((storage.root() / "sources" / key / PROVENANCE).read_text())

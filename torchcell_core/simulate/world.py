@@ -1,0 +1,204 @@
+"""One seeded ground truth over the real S288C genome, from which every simulated file is drawn.
+
+Genes are the real protein-coding genes. Their biology is simulated but shaped by real
+GO annotations:
+- modules: GO biological-process terms of 5–150 genes (real co-annotation), simulated
+  protein complexes (subsets of real GO cellular-component terms) and simulated linear
+  pathways (subsets of GO process terms);
+- essential genes (about 1,100; designated by the simulator, favouring complex members);
+- single-mutant fitness per gene (deletion) and per TS allele at 26° and 30°;
+- digenic ε: negative within GO processes and between members of redundant pathway
+  pairs, positive within complexes (losing a second subunit adds little), scaled by
+  per-gene hub factors, plus a per-gene tendency and a sparse background;
+- trigenic τ: negative where all three genes share a module, plus a sparse background.
+Everything is a pure function of the seed; pairs and triples are computed in blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from torchcell_core.simulate.hashing import pair_normal, triple_normal
+
+GO_PROCESS_ROOT = "GO:0008150"
+TRANSCRIPTION_FACTOR_TERMS = ("GO:0003700", "GO:0000981", "GO:0001228", "GO:0001227")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    seed: int = 2016
+    n_essential: int = 1100
+    n_complexes: int = 300
+    n_pathways: int = 200
+    process_term_sizes: tuple[int, int] = (5, 150)
+    negative_term_fraction: float = 0.30
+    positive_term_fraction: float = 0.10
+    negative_effect_mean: float = 0.20
+    positive_effect_mean: float = 0.05
+    complex_effect_mean: float = 0.08
+    redundant_pathway_effect: float = -0.15
+    hub_sigma: float = 0.6
+    tendency_sd: float = 0.012
+    background_rate: float = 0.05
+    background_sd: float = 0.10
+    trigenic_effect_mean: float = 0.12
+    trigenic_offset: float = -0.04
+    trigenic_background_rate: float = 0.3
+    trigenic_background_sd: float = 0.04
+    epsilon_limit: float = 0.4  # |ε| saturates smoothly here: a double mutant cannot be fitter than 1.4 or below 0
+    tau_limit: float = 0.3
+
+
+@dataclass
+class World:
+    """Gene-level parameters; module membership as a sparse [num_genes, num_modules] matrix."""
+
+    config: WorldConfig
+    genes: pd.DataFrame  # systematic_name, standard_name, essential, hub, tendency, fitness columns
+    membership: sp.csr_matrix  # [G, M] 0/1
+    modules: pd.DataFrame  # module_id, kind (process/complex/pathway), source_term, size
+    pair_effect: np.ndarray  # [M] ε contribution of sharing a module
+    triple_effect: np.ndarray  # [M] τ contribution of three genes sharing a module
+    redundant_pathways: np.ndarray  # [R, 2] module indices of redundant pathway pairs
+    index: dict[str, int] = field(default_factory=dict)
+
+    def positions(self, names) -> np.ndarray:
+        return np.fromiter((self.index[n] for n in names), dtype=np.int64, count=len(names))
+
+    def epsilon_block(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """True ε for every pair in a × b (gene indices), shape [len(a), len(b)]; symmetric in a, b."""
+        ma, mb = self.membership[a], self.membership[b]
+        shared = (ma @ mb.T).toarray()  # [A, B] modules shared
+        module = (ma.multiply(self.pair_effect) @ mb.T).toarray() / np.sqrt(np.maximum(shared, 1))
+        if len(self.redundant_pathways):
+            left = self.membership[:, self.redundant_pathways[:, 0]]
+            right = self.membership[:, self.redundant_pathways[:, 1]]
+            redundant = (left[a] @ right[b].T + right[a] @ left[b].T).toarray()
+            module += self.config.redundant_pathway_effect * np.minimum(redundant, 1)
+        hub = self.genes["hub"].to_numpy()
+        tendency = self.genes["tendency"].to_numpy()
+        eps = hub[a, None] * hub[None, b] * module + tendency[a, None] + tendency[None, b]
+        eps += pair_normal(a[:, None], b[None, :], self.config.seed, self.config.background_rate) * (
+            self.config.background_sd
+        )
+        eps = saturate(eps, self.config.epsilon_limit)
+        eps[a[:, None] == b[None, :]] = 0.0
+        return eps
+
+    def epsilon_pairs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """True ε for aligned pairs (a[i], b[i]), shape [P]."""
+        ma, mb = self.membership[a], self.membership[b]
+        both = ma.multiply(mb)
+        shared = np.asarray(both.sum(axis=1)).ravel()
+        module = np.asarray(both @ self.pair_effect).ravel() / np.sqrt(np.maximum(shared, 1))
+        if len(self.redundant_pathways):
+            left = self.membership[:, self.redundant_pathways[:, 0]]
+            right = self.membership[:, self.redundant_pathways[:, 1]]
+            redundant = np.asarray(left[a].multiply(right[b]).sum(axis=1) + right[a].multiply(left[b]).sum(axis=1))
+            module += self.config.redundant_pathway_effect * np.minimum(redundant.ravel(), 1)
+        hub = self.genes["hub"].to_numpy()
+        tendency = self.genes["tendency"].to_numpy()
+        eps = hub[a] * hub[b] * module + tendency[a] + tendency[b]
+        eps += pair_normal(a, b, self.config.seed, self.config.background_rate) * self.config.background_sd
+        return np.where(a == b, 0.0, saturate(eps, self.config.epsilon_limit))
+
+    def tau(self, i: np.ndarray, j: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """True τ for aligned triples, shape [K]: shared-module effect, offset and background."""
+        shared = self.membership[i].multiply(self.membership[j]).multiply(self.membership[k])
+        n = np.asarray(shared.sum(axis=1)).ravel()
+        module = np.asarray(shared @ self.triple_effect).ravel() / np.sqrt(np.maximum(n, 1))
+        hub = self.genes["hub"].to_numpy()
+        tau = hub[i] * hub[j] * hub[k] * module + self.config.trigenic_offset
+        noise = triple_normal(i, j, k, self.config.seed, self.config.trigenic_background_rate)
+        return saturate(tau + noise * self.config.trigenic_background_sd, self.config.tau_limit)
+
+
+def saturate(values: np.ndarray, limit: float) -> np.ndarray:
+    """limit·tanh(x/limit): linear for small effects, bounded by ±limit."""
+    return limit * np.tanh(values / limit)
+
+
+def _process_terms(go: pd.DataFrame, genes: set[str], sizes: tuple[int, int]) -> pd.DataFrame:
+    process = go[(go["aspect"] == "P") & (go["go_id"] != GO_PROCESS_ROOT) & (go["evidence"] != "ND")]
+    process = process[process["systematic_name"].isin(genes)].drop_duplicates(["systematic_name", "go_id"])
+    size = process.groupby("go_id")["systematic_name"].transform("size")
+    return process[(size >= sizes[0]) & (size <= sizes[1])][["go_id", "systematic_name"]]
+
+
+def _sampled_modules(rng, go: pd.DataFrame, genes: set[str], aspect: str, count: int, size_range) -> list[tuple]:
+    """Simulated modules: random subsets of randomly chosen real GO terms of one aspect."""
+    terms = go[(go["aspect"] == aspect) & go["systematic_name"].isin(genes) & (go["evidence"] != "ND")]
+    members = terms.drop_duplicates(["go_id", "systematic_name"]).groupby("go_id")["systematic_name"].apply(sorted)
+    members = members[members.apply(len) >= size_range[0]]
+    chosen = rng.choice(len(members), size=min(count, len(members)), replace=False)
+    modules = []
+    for position in np.sort(chosen):
+        term, pool = members.index[position], members.iloc[position]
+        size = int(rng.integers(size_range[0], min(size_range[1], len(pool)) + 1))
+        modules.append((term, list(rng.choice(pool, size=size, replace=False))))
+    return modules
+
+
+def build_world(genome: pd.DataFrame, go: pd.DataFrame, config: WorldConfig = WorldConfig()) -> World:
+    """Draw the ground truth for every protein-coding gene of `genome` (the gene table)."""
+    rng = np.random.default_rng(config.seed)
+    coding = genome[genome["feature_type"] == "CDS"].sort_values("systematic_name").reset_index(drop=True)
+    names = list(coding["systematic_name"])
+    index = {g: i for i, g in enumerate(names)}
+    gene_set = set(names)
+
+    process = _process_terms(go, gene_set, config.process_term_sizes)
+    rows = [("process", t, list(g)) for t, g in process.groupby("go_id")["systematic_name"]]
+    rows += [("complex", t, g) for t, g in _sampled_modules(rng, go, gene_set, "C", config.n_complexes, (3, 15))]
+    rows += [("pathway", t, g) for t, g in _sampled_modules(rng, go, gene_set, "P", config.n_pathways, (4, 20))]
+    modules = pd.DataFrame(
+        {"module_id": range(len(rows)), "kind": [r[0] for r in rows], "source_term": [r[1] for r in rows],
+         "size": [len(r[2]) for r in rows]}
+    )  # fmt: skip
+    gene_idx = np.concatenate([[index[g] for g in r[2]] for r in rows])
+    module_idx = np.repeat(np.arange(len(rows)), [len(r[2]) for r in rows])
+    membership = sp.csr_matrix((np.ones(len(gene_idx)), (gene_idx, module_idx)), shape=(len(names), len(rows))).minimum(
+        1.0
+    )
+
+    kind = modules["kind"].to_numpy()
+    draw = rng.random(len(rows))
+    pair_effect = np.zeros(len(rows))
+    negative = (kind == "process") & (draw < config.negative_term_fraction)
+    positive = (kind == "process") & (draw >= 1 - config.positive_term_fraction)
+    pair_effect[negative] = -rng.exponential(config.negative_effect_mean, negative.sum())
+    pair_effect[positive] = rng.exponential(config.positive_effect_mean, positive.sum())
+    pair_effect[kind == "complex"] = rng.exponential(config.complex_effect_mean, (kind == "complex").sum())
+    triple_effect = np.where(rng.random(len(rows)) < 0.4, -rng.exponential(config.trigenic_effect_mean, len(rows)), 0)
+    pathways = np.flatnonzero(kind == "pathway")
+    redundant = rng.permutation(pathways)[: 2 * (len(pathways) // 4)].reshape(-1, 2)
+
+    in_complex = np.asarray(membership[:, kind == "complex"].sum(axis=1)).ravel() > 0
+    weight = np.where(in_complex, 3.0, 1.0)
+    essential = np.zeros(len(names), dtype=bool)
+    essential[rng.choice(len(names), size=config.n_essential, replace=False, p=weight / weight.sum())] = True
+    deletion = np.clip(1.0 - rng.gamma(0.7, 0.09, len(names)), 0.3, 1.1)
+    ts26 = np.clip(rng.normal(0.82, 0.10, len(names)), 0.35, 1.05)
+    genes = pd.DataFrame(
+        {
+            "systematic_name": names,
+            "standard_name": coding["standard_name"].to_numpy(),
+            "essential": essential,
+            "hub": np.minimum(rng.lognormal(0.0, config.hub_sigma, len(names)), 3.0),
+            "tendency": rng.normal(0.0, config.tendency_sd, len(names)),
+            "fitness_deletion_30": np.where(essential, 0.0, deletion),
+            "fitness_deletion_26": np.where(
+                essential, 0.0, np.clip(deletion + rng.normal(0, 0.015, len(names)), 0.3, 1.1)
+            ),
+            "fitness_ts_26": np.where(essential, ts26, np.nan),
+            "fitness_ts_30": np.where(essential, ts26 * rng.uniform(0.65, 0.95, len(names)), np.nan),
+            "transcription_factor": coding["systematic_name"]
+            .isin(go.loc[go["go_id"].isin(TRANSCRIPTION_FACTOR_TERMS), "systematic_name"])
+            .to_numpy(),
+        }
+    )
+    return World(config, genes, membership.tocsr(), modules, pair_effect, triple_effect, redundant, index)

@@ -1,0 +1,131 @@
+"""Load a resolved source (real or simulated files) into typed Parquet files, one function each.
+
+Every loader writes into `out_dir` and returns a summary: rows, genes covered, genes
+outside the genome (counted, never silently dropped) and per-output row counts. Files are
+written under a temporary name and moved into place, so a failed parse leaves the previous
+outputs intact.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Collection
+from pathlib import Path
+
+import pandas as pd
+
+from torchcell_core.networks.biogrid import read_biogrid_tab3
+from torchcell_core.networks.regulatory import read_regulatory_tsv
+from torchcell_core.networks.string_db import read_string_detailed
+from torchcell_core.sources.costanzo2016 import SGA_FILES, SMF_FILE, read_smf_xlsx
+from torchcell_core.sources.costanzo2016_sga import sga_files_to_parquet
+from torchcell_core.sources.kuzmin2018 import read_kuzmin2018
+from torchcell_core.sources.kuzmin2020 import read_kuzmin2020_fitness, read_kuzmin2020_screens
+from torchcell_core.sources.registry import ResolvedSource
+
+RECORDS = "records.parquet"
+EDGES = "edges.parquet"
+FITNESS = "single_mutant_fitness.parquet"
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write atomically: a temporary file, then a rename."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    frame.to_parquet(partial, index=False)
+    partial.replace(path)
+
+
+def _genes_summary(genes: pd.Series, genome_genes: Collection[str]) -> dict:
+    distinct = set(genes.dropna().unique())
+    unknown = sorted(distinct - set(genome_genes))
+    return {"genes": len(distinct), "unknown_genes": len(unknown), "unknown_gene_examples": unknown[:10]}
+
+
+def load_costanzo2016(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
+    sga = [source.files[name] for name in SGA_FILES if name in source.files]
+    if not sga:
+        raise FileNotFoundError(f"{source.directory}: none of {', '.join(SGA_FILES)} is there")
+    # The xlsx is checked first, so a bad one replaces nothing.
+    smf = read_smf_xlsx(source.files[SMF_FILE]).assign(simulated=source.simulated)
+    stats = sga_files_to_parquet(sga, out_dir / RECORDS, genome_genes, simulated=source.simulated)
+    write_parquet(smf, out_dir / FITNESS)
+    return {"rows": stats["rows"], "outputs": {RECORDS: stats["rows"], FITNESS: len(smf)},
+            "rows_per_file": stats["rows_per_file"], "unknown_genes": stats["unknown_genes"],
+            "rows_with_unknown_genes": stats["rows_with_unknown_genes"],
+            "unknown_gene_examples": stats["unknown_gene_examples"]}  # fmt: skip
+
+
+def _screen_genes(frame: pd.DataFrame) -> pd.Series:
+    return pd.concat([frame["query_gene_1"], frame["query_gene_2"], frame["array_gene"]])
+
+
+def load_kuzmin2018(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
+    frame = read_kuzmin2018(source.files["aao1729_data_s1.tsv"]).assign(simulated=source.simulated)
+    write_parquet(frame, out_dir / RECORDS)
+    return {"rows": len(frame), "outputs": {RECORDS: len(frame)},
+            "rows_per_type": frame["mutant_type"].value_counts().to_dict(),
+            **_genes_summary(_screen_genes(frame), genome_genes)}  # fmt: skip
+
+
+def load_kuzmin2020(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
+    screens = [path for name, path in sorted(source.files.items()) if "S5" not in name]
+    frame = read_kuzmin2020_screens(screens).assign(simulated=source.simulated)
+    write_parquet(frame, out_dir / RECORDS)
+    outputs = {RECORDS: len(frame)}
+    if "aaz5667-Table-S5.xlsx" in source.files:
+        fitness = read_kuzmin2020_fitness(source.files["aaz5667-Table-S5.xlsx"]).assign(simulated=source.simulated)
+        write_parquet(fitness, out_dir / FITNESS)
+        outputs[FITNESS] = len(fitness)
+    return {"rows": len(frame), "outputs": outputs,
+            "rows_per_screen": frame.groupby(["screen_id", "mutant_type"]).size().rename("n").reset_index()
+            .assign(key=lambda f: f["screen_id"] + ":" + f["mutant_type"]).set_index("key")["n"].to_dict(),
+            **_genes_summary(_screen_genes(frame), genome_genes)}  # fmt: skip
+
+
+def _edge_summary(stats: dict) -> dict:
+    return {"unknown_genes": int(stats.get("genes_outside_genome_dropped", 0)),
+            "unknown_gene_examples": list(stats.get("genes_outside_genome_examples", [])),
+            "rows_read": int(stats.get("rows_read", 0))}  # fmt: skip
+
+
+def load_string(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
+    (path,) = source.files.values()
+    channels, stats = read_string_detailed(path, genome_genes, version=source.entry.version)
+    edges = pd.concat([frame.assign(channel=name) for name, frame in channels.items()], ignore_index=True)
+    write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
+    genes = pd.concat([edges["gene_a"], edges["gene_b"]])
+    return {"rows": len(edges), "outputs": {EDGES: len(edges)},
+            "edges_per_channel": {name: len(frame) for name, frame in channels.items()},
+            "genes": int(genes.nunique()), **_edge_summary(stats)}  # fmt: skip
+
+
+def load_biogrid(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
+    (path,) = source.files.values()
+    networks, stats = read_biogrid_tab3(path, genome_genes)
+    edges = pd.concat([frame.assign(network=name) for name, frame in networks.items()], ignore_index=True)
+    write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
+    genes = pd.concat([edges["gene_a"], edges["gene_b"]])
+    return {"rows": len(edges), "outputs": {EDGES: len(edges)},
+            "edges_per_network": {name: len(frame) for name, frame in networks.items()},
+            "genes": int(genes.nunique()), **_edge_summary(stats)}  # fmt: skip
+
+
+def load_regulatory(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
+    (path,) = source.files.values()
+    edges, stats = read_regulatory_tsv(path, genome_genes)
+    write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
+    genes = pd.concat([edges["regulator"], edges["target"]])
+    return {"rows": len(edges), "outputs": {EDGES: len(edges)}, "regulators": int(edges["regulator"].nunique()),
+            "genes": int(genes.nunique()), **_edge_summary(stats)}  # fmt: skip
+
+
+LOADERS: dict[str, Callable[[ResolvedSource, Path, Collection[str]], dict]] = {
+    "costanzo2016": load_costanzo2016,
+    "kuzmin2018": load_kuzmin2018,
+    "kuzmin2020": load_kuzmin2020,
+    "string_v9_1": load_string,
+    "string_v11_0": load_string,
+    "string_v12_0": load_string,
+    "biogrid": load_biogrid,
+    "regulatory": load_regulatory,
+}
