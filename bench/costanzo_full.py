@@ -9,6 +9,7 @@ files (no checks), so the ratio shows what the checks cost.
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,7 @@ print(json.dumps({"seconds": seconds, "peak_rss_kb": resource.getrusage(resource
 
 def run_child(code: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return json.loads(re.findall(r"\{[^{}]*\}", out)[-1])  # DuckDB's progress bar shares stdout
 
 
 def main() -> None:
