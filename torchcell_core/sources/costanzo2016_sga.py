@@ -275,7 +275,10 @@ def sga_files_to_parquet(
             con.read_parquet(str(partial)).create_view("parsed")
             _validate(con, "parsed", checked, numbered=False)
             per_file = dict(con.execute("SELECT source_file, count(*) FROM parsed GROUP BY 1 ORDER BY 1").fetchall())
-            stats = {"rows": sum(per_file.values()), "rows_per_file": per_file}
+            (genes,) = con.execute(
+                "SELECT count(*) FROM (SELECT query_gene FROM parsed UNION SELECT array_gene FROM parsed)"
+            ).fetchone()
+            stats = {"rows": sum(per_file.values()), "rows_per_file": per_file, "genes": genes}
             if genome_genes is not None:
                 stats |= unknown_gene_counts(con, "parsed", genome_genes)
         partial.replace(out_path)

@@ -50,7 +50,7 @@ def load_costanzo2016(source: ResolvedSource, out_dir: Path, genome_genes: Colle
     stats = sga_files_to_parquet(sga, out_dir / RECORDS, genome_genes, simulated=source.simulated)
     write_parquet(smf, out_dir / FITNESS)
     return {"rows": stats["rows"], "outputs": {RECORDS: stats["rows"], FITNESS: len(smf)},
-            "rows_per_file": stats["rows_per_file"], "unknown_genes": stats["unknown_genes"],
+            "rows_per_file": stats["rows_per_file"], "genes": stats["genes"], "unknown_genes": stats["unknown_genes"],
             "rows_with_unknown_genes": stats["rows_with_unknown_genes"],
             "unknown_gene_examples": stats["unknown_gene_examples"]}  # fmt: skip
 

