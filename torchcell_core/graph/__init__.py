@@ -1,0 +1,1 @@
+"""The knowledge graph: one schema, table builder, and backends (embedded ladybug, Neo4j)."""
