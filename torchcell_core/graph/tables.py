@@ -86,7 +86,8 @@ def _costanzo_views(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs) -> l
             CREATE VIEW smf_experiments AS
             SELECT 'costanzo2016_smf' AS dataset, [strain] AS alleles, 'fitness' AS kind, smf_26 AS fitness,
                    smf_26_std AS fitness_std, NULL::DOUBLE AS interaction, NULL::DOUBLE AS interaction_p_value,
-                   'YPD_26C' AS environment, 'smf' AS screen, 'strain_ids_and_single_mutant_fitness.xlsx' AS source_file,
+                   'YPD_26C' AS environment, 'smf' AS screen,
+                   'strain_ids_and_single_mutant_fitness.xlsx' AS source_file,
                    strain || '|26' AS measured FROM smf WHERE smf_26 IS NOT NULL AND NOT isnan(smf_26)
             UNION ALL
             SELECT 'costanzo2016_smf', [strain], 'fitness', smf_30, smf_30_std, NULL, NULL, 'YPD_30C', 'smf',
@@ -111,7 +112,8 @@ def _costanzo_views(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs) -> l
             CREATE VIEW {name}_experiments AS
             SELECT '{name}' AS dataset,
                    list_sort(list_filter([query_gene_1 || '@' || query_strain,
-                                          CASE WHEN query_gene_2 IS NOT NULL THEN query_gene_2 || '@' || query_strain END,
+                                          CASE WHEN query_gene_2 IS NOT NULL
+                                               THEN query_gene_2 || '@' || query_strain END,
                                           array_strain], lambda x: x IS NOT NULL)) AS alleles,
                    'interaction' AS kind, combined_fitness AS fitness, combined_fitness_std AS fitness_std,
                    adjusted_score AS interaction, p_value AS interaction_p_value, 'YPD_30C' AS environment,
@@ -129,7 +131,8 @@ def build_graph_tables(outputs: SourceOutputs, out_dir: str | Path, memory_limit
     counts: dict[str, int] = {}
     with duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False}) as con:
         _exec(con, "SET enable_progress_bar = false")
-        counts["Gene"] = _copy(con, f"SELECT {', '.join(_gene_columns())} FROM read_parquet($p)", out_dir / "Gene.parquet",
+        gene_sql = f"SELECT {', '.join(_gene_columns())} FROM read_parquet($p)"
+        counts["Gene"] = _copy(con, gene_sql, out_dir / "Gene.parquet",
                                {"p": str(outputs.genes)})  # fmt: skip
         views = _costanzo_views(con, outputs)
         experiments = " UNION ALL ".join(f"SELECT * FROM {v}_experiments" for v in views) or (
@@ -206,7 +209,10 @@ def _reference_tables(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs, ou
         "SELECT 'YPD_' || t || 'C' AS id, 'YPD' AS media, t::INT16 AS temperature FROM (VALUES (26), (30)) v(t)",
         out_dir / "Environment.parquet",
     )
-    empty_go = "SELECT NULL::VARCHAR AS go_id, NULL::VARCHAR AS name, NULL::VARCHAR AS namespace, []::VARCHAR[] AS genes WHERE false"
+    empty_go = (
+        "SELECT NULL::VARCHAR AS go_id, NULL::VARCHAR AS name, NULL::VARCHAR AS namespace, []::VARCHAR[] AS genes "
+        "WHERE false"
+    )
     terms = "SELECT * FROM read_parquet($t)" if outputs.go_terms else empty_go
     params = {"t": str(outputs.go_terms)} if outputs.go_terms else {}
     counts["GOTerm"] = _copy(
@@ -228,7 +234,8 @@ def _reference_tables(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs, ou
     for i, (network, version, path) in enumerate(outputs.networks):
         column = "channel" if network == "string" else "network"
         label = f"'string_' || {column}" if network == "string" else column
-        parts.append(f'SELECT gene_a AS "from", gene_b AS "to", {label} AS network, $v{i} AS version, weight::DOUBLE AS weight '
+        parts.append(f'SELECT gene_a AS "from", gene_b AS "to", {label} AS network, $v{i} AS version, '
+                     "weight::DOUBLE AS weight "
                      f"FROM read_parquet($n{i})")  # fmt: skip
         params |= {f"n{i}": str(path), f"v{i}": version}
     interacts = " UNION ALL ".join(parts) or (
@@ -240,7 +247,8 @@ def _reference_tables(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs, ou
         'SELECT regulator AS "from", target AS "to", regulation_type AS regulation, weight::DOUBLE AS weight '
         "FROM read_parquet($r)"
         if outputs.regulatory
-        else 'SELECT NULL::VARCHAR AS "from", NULL::VARCHAR AS "to", NULL::VARCHAR AS regulation, NULL::DOUBLE AS weight WHERE false'
+        else 'SELECT NULL::VARCHAR AS "from", NULL::VARCHAR AS "to", NULL::VARCHAR AS regulation, '
+        "NULL::DOUBLE AS weight WHERE false"
     )
     counts["REGULATES"] = _copy(con, regulates, out_dir / "REGULATES.parquet",
                                 {"r": str(outputs.regulatory)} if outputs.regulatory else {})  # fmt: skip
