@@ -49,7 +49,7 @@ def test_every_asset_materializes_and_every_check_passes(run):
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == {
-        "s288c_genome", "go_dag", "simulated_release", *SOURCES,
+        "s288c_genome", "go_dag", "simulated_release", *SOURCES, "graph_tables",
         "digenic_interactions", "random_forest_digenic", "benchmark_table",
     }  # fmt: skip
     evaluations = result.get_asset_check_evaluations()
