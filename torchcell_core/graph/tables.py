@@ -136,7 +136,11 @@ def build_graph_tables(outputs: SourceOutputs, out_dir: str | Path, memory_limit
                                {"p": str(outputs.genes)})  # fmt: skip
         views = _costanzo_views(con, outputs)
         experiments = " UNION ALL ".join(f"SELECT * FROM {v}_experiments" for v in views) or (
-            "SELECT NULL AS dataset, []::VARCHAR[] AS alleles WHERE false"
+            "SELECT NULL::VARCHAR AS dataset, []::VARCHAR[] AS alleles, NULL::VARCHAR AS kind, "
+            "NULL::DOUBLE AS fitness, NULL::DOUBLE AS fitness_std, NULL::DOUBLE AS interaction, "
+            "NULL::DOUBLE AS interaction_p_value, "
+            "NULL::VARCHAR AS environment, NULL::VARCHAR AS screen, NULL::VARCHAR AS source_file, "
+            "NULL::VARCHAR AS measured WHERE false"
         )
         _exec(con, f"""
             CREATE TEMP TABLE experiment_rows AS
