@@ -37,8 +37,12 @@ def tables(tmp_path_factory, genes_frame):
     )  # fmt: skip
     kuzmin.to_parquet(src / "kuzmin.parquet")
     out = tmp_path_factory.mktemp("tables")
+    datasets = tuple(
+        {"id": d, "name": d, "version": "1", "citation": "c", "url": "https://doi.org", "source_sha256": "{}",
+         "simulated": True} for d in ("costanzo2016", "kuzmin2018")
+    )  # fmt: skip
     outputs = SourceOutputs(genes=src / "genes.parquet", costanzo_records=src / "costanzo.parquet",
-                            kuzmin2018_records=src / "kuzmin.parquet")  # fmt: skip
+                            kuzmin2018_records=src / "kuzmin.parquet", datasets=datasets)  # fmt: skip
     counts = build_graph_tables(outputs, out)
     again_dir = tmp_path_factory.mktemp("tables_again")
     assert build_graph_tables(outputs, again_dir) == counts
@@ -79,3 +83,23 @@ def test_ids_are_deterministic(tables):
     out, _, again_dir = tables
     for name in ("Experiment", "Genotype", "Allele"):
         assert sorted(read(out, name)["id"]) == sorted(read(again_dir, name)["id"]), name
+
+
+def test_orphan_query_finds_an_experiment_without_genotype(tables, tmp_path):
+    """The knowledge_graph check's query reports dangling experiments (and 0 when intact)."""
+    import shutil
+
+    from torchcell_core.graph.ladybug_backend import LadybugBackend
+
+    out, counts, _ = tables
+    broken = tmp_path / "tables"
+    shutil.copytree(out, broken)
+    links = read(out, "OF_GENOTYPE")
+    links.iloc[1:].to_parquet(broken / "OF_GENOTYPE.parquet", index=False)
+    for directory, expected in ((out, 0), (broken, 1)):
+        backend = LadybugBackend(tmp_path / f"graph_{expected}", buffer_pool_size=256 * 2**20)
+        backend.build(directory, {**counts, "OF_GENOTYPE": counts["OF_GENOTYPE"] - expected})
+        (row,) = backend.query("orphans", {}).to_pylist()
+        backend.close()
+        assert row == {"experiments_without_genotype": expected, "experiments_without_dataset": 0,
+                       "alleles_without_gene": 0}  # fmt: skip

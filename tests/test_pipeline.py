@@ -9,6 +9,7 @@ from torchcell_assets.definitions import defs
 from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
 from torchcell_assets.defs.datasets.assets import DIGENIC_PARQUET
 from torchcell_assets.defs.datasets.checks import no_duplicate_pairs
+from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.checks import DIGEST_CHECKS, epsilon_consistency
 from torchcell_assets.defs.sources.genome import s288c_genome
 from torchcell_assets.defs.sources.paths import COSTANZO_RECORDS, read_provenance
@@ -33,12 +34,13 @@ def run(tmp_path_factory):
     """One in-process run of every asset and check, in a temporary DAGSTER_HOME."""
     home = tmp_path_factory.mktemp("dagster_home")
     storage = TorchcellStorage(data_dir=str(tmp_path_factory.mktemp("data")))
+    graph = GraphDatabase(path=str(tmp_path_factory.mktemp("graph")), buffer_pool_gib=1.0)
     definitions = defs()
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         result = dg.materialize(
             [*definitions.assets, *definitions.asset_checks],
             instance=instance,
-            resources={"storage": storage},
+            resources={"storage": storage, "graph": graph},
             run_config=RUN_CONFIG,
         )
         yield result, storage, instance
@@ -49,7 +51,7 @@ def test_every_asset_materializes_and_every_check_passes(run):
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == {
-        "s288c_genome", "go_dag", "simulated_release", *SOURCES, "graph_tables",
+        "s288c_genome", "go_dag", "simulated_release", *SOURCES, "graph_tables", "knowledge_graph",
         "digenic_interactions", "random_forest_digenic", "benchmark_table",
     }  # fmt: skip
     evaluations = result.get_asset_check_evaluations()

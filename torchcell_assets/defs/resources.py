@@ -2,9 +2,10 @@
 
 import dagster as dg
 
+from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.lib.storage import TorchcellStorage
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"storage": TorchcellStorage()})
+    return dg.Definitions(resources={"storage": TorchcellStorage(), "graph": GraphDatabase()})
