@@ -189,6 +189,10 @@ def test_parameters_filter_the_result(graph):
         ("YAL002W", "YDR001C"),
     }
     assert queries.digenic_experiments(backend, ["costanzo2016"], ["YAL001C"]).num_rows == 0  # both genes must match
+    # The wrapper runs digenic_experiments_by_genes for a gene set; the general query filters the same way.
+    parameters = {"datasets": ["costanzo2016", "kuzmin2018"], "genes": genes}
+    assert backend.query("digenic_experiments", parameters).sort_by("experiment").equals(filtered)
+    assert backend.query("digenic_experiments_by_genes", parameters | {"genes": []}).num_rows == 0
     assert queries.digenic_experiments(backend, [], []).num_rows == 0
     assert queries.trigenic_experiments(backend, ["costanzo2016"]).num_rows == 0
     # A gene id that looks like Cypher stays a value.
@@ -307,8 +311,14 @@ def test_first_build_into_an_empty_place(tables, tmp_path):
 
 
 def test_query_files():
-    assert query_names() == ["digenic_experiments", "gene_neighbourhood", "orphans", "single_mutant_fitness",
-                             "trigenic_experiments"]  # fmt: skip
+    assert query_names() == [
+        "digenic_experiments",
+        "digenic_experiments_by_genes",
+        "gene_neighbourhood",
+        "orphans",
+        "single_mutant_fitness",
+        "trigenic_experiments",
+    ]
     for name in query_names():
         text = load_query(name)
         assert text.startswith("MATCH") and "//" not in text and "{" not in text.replace("{id: $gene}", "")

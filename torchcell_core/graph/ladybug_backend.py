@@ -30,7 +30,9 @@ from torchcell_core.graph.schema import NODE, NODES, REL, RELS, SCHEMA_VERSION
 DB_FILE = "graph.lbug"
 BUILD_FILE = "build.json"
 META = "Meta"  # key/value node table beside the schema: schema_version, built_at, counts, …
-DEFAULT_BUFFER_POOL = 3 * 2**30  # bytes; bounds ladybug's page cache (a full build peaks near the pool + 2 GiB)
+# Bytes of ladybug's page cache. The full simulated release (20.7M experiments) builds in it at a peak RSS of
+# 5.5-5.8 GiB; 2 GiB is too little for the hash index of its 20M genotype keys (the COPY fails, naming Genotype).
+DEFAULT_BUFFER_POOL = 3 * 2**30
 
 
 def _ident(name: str) -> str:

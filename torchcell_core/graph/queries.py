@@ -36,7 +36,8 @@ def digenic_experiments(backend: GraphBackend, datasets: Iterable[str], genes: I
     """Experiments on two perturbed alleles in `datasets` whose two genes are both in `genes`
     (no gene filter when `genes` is empty). Columns `DIGENIC_COLUMNS`; gene_1 <= gene_2."""
     parameters = {"datasets": _strings(datasets, "datasets"), "genes": _strings(genes, "genes")}
-    return _sorted(backend.query("digenic_experiments", parameters), DIGENIC_COLUMNS, ("experiment",))
+    name = "digenic_experiments_by_genes" if parameters["genes"] else "digenic_experiments"
+    return _sorted(backend.query(name, parameters), DIGENIC_COLUMNS, ("experiment",))
 
 
 def trigenic_experiments(backend: GraphBackend, datasets: Iterable[str]) -> pa.Table:
