@@ -13,6 +13,7 @@ dataset, file and measured strains and temperature. The same inputs give the sam
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,7 +130,9 @@ def build_graph_tables(outputs: SourceOutputs, out_dir: str | Path, memory_limit
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    with duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False}) as con:
+    spill = out_dir / ".spill"  # DuckDB spills the genotype/allele de-duplication here beyond memory_limit
+    config = {"memory_limit": memory_limit, "preserve_insertion_order": False, "temp_directory": str(spill)}
+    with duckdb.connect(config=config) as con:
         _exec(con, "SET enable_progress_bar = false")
         gene_sql = f"SELECT {', '.join(_gene_columns())} FROM read_parquet($p)"
         counts["Gene"] = _copy(con, gene_sql, out_dir / "Gene.parquet",
@@ -181,6 +184,7 @@ def build_graph_tables(outputs: SourceOutputs, out_dir: str | Path, memory_limit
             con, 'SELECT id AS "from", gene AS "to" FROM allele_rows', out_dir / "OF_GENE.parquet"
         )
         counts.update(_reference_tables(con, outputs, out_dir))
+    shutil.rmtree(spill, ignore_errors=True)
     missing = ({t.label for t in NODES} | {r.type for r in RELS}) - set(counts)
     if missing:
         raise RuntimeError(f"graph tables not written: {sorted(missing)}")
