@@ -8,6 +8,7 @@ of the same slice, as a time ratio.
 
     .venv/bin/python bench/graph_build.py --tables DIR     # a directory of graph tables (<Label>.parquet, …)
     .venv/bin/python bench/graph_build.py --data DIR       # a torchcell data dir (sources/*): tables built first
+    .venv/bin/python bench/graph_build.py --tables DIR --db DB --skip-build --naive-rows 0   # queries only
 
 Build and queries each run in a child process, so `ru_maxrss` is theirs alone.
 """
@@ -228,7 +229,11 @@ def main() -> None:
     parser.add_argument("--buffer-pool-gib", type=float, default=3.0)
     parser.add_argument("--naive-rows", type=int, default=100_000, help="0 skips (c)")
     parser.add_argument("--naive-seconds", type=float, default=300, help="stop the row-by-row MERGE after this")
+    parser.add_argument("--db", type=Path, help="keep the built database here (replaced if present)")
+    parser.add_argument("--skip-build", action="store_true", help="query the database in --db as it is")
     args = parser.parse_args()
+    if args.skip_build and not args.db:
+        parser.error("--skip-build needs --db")
     pool = int(args.buffer_pool_gib * GIB)
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         work = Path(work)
@@ -240,13 +245,15 @@ def main() -> None:
             tables = work / "tables"
             counts = tables_from_data(args.data, tables)
         print(f"tables: {tables}  ({counts['Experiment']:,} experiments, {sum(counts.values()):,} rows in all)")
-        build = run_child(CHILD_BUILD, str(tables), str(work / "graph"), str(pool), json.dumps(counts))
-        print(f"\n(a) build: {build['seconds']:.1f} s, peak RSS {build['peak_rss_kb'] / 2**20:.2f} GiB "
-              f"(buffer pool {args.buffer_pool_gib:g} GiB; goal: under 300 s and 6 GiB)")  # fmt: skip
-        for name, t in sorted(build["tables"].items(), key=lambda item: -item[1]["seconds"])[:6]:
-            print(f"    {name:<12} {t['rows']:>12,} rows  {t['seconds']:7.1f} s")
+        db = args.db or work / "graph"
+        if not args.skip_build:
+            build = run_child(CHILD_BUILD, str(tables), str(db), str(pool), json.dumps(counts))
+            print(f"\n(a) build: {build['seconds']:.1f} s, peak RSS {build['peak_rss_kb'] / 2**20:.2f} GiB "
+                  f"(buffer pool {args.buffer_pool_gib:g} GiB; goal: under 300 s and 6 GiB)")  # fmt: skip
+            for name, t in sorted(build["tables"].items(), key=lambda item: -item[1]["seconds"])[:6]:
+                print(f"    {name:<12} {t['rows']:>12,} rows  {t['seconds']:7.1f} s")
         datasets = json.dumps(list(SCREEN_DATASETS))
-        q = run_child(CHILD_QUERY, str(work / "graph"), str(pool), datasets)
+        q = run_child(CHILD_QUERY, str(db), str(pool), datasets)
         print("\n(b) queries to Arrow (goal: the trigenic one under 5 s for ~500k rows)")
         for entry in q["queries"]:
             figure = f"{entry['rows']:,} rows" if entry["error"] is None else f"FAILED: {entry['error']}"

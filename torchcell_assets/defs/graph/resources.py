@@ -22,7 +22,7 @@ class GraphDatabase(dg.ConfigurableResource):
 
     backend: str = "ladybug"
     path: str = ""  # ladybug only; default: default_graph_dir()
-    buffer_pool_gib: float = 4.0
+    buffer_pool_gib: float = 3.0  # 4 GiB peaked at 6.1 GiB RSS on the full build; 2 GiB is too small
 
     def location(self) -> str:
         if self.backend == "neo4j":
