@@ -1,6 +1,5 @@
 """The knowledge graph: the graph tables bulk-loaded into the configured backend."""
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.graph.tables import COUNTS_FILE, GRAPH_TABLES_DIR, graph_tables
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.graph.schema import SCHEMA_VERSION
+from torchcell_core.hashing import json_digest
 
 SCHEMA_DOC = Path(__file__).resolve().parents[3] / "docs" / "graph_schema.md"
 
@@ -56,4 +56,4 @@ def knowledge_graph(
 
 def _version(counts: dict) -> str:
     """The loaded graph's content version: its counts under this schema."""
-    return hashlib.sha256(json.dumps([counts, SCHEMA_VERSION], sort_keys=True).encode()).hexdigest()[:16]
+    return json_digest([counts, SCHEMA_VERSION])

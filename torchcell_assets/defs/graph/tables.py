@@ -1,6 +1,5 @@
 """Graph tables: the parsed sources mapped onto the knowledge-graph schema, one Parquet file per table."""
 
-import hashlib
 import json
 
 import dagster as dg
@@ -12,6 +11,7 @@ from torchcell_assets.defs.sources.releases import SOURCE_ASSETS
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.graph.schema import SCHEMA_VERSION
 from torchcell_core.graph.tables import SourceOutputs, build_graph_tables
+from torchcell_core.hashing import json_digest
 from torchcell_core.sources.load import EDGES, FITNESS, RECORDS
 from torchcell_core.sources.registry import REGISTRY
 
@@ -54,7 +54,7 @@ def source_outputs(storage: TorchcellStorage) -> SourceOutputs:
 def _content_version(counts: dict, outputs: SourceOutputs) -> str:
     """Changes when any source's files (by digest) or the table counts change."""
     digests = [d["source_sha256"] for d in outputs.datasets]
-    return hashlib.sha256(json.dumps([counts, digests, SCHEMA_VERSION], sort_keys=True).encode()).hexdigest()[:16]
+    return json_digest([counts, digests, SCHEMA_VERSION])
 
 
 @dg.asset(group_name="graph", code_version=SCHEMA_VERSION, deps=[s288c_genome, go_dag, *SOURCE_ASSETS],

@@ -1,7 +1,6 @@
 """One asset per raw source: resolve its files (the user's real release, verified, or the
 simulated one), parse them into typed Parquet, and record provenance."""
 
-import hashlib
 import json
 
 import dagster as dg
@@ -17,6 +16,7 @@ from torchcell_assets.defs.sources.paths import (
 from torchcell_assets.defs.sources.simulation import simulated_release
 from torchcell_assets.lib.metadata import preview
 from torchcell_assets.lib.storage import TorchcellStorage
+from torchcell_core.hashing import json_digest
 from torchcell_core.sources.load import LOADERS
 from torchcell_core.sources.registry import REGISTRY, resolve_source
 
@@ -60,7 +60,7 @@ def build_source_asset(key: str) -> dg.AssetsDefinition:
             for name, path in resolved.files.items()
         }
         extra = {k: v for k, v in summary.items() if k not in ("rows", "outputs", "unknown_gene_examples")}
-        version = hashlib.sha256(json.dumps([resolved.sha256, LOADER_VERSION], sort_keys=True).encode()).hexdigest()
+        version = json_digest([resolved.sha256, LOADER_VERSION])
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(summary["rows"]),
@@ -73,7 +73,7 @@ def build_source_asset(key: str) -> dg.AssetsDefinition:
                 "url": dg.MetadataValue.url(entry.url),
                 "preview": preview(shown),
             },
-            data_version=dg.DataVersion(version[:16]),
+            data_version=dg.DataVersion(version),
         )
 
     return _source

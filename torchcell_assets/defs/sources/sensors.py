@@ -1,12 +1,12 @@
 """Notice new or changed files in the raw directory and refresh that source and what depends on it."""
 
-import hashlib
 import json
 
 import dagster as dg
 
 from torchcell_assets.defs.sources.releases import SOURCE_ASSETS
 from torchcell_assets.lib.storage import TorchcellStorage
+from torchcell_core.hashing import json_digest
 
 
 def raw_fingerprints(storage: TorchcellStorage) -> dict[str, list]:
@@ -32,7 +32,7 @@ def raw_files_sensor(context: dg.SensorEvaluationContext, storage: TorchcellStor
     changed = [] if previous is None else [key for key, files in current.items() if previous.get(key) != files]
     requests = [
         dg.RunRequest(
-            run_key=f"{key}:{hashlib.sha256(json.dumps(current[key]).encode()).hexdigest()[:16]}",
+            run_key=f"{key}:{json_digest(current[key])}",
             asset_selection=list(
                 dg.AssetSelection.assets(key).downstream().resolve(context.repository_def.asset_graph)
             ),
