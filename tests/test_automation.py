@@ -37,4 +37,4 @@ def test_weekly_schedule_refreshes_every_source():
     job = defs().resolve_job_def("refresh_sources")
     keys = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
     assert {"s288c_genome", "simulated_release", "costanzo2016", "string_v12_0"} <= keys
-    assert "digenic_interactions" not in keys
+    assert "digenic_dataset" not in keys

@@ -312,10 +312,18 @@ def test_first_build_into_an_empty_place(tables, tmp_path):
 
 def test_query_files():
     assert query_names() == [
+        "datasets",
         "digenic_experiments",
         "digenic_experiments_by_genes",
+        "environments",
+        "experiment_count",
+        "experiments_with_genes",
+        "gene_go_annotations",
+        "gene_ids",
         "gene_neighbourhood",
+        "network_edges",
         "orphans",
+        "regulatory_edges",
         "single_mutant_fitness",
         "trigenic_experiments",
     ]

@@ -7,8 +7,8 @@ import pytest
 
 from torchcell_assets.definitions import defs
 from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
-from torchcell_assets.defs.datasets.assets import DIGENIC_PARQUET
-from torchcell_assets.defs.datasets.checks import no_duplicate_pairs
+from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet
+from torchcell_assets.defs.datasets.checks import dataset_checks
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.checks import DIGEST_CHECKS, epsilon_consistency
 from torchcell_assets.defs.sources.genome import s288c_genome
@@ -52,7 +52,8 @@ def test_every_asset_materializes_and_every_check_passes(run):
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == {
         "s288c_genome", "go_dag", "simulated_release", *SOURCES, "graph_tables", "knowledge_graph",
-        "digenic_interactions", "random_forest_digenic", "benchmark_table",
+        *(f"{name}_dataset" for name in DATASET_ASSETS), "random_forest_digenic", "benchmark_table",
+        "gene_features", "cell_graphs",
     }  # fmt: skip
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) >= 18
@@ -70,8 +71,8 @@ def test_benchmark_beats_the_mean_and_stays_below_the_ceiling(run):
     assert table["simulated"].all()
     with duckdb.connect(str(storage.duckdb_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM benchmark_results").fetchone()[0] == len(table)
-        pairs = con.execute("SELECT count(*) FROM digenic_interactions").fetchone()[0]
-    assert pairs == len(pd.read_parquet(storage.path(*DIGENIC_PARQUET)))
+        pairs = con.execute("SELECT count(*) FROM digenic").fetchone()[0]
+    assert pairs == len(pd.read_parquet(dataset_parquet(storage, "digenic")))
     assert storage.path(*SCATTER_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -91,16 +92,18 @@ def test_metadata_and_versions_reach_the_instance(run):
 def test_checks_fail_on_bad_data(run):
     """Corrupt copies of the stored outputs make the checks fail."""
     _, storage, _ = run
-    dataset = pd.read_parquet(storage.path(*DIGENIC_PARQUET))
+    dataset = pd.read_parquet(dataset_parquet(storage, "digenic"))
     records = pd.read_parquet(storage.path(*COSTANZO_RECORDS))
     bad = TorchcellStorage(data_dir=str(storage.root() / "corrupt"))
     for part in (("sources", "s288c_genes.parquet"),):
         bad.path(*part).write_bytes(storage.path(*part).read_bytes())
-    pd.concat([dataset, dataset.head(1)]).to_parquet(bad.path(*DIGENIC_PARQUET))
+    pd.concat([dataset, dataset.head(1)]).to_parquet(dataset_parquet(bad, "digenic"))
     records.assign(epsilon=records["epsilon"] + 0.05).to_parquet(bad.path(*COSTANZO_RECORDS))
-    assert no_duplicate_pairs(storage=bad).passed is False
+    no_duplicates = next(c for c in dataset_checks if c.check_key.name == "no_duplicate_genotypes"
+                         and c.check_key.asset_key == DATASET_ASSETS["digenic"].key)  # fmt: skip
+    assert no_duplicates(storage=bad).passed is False
     assert epsilon_consistency(storage=bad).passed is False
-    assert no_duplicate_pairs(storage=storage).passed is True
+    assert no_duplicates(storage=storage).passed is True
     # A raw file changed after it was recorded no longer matches its digest.
     digest_check = next(c for c in DIGEST_CHECKS if costanzo2016.key in {s.asset_key for s in c.check_specs})
     assert digest_check(storage=storage).passed is True

@@ -24,7 +24,7 @@ def benchmark_rows(
         raise ValueError(f"no rows in split {eval_split!r}")
     train_mean = float(predictions.loc[predictions["split"] == "train", "measured"].mean())
     common = {
-        "dataset": "digenic_interactions",
+        "dataset": "digenic",
         "target": card["target"],
         "split_type": "random",
         "eval_split": eval_split,

@@ -29,3 +29,22 @@ def scatter_predicted_vs_measured(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def label_histograms(columns: dict[str, np.ndarray], path: str | Path, title: str) -> Path:
+    """One histogram panel per label (NaNs left out), side by side; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.4), dpi=110, squeeze=False)
+    for ax, (name, values) in zip(axes[0], columns.items(), strict=True):
+        values = np.asarray(values, dtype=float)
+        values = values[~np.isnan(values)]
+        ax.hist(values, bins=60, color="#4477aa")
+        ax.set_xlabel(name)
+        ax.set_ylabel("genotypes")
+        ax.set_title(f"{name} (n={len(values):,})", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

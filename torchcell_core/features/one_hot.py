@@ -7,22 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from torchcell_core.genome.gene_index import GeneIndex
 
-class GeneIndex:
-    """A fixed, sorted gene vocabulary mapping systematic names to columns."""
-
-    def __init__(self, genes: Sequence[str]) -> None:
-        self.genes: list[str] = sorted(set(genes))
-        self._position = {g: i for i, g in enumerate(self.genes)}
-
-    def __len__(self) -> int:
-        return len(self.genes)
-
-    def positions(self, genes: Sequence[str]) -> np.ndarray:
-        try:
-            return np.fromiter((self._position[g] for g in genes), dtype=np.int64, count=len(genes))
-        except KeyError as missing:
-            raise KeyError(f"gene {missing.args[0]!r} is not in the gene index") from None
+__all__ = ["GeneIndex", "one_hot_genotypes"]
 
 
 def one_hot_genotypes(index: GeneIndex, *gene_columns: Sequence[str]) -> sp.csr_matrix:

@@ -60,3 +60,32 @@ def gene_neighbourhood(backend: GraphBackend, gene: str) -> pa.Table:
         raise TypeError(f"gene: a systematic name, not {gene!r}")
     return _sorted(backend.query("gene_neighbourhood", {"gene": gene}), NEIGHBOURHOOD_COLUMNS,
                    ("relationship", "direction", "network", "version", "other", "weight"))  # fmt: skip
+
+
+EXPERIMENT_COLUMNS = ("experiment", "dataset", "genes", "kind", "fitness", "fitness_std", "interaction",
+                      "interaction_p_value", "environment", "screen")  # fmt: skip
+ENVIRONMENT_COLUMNS = ("id", "media", "temperature")
+DATASET_COLUMNS = ("id", "name", "version", "citation", "url", "source_sha256", "simulated")
+
+
+def experiments_with_genes(backend: GraphBackend, n_perturbations: int, datasets: Iterable[str]) -> pa.Table:
+    """Every experiment on `n_perturbations` alleles in `datasets`, its genes as one list column
+    (in no particular order). Columns `EXPERIMENT_COLUMNS`; one row per experiment."""
+    parameters = {"n_perturbations": int(n_perturbations), "datasets": _strings(datasets, "datasets")}
+    return _sorted(backend.query("experiments_with_genes", parameters), EXPERIMENT_COLUMNS, ("experiment",))
+
+
+def experiment_count(backend: GraphBackend, n_perturbations: int, datasets: Iterable[str]) -> int:
+    """How many experiments on `n_perturbations` alleles `datasets` hold."""
+    parameters = {"n_perturbations": int(n_perturbations), "datasets": _strings(datasets, "datasets")}
+    return int(backend.query("experiment_count", parameters).column("experiments")[0].as_py())
+
+
+def environments(backend: GraphBackend) -> pa.Table:
+    """Every Environment node. Columns `ENVIRONMENT_COLUMNS`."""
+    return _sorted(backend.query("environments", {}), ENVIRONMENT_COLUMNS, ("id",))
+
+
+def dataset_nodes(backend: GraphBackend) -> pa.Table:
+    """Every Dataset node with its version and source digests. Columns `DATASET_COLUMNS`."""
+    return _sorted(backend.query("datasets", {}), DATASET_COLUMNS, ("id",))

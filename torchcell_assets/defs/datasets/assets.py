@@ -1,63 +1,127 @@
-"""Dataset assets: curated DuckDB tables with seeded splits and Parquet exports."""
+"""Curated dataset assets, one per dataset: queried out of the knowledge graph, deduplicated,
+aggregated and split in DuckDB, exported to Parquet, with a dataset card in the metadata."""
+
+import json
+import os
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from torchcell_assets.defs.sources.paths import COSTANZO_RECORDS
-from torchcell_assets.defs.sources.releases import costanzo2016
-from torchcell_assets.lib.metadata import preview
+from torchcell_assets.defs.graph.assets import knowledge_graph
+from torchcell_assets.defs.graph.resources import GraphDatabase
+from torchcell_assets.defs.sources.paths import GENOME_PARQUET
+from torchcell_assets.lib.metadata import image, preview
 from torchcell_assets.lib.storage import TorchcellStorage
-from torchcell_core.datasets.digenic import (
-    DIGENIC_TABLE,
-    RECORDS_TABLE,
-    curate_digenic,
-    load_records,
-    read_digenic,
-)
-from torchcell_core.datasets.splits import random_split
+from torchcell_core.datasets.card import dataset_card
+from torchcell_core.datasets.curate import SPECS, DatasetError, DatasetSpec, DedupRule, curate, store_table
+from torchcell_core.datasets.splits import assign_splits
+from torchcell_core.genome.gene_index import GeneIndex
+from torchcell_core.graph import queries
 from torchcell_core.hashing import file_sha256
 
-DIGENIC_PARQUET = ("datasets", "digenic_interactions.parquet")
+DATASETS_DIR = "datasets"
 
 
-class DigenicDatasetConfig(dg.Config):
+def dataset_parquet(storage: TorchcellStorage, name: str):
+    return storage.path(DATASETS_DIR, f"{name}.parquet")
+
+
+def dataset_card_path(storage: TorchcellStorage, name: str):
+    return storage.path(DATASETS_DIR, f"{name}.card.json")
+
+
+class DatasetConfig(dg.Config):
+    """How replicates merge, how the splits are drawn, and an optional gene set."""
+
+    keep_apart: list[str] = ["environment"]  # any of environment, dataset, screen
     split_seed: int = 0
+    held_out_fraction: float = 0.1  # genes held out per fold, gene_some split
+    strict_held_out_fraction: float = 0.25  # genes held out per fold, gene_all split
+    genes: list[str] = []  # keep genotypes whose genes are all in this set; empty keeps all
 
 
-@dg.asset(group_name="datasets", code_version="1", deps=[costanzo2016], kinds={"duckdb", "parquet"})
-def digenic_interactions(
-    context: dg.AssetExecutionContext, config: DigenicDatasetConfig, storage: TorchcellStorage
-) -> dg.MaterializeResult:
-    """One row per gene pair: mean ε over replicates, with a seeded 80/10/10 split column."""
-    with storage.duckdb() as con:
-        load_records(con, storage.path(*COSTANZO_RECORDS))
-        simulated = bool(con.execute(f"SELECT bool_or(simulated) FROM {RECORDS_TABLE}").fetchone()[0])
-        counts = curate_digenic(con)
-        dataset = read_digenic(con)
-        dataset["split"] = random_split(len(dataset), config.split_seed)
-        dataset["simulated"] = simulated
-        con.register("dataset_frame", dataset)
-        con.execute(f"CREATE OR REPLACE TABLE {DIGENIC_TABLE} AS SELECT * FROM dataset_frame")
-        con.unregister("dataset_frame")
-    dataset.to_parquet(storage.path(*DIGENIC_PARQUET), index=False)
-    version = file_sha256(storage.path(*DIGENIC_PARQUET))[:16]
-    context.log.info(f"{counts['records']} records → {counts['pairs']} gene pairs")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(dataset),
-            "records_in": counts["records"],
-            "replicates_merged": counts["records"] - counts["self_pairs_dropped"] - counts["pairs"],
-            "self_pairs_dropped": counts["self_pairs_dropped"],
-            "genes": int(pd.concat([dataset["gene_a"], dataset["gene_b"]]).nunique()),
-            "split_sizes": dg.MetadataValue.json(dataset["split"].value_counts().to_dict()),
-            "epsilon_mean": float(dataset["epsilon"].mean()),
-            "epsilon_std": float(dataset["epsilon"].std()),
-            "strong_fraction_abs_eps_gt_0.08_p_lt_0.05": float(
-                ((dataset["epsilon"].abs() > 0.08) & (dataset["min_p_value"] < 0.05)).mean()
-            ),
-            "simulated": simulated,
-            "duckdb_table": f"{storage.duckdb_path}:{DIGENIC_TABLE}",
-            "preview": preview(dataset),
-        },
-        data_version=dg.DataVersion(version),
+def _gene_filter(config: DatasetConfig, storage: TorchcellStorage) -> list[str] | None:
+    if not config.genes:
+        return None
+    unknown = GeneIndex.from_gene_table(storage.path(*GENOME_PARQUET)).unknown(config.genes)
+    if unknown:
+        raise DatasetError(f"config.genes names {len(unknown)} gene(s) not in the genome: {unknown[:10]}")
+    return list(config.genes)
+
+
+def _write_parquet(table: pa.Table, path) -> None:
+    """Write next to `path` and rename over it, so readers never see half a file."""
+    partial = path.with_suffix(".parquet.partial")
+    pq.write_table(table, partial)
+    os.replace(partial, path)
+
+
+def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"{spec.name}_dataset",
+        group_name="datasets",
+        code_version="1",
+        deps=[knowledge_graph],
+        kinds={"duckdb", "parquet"},
+        description=f"{spec.description}: one row per genotype and environment, queried from the knowledge graph.",
     )
+    def _asset(
+        context: dg.AssetExecutionContext, config: DatasetConfig, storage: TorchcellStorage, graph: GraphDatabase
+    ) -> dg.MaterializeResult:
+        rule = DedupRule(tuple(config.keep_apart))
+        genes = _gene_filter(config, storage)
+        with graph.open(read_only=True) as backend:
+            experiments = queries.experiments_with_genes(backend, spec.n_genes, spec.datasets)
+            environments = queries.environments(backend)
+            sources = queries.dataset_nodes(backend).to_pylist()
+        context.log.info(f"{spec.name}: {experiments.num_rows} experiments from the {graph.backend} graph")
+        simulated = {row["id"]: bool(row["simulated"]) for row in sources}
+        with storage.duckdb() as con:
+            table, counts = curate(con, spec, experiments, environments, simulated, rule, genes)
+            gene_lists = table.column("genes").to_pylist()
+            splits, split_seeds = assign_splits(table.column("genotype").to_pylist(), gene_lists, config.split_seed,
+                                   config.held_out_fraction, config.strict_held_out_fraction)  # fmt: skip
+            for column, labels in splits.items():
+                table = table.append_column(column, pa.array(labels.tolist(), pa.string()))
+            path = dataset_parquet(storage, spec.name)
+            _write_parquet(table, path)
+            store_table(con, spec.name, table)
+        used = [row for row in sources if row["id"] in spec.datasets]
+        card = dataset_card(table, spec.n_genes, used, storage.path(DATASETS_DIR, f"{spec.name}_labels.png"),
+                            spec.description)  # fmt: skip
+        card |= {"split_seeds": split_seeds, "curation": counts.as_dict(), "dedup_keep_apart": list(rule.keep_apart),
+                 "config": config.model_dump()}  # fmt: skip
+        dataset_card_path(storage, spec.name).write_text(json.dumps(card, indent=2))
+        context.log.info(f"{spec.name}: {counts.rows} rows ({counts.merged} replicate measurements merged)")
+        labels = pd.DataFrame(card["labels"]).T.reset_index(names="label")
+        source_table = pd.DataFrame(used)[["id", "version", "simulated"]]
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": table.num_rows,
+                "genes": card["genes"],
+                "experiments_in": counts.experiments,
+                "replicates_merged": counts.merged,
+                "dropped_repeated_gene": counts.dropped_repeated_gene,
+                "dropped_outside_gene_set": counts.dropped_outside_gene_set,
+                "dedup_keep_apart": ", ".join(rule.keep_apart) or "nothing (all merged)",
+                "labels": dg.MetadataValue.md(labels.to_markdown(index=False, floatfmt=".4g")),
+                "strong_interaction_fraction": card["strong_interaction_fraction"] or float("nan"),
+                "splits": dg.MetadataValue.json(card["splits"]),
+                "split_seeds": dg.MetadataValue.json(split_seeds),
+                "sources": dg.MetadataValue.md(source_table.to_markdown(index=False)),
+                "histogram": image(card["histogram"], f"{spec.name} labels"),
+                "simulated": card["simulated"],
+                "parquet": dg.MetadataValue.path(str(path)),
+                "duckdb_table": f"{storage.duckdb_path}:{spec.name}",
+                "preview": preview(table.drop_columns(["genes"]).to_pandas()),
+            },
+            data_version=dg.DataVersion(file_sha256(path)[:16]),
+        )
+
+    return _asset
+
+
+dataset_assets = [build_dataset_asset(spec) for spec in SPECS.values()]
+DATASET_ASSETS = {spec.name: asset for spec, asset in zip(SPECS.values(), dataset_assets, strict=True)}

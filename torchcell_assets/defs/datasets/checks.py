@@ -1,54 +1,86 @@
-"""Checks on curated datasets; each can fail."""
+"""Checks on every curated dataset; each can fail."""
+
+import json
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
-from torchcell_assets.defs.datasets.assets import DIGENIC_PARQUET, digenic_interactions
+from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_card_path, dataset_parquet
+from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
 from torchcell_assets.lib.storage import TorchcellStorage
-from torchcell_core.genome.gene_table import unknown_genes
+from torchcell_core.datasets.curate import DEDUP_KEYS, SPECS
+from torchcell_core.datasets.splits import LEAKAGE_RULES, leakage
+from torchcell_core.genome.gene_index import GeneIndex
+from torchcell_core.graph import queries
 
-NO_DUPLICATE_PAIRS = "no_duplicate_pairs"
-DATASET_GENES_IN_GENOME = "genes_in_genome"
-EPSILON_RANGE = "epsilon_range"
-
-
-def _dataset(storage: TorchcellStorage) -> pd.DataFrame:
-    return pd.read_parquet(storage.path(*DIGENIC_PARQUET))
-
-
-@dg.asset_check(asset=digenic_interactions, name=NO_DUPLICATE_PAIRS, blocking=True)
-def no_duplicate_pairs(storage: TorchcellStorage) -> dg.AssetCheckResult:
-    """Each unordered gene pair appears once, stored as gene_a < gene_b."""
-    data = _dataset(storage)
-    duplicates = int(data.duplicated(["gene_a", "gene_b"]).sum())
-    unordered = int((data["gene_a"] >= data["gene_b"]).sum())
-    return dg.AssetCheckResult(
-        passed=duplicates == 0 and unordered == 0,
-        metadata={"duplicate_pairs": duplicates, "pairs_not_ordered": unordered},
-    )
+# Fitness relative to wild type; near-lethal genotypes scatter slightly below 0 by measurement noise.
+# A value outside is a unit or parsing error.
+FITNESS_RANGE = (-0.1, 2.0)
+INTERACTION_RANGE = (-1.0, 1.0)  # ε and τ are differences of fitness values near [0, 1]
 
 
-@dg.asset_check(asset=digenic_interactions, name=DATASET_GENES_IN_GENOME)
-def dataset_genes_in_genome(storage: TorchcellStorage) -> dg.AssetCheckResult:
-    data = _dataset(storage)
-    genome = pd.read_parquet(storage.path(*GENOME_PARQUET), columns=["systematic_name"])
-    missing = unknown_genes(pd.concat([data["gene_a"], data["gene_b"]]).unique(), genome["systematic_name"])
-    return dg.AssetCheckResult(
-        passed=not missing, metadata={"unknown_genes": len(missing), "examples": ", ".join(missing[:10])}
-    )
+def _table(storage: TorchcellStorage, name: str) -> pd.DataFrame:
+    return pd.read_parquet(dataset_parquet(storage, name))
 
 
-@dg.asset_check(asset=digenic_interactions, name=EPSILON_RANGE)
-def epsilon_range(storage: TorchcellStorage) -> dg.AssetCheckResult:
-    """ε lies within [-1, 1] and fitness values are non-negative."""
-    data = _dataset(storage)
-    bad = int(((data["epsilon"].abs() > 1) | (data["dmf"] < 0) | (data["smf_a"] < 0) | (data["smf_b"] < 0)).sum())
-    return dg.AssetCheckResult(
-        passed=bad == 0,
-        metadata={
-            "rows_out_of_range": bad,
-            "epsilon_min": float(data["epsilon"].min()),
-            "epsilon_max": float(data["epsilon"].max()),
-        },
-    )
+def build_dataset_checks(name: str, asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(asset=asset, name="label_ranges", blocking=True)
+    def label_ranges(storage: TorchcellStorage) -> dg.AssetCheckResult:
+        """Fitness in [−0.1, 2] and interaction scores in [−1, 1] wherever measured."""
+        data = _table(storage, name)
+        bad_fitness = int((~data["fitness"].between(*FITNESS_RANGE) & data["fitness"].notna()).sum())
+        bad_interaction = int((~data["interaction"].between(*INTERACTION_RANGE) & data["interaction"].notna()).sum())
+        return dg.AssetCheckResult(
+            passed=bad_fitness == 0 and bad_interaction == 0,
+            metadata={"fitness_out_of_range": bad_fitness, "interaction_out_of_range": bad_interaction,
+                      "fitness_min": float(data["fitness"].min()), "fitness_max": float(data["fitness"].max())},
+        )  # fmt: skip
+
+    @dg.asset_check(asset=asset, name="no_duplicate_genotypes", blocking=True)
+    def no_duplicate_genotypes(storage: TorchcellStorage) -> dg.AssetCheckResult:
+        """After dedup each genotype appears once per key the rule keeps apart."""
+        data = _table(storage, name)
+        keys = ["genotype", *(key for key in DEDUP_KEYS if key in data.columns)]
+        duplicates = int(data.duplicated(keys).sum())
+        unsorted = int(sum(list(genes) != sorted(genes) for genes in data["genes"]))
+        return dg.AssetCheckResult(passed=duplicates == 0 and unsorted == 0,
+                                   metadata={"duplicates": duplicates, "keys": ", ".join(keys),
+                                             "genotypes_with_unsorted_genes": unsorted})  # fmt: skip
+
+    @dg.asset_check(asset=asset, name="splits_do_not_leak", blocking=True)
+    def splits_do_not_leak(storage: TorchcellStorage) -> dg.AssetCheckResult:
+        """No genotype in two folds; for gene splits no held-out gene in train."""
+        data = _table(storage, name)
+        genes = [list(g) for g in data["genes"]]
+        found = {column: leakage(data["genotype"].tolist(), genes, data[column].to_numpy()) for column in LEAKAGE_RULES}
+        failures = {f"{column}.{rule}": found[column][rule]
+                    for column, rules in LEAKAGE_RULES.items() for rule in rules}  # fmt: skip
+        return dg.AssetCheckResult(passed=not any(failures.values()), metadata=failures)
+
+    @dg.asset_check(asset=asset, name="genes_in_genome")
+    def genes_in_genome(storage: TorchcellStorage) -> dg.AssetCheckResult:
+        data = _table(storage, name)
+        index = GeneIndex.from_gene_table(storage.path(*GENOME_PARQUET))
+        missing = index.unknown(np.unique(np.concatenate(data["genes"].to_numpy())).tolist())
+        metadata = {"unknown_genes": len(missing), "examples": ", ".join(missing[:10])}
+        return dg.AssetCheckResult(passed=not missing, metadata=metadata)
+
+    @dg.asset_check(asset=asset, name="rows_match_graph")
+    def rows_match_graph(storage: TorchcellStorage, graph: GraphDatabase) -> dg.AssetCheckResult:
+        """Measurements merged into the table plus those dropped equal the graph's experiment count."""
+        spec = SPECS[name]
+        data = _table(storage, name)
+        curation = json.loads(dataset_card_path(storage, name).read_text())["curation"]
+        with graph.open(read_only=True) as backend:
+            in_graph = queries.experiment_count(backend, spec.n_genes, spec.datasets)
+        accounted = int(data["n_measurements"].sum()) + curation["dropped_repeated_gene"]
+        accounted += curation["dropped_outside_gene_set"]
+        return dg.AssetCheckResult(passed=accounted == in_graph,
+                                   metadata={"graph_experiments": in_graph, "accounted_for": accounted})  # fmt: skip
+
+    return [label_ranges, no_duplicate_genotypes, splits_do_not_leak, genes_in_genome, rows_match_graph]
+
+
+dataset_checks = [check for name, asset in DATASET_ASSETS.items() for check in build_dataset_checks(name, asset)]

@@ -7,7 +7,7 @@ import time
 import dagster as dg
 import pandas as pd
 
-from torchcell_assets.defs.datasets.assets import DIGENIC_PARQUET, digenic_interactions
+from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.evaluation.metrics import regression_metrics
 from torchcell_core.features.one_hot import GeneIndex, one_hot_genotypes
@@ -27,16 +27,19 @@ class RandomForestAssetConfig(dg.Config):
     n_jobs: int = RandomForestConfig.n_jobs
 
 
-@dg.asset(group_name="models", code_version="1", deps=[digenic_interactions], kinds={"scikitlearn"})
+@dg.asset(group_name="models", code_version="1", deps=[DATASET_ASSETS["digenic"]], kinds={"scikitlearn"})
 def random_forest_digenic(
     context: dg.AssetExecutionContext, config: RandomForestAssetConfig, storage: TorchcellStorage
 ) -> dg.MaterializeResult:
     """Random forest on one-hot gene features (sum over the pair) predicting ε."""
-    dataset_path = storage.path(*DIGENIC_PARQUET)
+    dataset_path = dataset_parquet(storage, "digenic")
     data = pd.read_parquet(dataset_path)
+    data = data[data["interaction"].notna()].reset_index(drop=True)
+    data["gene_a"], data["gene_b"] = data["genes"].str[0], data["genes"].str[1]
+    data["split"] = data["split_random"]
     index = GeneIndex(pd.concat([data["gene_a"], data["gene_b"]]).unique())
     x = one_hot_genotypes(index, data["gene_a"], data["gene_b"])  # [num_pairs, num_genes]
-    y = data["epsilon"].to_numpy()
+    y = data["interaction"].to_numpy()
     train = (data["split"] == "train").to_numpy()
     rf_config = RandomForestConfig(**config.model_dump())
     started = time.perf_counter()

@@ -1,0 +1,1 @@
+"""Gene feature embeddings: one tensor per feature over the shared gene index."""
