@@ -7,8 +7,9 @@ import pyarrow as pa
 import pytest
 
 from torchcell_core.datasets.card import dataset_card, strong_interaction_fraction
-from torchcell_core.datasets.curate import DatasetError, DatasetSpec, DedupRule, combined_p_values, curate, store_table
+from torchcell_core.datasets.curate import DatasetError, DatasetSpec, DedupRule, combined_p_values, curate
 from torchcell_core.datasets.splits import LEAKAGE_RULES, SplitError, assign_splits, gene_split, leakage, random_split
+from torchcell_core.duckdb_tables import replace_table
 from torchcell_core.evaluation.metrics import regression_metrics
 from torchcell_core.features.one_hot import GeneIndex, one_hot_genotypes
 
@@ -86,14 +87,14 @@ def test_combined_p_values():
     assert p[0] == 1.0 and p[1] == 0.0 and p[2] == 0.04 and np.isnan(p[3])
 
 
-def test_store_table_swaps_atomically():
+def test_replace_table_swaps_atomically():
     con = duckdb.connect()
-    store_table(con, "digenic", pa.table({"a": [1, 2]}))
+    replace_table(con, "digenic", pa.table({"a": [1, 2]}))
     half_floats = pa.table({"a": pa.array(np.array([1.0], dtype=np.float16))})  # DuckDB cannot read float16
     with pytest.raises(duckdb.Error):
-        store_table(con, "digenic", half_floats)
+        replace_table(con, "digenic", half_floats)
     assert con.execute("SELECT count(*) FROM digenic").fetchall()[0][0] == 2  # the old table is untouched
-    store_table(con, "digenic", pa.table({"a": [1, 2, 3]}))
+    replace_table(con, "digenic", pa.table({"a": [1, 2, 3]}))
     assert con.execute("SELECT count(*) FROM digenic").fetchall()[0][0] == 3
     assert [r[0] for r in con.execute("SHOW TABLES").fetchall()] == ["digenic"]
 

@@ -18,7 +18,7 @@ from torchcell_core.genome.gene_table import GENE_TABLE_SCHEMA
 from torchcell_core.graph import queries
 from torchcell_core.graph.backend import GraphBuildError, load_query, query_names, table_names
 from torchcell_core.graph.ladybug_backend import BUILD_FILE, LadybugBackend
-from torchcell_core.graph.schema import NODE, REL, SCHEMA_VERSION
+from torchcell_core.graph.schema import NODE, REL, SCHEMA_VERSION, rel_columns
 from torchcell_core.graph.tables import SourceOutputs, build_graph_tables
 from torchcell_core.sources.costanzo2016_sga import RECORD_COLUMNS
 from torchcell_core.sources.kuzmin2018 import SCREEN_COLUMNS
@@ -343,7 +343,7 @@ def _schema_tables(d, rows: dict[str, list[tuple]]) -> dict[str, int]:
              "INT64": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}  # fmt: skip
     counts = {}
     for name in table_names():
-        columns = NODE[name].columns if name in NODE else (("from", "STRING"), ("to", "STRING"), *REL[name].columns)
+        columns = NODE[name].columns if name in NODE else rel_columns(REL[name])
         schema = pa.schema([(column, types[kind]) for column, kind in columns])
         data = rows.get(name, [])
         pq.write_table(
@@ -356,7 +356,7 @@ def _schema_tables(d, rows: dict[str, list[tuple]]) -> dict[str, int]:
 def test_trigenic_genes_in_order_with_two_alleles_of_one_gene(tmp_path):
     """Three alleles over two genes: the repeated gene appears twice, wherever it falls in the order."""
     alleles = {"A_1": "YAL001C", "A_2": "YAL001C", "B_1": "YBR001C", "C_1": "YCR001W", "C_2": "YCR001W"}
-    genotypes = {"g1": ["A_1", "A_2", "B_1"], "g2": ["B_1", "C_1", "C_2"], "g3": ["C_1", "A_1", "B_1"]}
+    genotypes = {1: ["A_1", "A_2", "B_1"], 2: ["B_1", "C_1", "C_2"], 3: ["C_1", "A_1", "B_1"]}
     rows = {
         "Gene": [(g, None, None, None, None, None, None, None) for g in sorted(set(alleles.values()))],
         "Dataset": [("kuzmin2020", None, None, None, None, None, True)],
@@ -364,9 +364,9 @@ def test_trigenic_genes_in_order_with_two_alleles_of_one_gene(tmp_path):
         "OF_GENE": [(a, g) for a, g in alleles.items()],
         "Genotype": [(g, 3) for g in genotypes],
         "HAS_ALLELE": [(g, a) for g, members in genotypes.items() for a in members],
-        "Experiment": [(f"e{g}", "interaction", 3, 0.5, 0.1, -0.2, 0.01, "YPD_30C", "s1", "f") for g in genotypes],
-        "OF_GENOTYPE": [(f"e{g}", g) for g in genotypes],
-        "IN_DATASET": [(f"e{g}", "kuzmin2020") for g in genotypes],
+        "Experiment": [(10 + g, "interaction", 3, 0.5, 0.1, -0.2, 0.01, "YPD_30C", "s1", "f") for g in genotypes],
+        "OF_GENOTYPE": [(10 + g, g) for g in genotypes],
+        "IN_DATASET": [(10 + g, "kuzmin2020") for g in genotypes],
     }
     tables_dir = tmp_path / "tables"
     counts = _schema_tables(tables_dir, rows)
@@ -374,7 +374,7 @@ def test_trigenic_genes_in_order_with_two_alleles_of_one_gene(tmp_path):
         backend.build(tables_dir, counts)
         table = queries.trigenic_experiments(backend, ["kuzmin2020"])
     assert [(r["experiment"], r["gene_1"], r["gene_2"], r["gene_3"]) for r in table.to_pylist()] == [
-        ("eg1", "YAL001C", "YAL001C", "YBR001C"),
-        ("eg2", "YBR001C", "YCR001W", "YCR001W"),
-        ("eg3", "YAL001C", "YBR001C", "YCR001W"),
+        (11, "YAL001C", "YAL001C", "YBR001C"),
+        (12, "YBR001C", "YCR001W", "YCR001W"),
+        (13, "YAL001C", "YBR001C", "YCR001W"),
     ]

@@ -27,7 +27,7 @@ import pytest
 from torchcell_core.graph.backend import GraphBuildError
 from torchcell_core.graph.neo4j_backend import Neo4jBackend, rel_merge_query
 from torchcell_core.graph.neo4j_import import write_admin_import
-from torchcell_core.graph.schema import NODE, NODES, REL, RELS, SCHEMA_VERSION
+from torchcell_core.graph.schema import NODE, NODES, REL, RELS, SCHEMA_VERSION, rel_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 ARROW = {"STRING": pa.string(), "INT8": pa.int8(), "INT16": pa.int16(), "INT32": pa.int32(), "INT64": pa.int64(),
@@ -52,14 +52,14 @@ def tiny_tables(apostrophes: bool = True) -> dict[str, list[tuple]]:
         "Allele": [("YAL001C_dma1", "YAL001C_dma1", "tfc3", "deletion_kanmx", "YAL001C"),
                    ("YAL002W_sn2", "YAL002W_sn2", "vps8", "deletion_natmx", "YAL002W"),
                    ("YBR001C_tsq3", "YBR001C_tsq3", "nth2-1", "temperature_sensitive", "YBR001C")],
-        "Genotype": [("g1", 1), ("g2", 2), ("g3", 3)],
-        "Experiment": [("e1", "fitness", 1, 0.91, NAN, None, None, "YPD_30C", "smf", "smf.xlsx"),
-                       ("e2", "interaction", 2, 0.75, 0.02, -0.21, 0.001, "YPD_26C", "s1", "sgadata.txt"),
-                       ("e3", "interaction", 3, 0.5, 0.05, 0.12, 0.04, "YPD_30C", "k18", "kuzmin.txt")],
-        "OF_GENOTYPE": [("e1", "g1"), ("e2", "g2"), ("e3", "g3")],
-        "IN_DATASET": [("e1", "costanzo2016"), ("e2", "costanzo2016"), ("e3", "kuzmin2018")],
-        "HAS_ALLELE": [("g1", "YAL001C_dma1"), ("g2", "YAL001C_dma1"), ("g2", "YAL002W_sn2"),
-                       ("g3", "YAL001C_dma1"), ("g3", "YAL002W_sn2"), ("g3", "YBR001C_tsq3")],
+        "Genotype": [(101, 1), (102, 2), (103, 3)],
+        "Experiment": [(1, "fitness", 1, 0.91, NAN, None, None, "YPD_30C", "smf", "smf.xlsx"),
+                       (2, "interaction", 2, 0.75, 0.02, -0.21, 0.001, "YPD_26C", "s1", "sgadata.txt"),
+                       (3, "interaction", 3, 0.5, 0.05, 0.12, 0.04, "YPD_30C", "k18", "kuzmin.txt")],
+        "OF_GENOTYPE": [(1, 101), (2, 102), (3, 103)],
+        "IN_DATASET": [(1, "costanzo2016"), (2, "costanzo2016"), (3, "kuzmin2018")],
+        "HAS_ALLELE": [(101, "YAL001C_dma1"), (102, "YAL001C_dma1"), (102, "YAL002W_sn2"),
+                       (103, "YAL001C_dma1"), (103, "YAL002W_sn2"), (103, "YBR001C_tsq3")],
         "OF_GENE": [("YAL001C_dma1", "YAL001C"), ("YAL002W_sn2", "YAL002W"), ("YBR001C_tsq3", "YBR001C")],
         "ANNOTATED_TO": [("YAL001C", "GO:0000001", None)],
         # One pair, two relations: two relationships (GO_PARENT is keyed on `relation`).
@@ -77,7 +77,7 @@ def write_tables(directory: Path, rows: dict[str, list[tuple]]) -> dict[str, int
     directory.mkdir(parents=True, exist_ok=True)
     for table in (*NODES, *RELS):
         name = getattr(table, "label", None) or table.type
-        columns = table.columns if name in NODE else (("from", "STRING"), ("to", "STRING"), *table.columns)
+        columns = table.columns if name in NODE else rel_columns(table)
         schema = pa.schema([(column, ARROW[kind]) for column, kind in columns])
         data = list(zip(*rows[name], strict=True)) if rows[name] else [[] for _ in columns]
         pq.write_table(pa.table([pa.array(list(v), f.type) for v, f in zip(data, schema, strict=True)], schema=schema),
@@ -103,7 +103,7 @@ def test_admin_import_headers_rows_and_command(tmp_path):
         "feature_type:string", "protein_length:int", ":LABEL",
     ]  # fmt: skip
     assert read_csv(out / "Experiment.csv")[0] == [
-        "id:ID(Experiment)", "kind:string", "n_perturbations:int", "fitness:double", "fitness_std:double",
+        ":ID(Experiment)", "id:long", "kind:string", "n_perturbations:int", "fitness:double", "fitness_std:double",
         "interaction:double", "interaction_p_value:double", "environment:string", "screen:string",
         "source_file:string", ":LABEL",
     ]  # fmt: skip
@@ -148,7 +148,7 @@ def test_admin_import_quoting_nulls_and_nan(tmp_path):
     go = read_csv(tmp_path / "import" / "GOTerm.csv")
     assert go[1][1] == 'mitochondrion inheritance, "classic"'
     experiment = read_csv(tmp_path / "import" / "Experiment.csv")
-    assert experiment[1][:6] == ["e1", "fitness", "1", "0.91", "", ""]  # NaN and null: no property
+    assert experiment[1][:7] == ["1", "1", "fitness", "1", "0.91", "", ""]  # NaN and null: no property
     interacts = read_csv(tmp_path / "import" / "INTERACTS.csv")
     assert interacts[2] == ["YAL001C", "YAL002W", "physical", "2024", "", "INTERACTS"]
     gene = (tmp_path / "import" / "Gene.csv").read_text().splitlines()
@@ -208,12 +208,12 @@ EXPECTED_QUERIES = {
         {"gene": "YAL001C", "allele": "YAL001C_dma1", "fitness": 0.91, "fitness_std": None,
          "environment": "YPD_30C", "dataset": "costanzo2016"}],
     ("digenic_experiments", (("datasets", ("costanzo2016",)), ("genes", ()))): [
-        {"experiment": "e2", "dataset": "costanzo2016", "gene_1": "YAL001C", "gene_2": "YAL002W",
+        {"experiment": 2, "dataset": "costanzo2016", "gene_1": "YAL001C", "gene_2": "YAL002W",
          "allele_1": "YAL001C_dma1", "allele_2": "YAL002W_sn2", "fitness": 0.75, "fitness_std": 0.02,
          "interaction": -0.21, "interaction_p_value": 0.001, "environment": "YPD_26C"}],
     ("digenic_experiments", (("datasets", ("kuzmin2018",)), ("genes", ()))): [],
     ("trigenic_experiments", (("datasets", ("kuzmin2018",)),)): [
-        {"experiment": "e3", "dataset": "kuzmin2018", "gene_1": "YAL001C", "gene_2": "YAL002W",
+        {"experiment": 3, "dataset": "kuzmin2018", "gene_1": "YAL001C", "gene_2": "YAL002W",
          "gene_3": "YBR001C", "interaction": 0.12, "interaction_p_value": 0.04, "fitness": 0.5, "screen": "k18"}],
 }  # fmt: skip
 NEIGHBOURS_OF_YAL001C = [("INTERACTS", "undirected", "genetic", "YBR001C", -0.3),
@@ -320,7 +320,7 @@ def test_falkordb_smoke(falkordb, tmp_path):
             records, _, _ = driver.execute_query("MATCH (d:Dataset {id: $id}) RETURN d", id="costanzo2016")
             dataset = dict(records[0]["d"])
             assert dataset["citation"] == 'OBrien et al., "A global network"' and dataset["simulated"] is True
-            records, _, _ = driver.execute_query("MATCH (e:Experiment {id: $id}) RETURN e", id="e1")
+            records, _, _ = driver.execute_query("MATCH (e:Experiment {id: $id}) RETURN e", id=1)
             assert "fitness_std" not in dict(records[0]["e"])  # NaN in Parquet: no property
     finally:
         driver.close()

@@ -6,6 +6,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from torchcell_core.duckdb_tables import replace_table
 from torchcell_core.evaluation.metrics import regression_metrics
 
 BENCHMARK_TABLE = "benchmark_results"
@@ -48,13 +49,4 @@ def benchmark_rows(
 
 def store_benchmark(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> None:
     """Replace the benchmark table with `rows`, in one transaction."""
-    con.register("benchmark_frame", rows)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"CREATE OR REPLACE TABLE {BENCHMARK_TABLE} AS SELECT * FROM benchmark_frame")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("benchmark_frame")
+    replace_table(con, BENCHMARK_TABLE, rows)

@@ -196,20 +196,3 @@ def curate(
         environments=sorted(set(table.column("environment").to_pylist())),
     )
     return table, counts
-
-
-def store_table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
-    """Replace DuckDB table `name` with `table` in one transaction (written as `<name>__new`, then
-    renamed), so readers see the old or the new table, never half of one."""
-    con.register("table_in", table)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f'CREATE OR REPLACE TABLE "{name}__new" AS SELECT * FROM table_in')
-        con.execute(f'DROP TABLE IF EXISTS "{name}"')
-        con.execute(f'ALTER TABLE "{name}__new" RENAME TO "{name}"')
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("table_in")

@@ -1,7 +1,7 @@
 """The Neo4j backend: the knowledge graph in a Neo4j server, loaded over Bolt with batched Cypher.
 
 Loading is idempotent: every node is `MERGE`d on its key and every relationship on its two
-endpoints (plus the properties in `REL_KEYS`, for types where one pair of nodes carries several
+endpoints (plus its `merge_keys` in the schema, for types where one pair of nodes carries several
 relationships, such as one INTERACTS per network and release), then its properties are `SET`.
 Reloading the same tables therefore changes nothing, and reloading changed tables updates
 properties in place. Each batch (`batch_size` rows, read from Parquet with `iter_batches`) is
@@ -9,7 +9,7 @@ one managed write transaction, which the driver retries on transient failures (d
 leader changes, lost connections) for up to `retry_seconds`. A batch with a relationship whose
 endpoint node does not exist fails whole and is rolled back (the batches before it stay); the
 error names the table, the batch, its row range and some missing ids. Rows that repeat a node
-key, or a relationship's endpoints and `REL_KEYS`, land on one node or relationship.
+key, or a relationship's endpoints and merge keys, land on one node or relationship.
 
 The schema version is recorded in a `(:TorchcellMeta {id: 'schema'})` node once a load has
 completed, so `schema_version()` is None for a database holding no complete build.
@@ -51,10 +51,6 @@ META_LABEL = "TorchcellMeta"
 META_ID = "schema"
 DEFAULT_BATCH_SIZE = 5_000
 
-# Relationship properties that, with the two endpoints, identify one relationship (they must not be null).
-# Types not listed hold at most one relationship per ordered pair of nodes.
-REL_KEYS: dict[str, tuple[str, ...]] = {"INTERACTS": ("network", "version"), "GO_PARENT": ("relation",)}
-
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -72,9 +68,6 @@ def _check_schema_names() -> None:
     for rel in RELS:
         for name in (rel.type, *(column for column, _ in rel.columns)):
             _name(name)
-        missing = set(REL_KEYS.get(rel.type, ())) - {column for column, _ in rel.columns}
-        if missing:
-            raise ValueError(f"REL_KEYS[{rel.type!r}] names columns the schema lacks: {sorted(missing)}")
 
 
 _check_schema_names()
@@ -89,7 +82,7 @@ def node_merge_query(node: NodeTable) -> str:
 def rel_merge_query(rel: RelTable) -> str:
     """`UNWIND $rows` of `{from, to, props}` and MERGE each as one `rel.type` relationship between existing nodes."""
     source, target = NODE[rel.source], NODE[rel.target]
-    keys = ", ".join(f"{_name(column)}: row.props.{_name(column)}" for column in REL_KEYS.get(rel.type, ()))
+    keys = ", ".join(f"{_name(column)}: row.props.{_name(column)}" for column in rel.merge_keys)
     pattern = f"[r:{_name(rel.type)}{' {' + keys + '}' if keys else ''}]"
     arrow = "-" if not rel.directed else "->"
     return (
@@ -262,7 +255,7 @@ class Neo4jBackend(GraphBackend):
         node = NODE.get(name)
         table = node if node is not None else REL[name]
         cypher = node_merge_query(node) if node is not None else rel_merge_query(table)
-        required = (node.key,) if node is not None else ("from", "to", *REL_KEYS.get(name, ()))
+        required = (node.key,) if node is not None else ("from", "to", *REL[name].merge_keys)
         written = start = 0
         for index, batch in enumerate(
             pq.ParquetFile(path).iter_batches(batch_size=self.batch_size, columns=table.names)

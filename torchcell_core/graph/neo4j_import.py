@@ -26,15 +26,24 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from torchcell_core.graph.neo4j_backend import META_ID, META_LABEL
-from torchcell_core.graph.schema import NEO4J_TYPES, NODES, RELS, SCHEMA_VERSION, NodeTable, RelTable
+from torchcell_core.graph.schema import NEO4J_TYPES, NODES, RELS, SCHEMA_VERSION, NodeTable, RelTable, key_type
 
 DEFAULT_BATCH_ROWS = 100_000
 
 
 def node_header(node: NodeTable) -> list[str]:
-    """`id:ID(Label)`, then each property as `name:type`, then `:LABEL`."""
+    """`id:ID(Label)`, then each property as `name:type`, then `:LABEL`. A key that is not a string gets
+    an unnamed `:ID(Label)` column (import ids are strings) and is stored from a typed copy, `id:long`."""
     props = [f"{name}:{NEO4J_TYPES[kind]}" for name, kind in node.columns if name != node.key]
-    return [f"{node.key}:ID({node.label})", *props, ":LABEL"]
+    kind = key_type(node.label)
+    if kind == "STRING":
+        return [f"{node.key}:ID({node.label})", *props, ":LABEL"]
+    return [f":ID({node.label})", f"{node.key}:{NEO4J_TYPES[kind]}", *props, ":LABEL"]
+
+
+def node_columns(node: NodeTable) -> list[str]:
+    """The Parquet columns behind `node_header(node)`, in its order (the key twice when it is typed)."""
+    return node.names if key_type(node.label) == "STRING" else [node.key, *node.names]
 
 
 def rel_header(rel: RelTable) -> list[str]:
@@ -109,7 +118,7 @@ def write_admin_import(
     for node in NODES:
         csv_path = out_dir / f"{node.label}.csv"
         multiline |= _write_csv(tables_dir / f"{node.label}.parquet", csv_path, node_header(node),
-                                node.names, node.label, batch_rows)  # fmt: skip
+                                node_columns(node), node.label, batch_rows)  # fmt: skip
         nodes.append(f"--nodes={node.label}={csv_path}")
     for rel in RELS:
         csv_path = out_dir / f"{rel.type}.csv"

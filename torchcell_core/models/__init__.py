@@ -1,1 +1,8 @@
-"""Models: one module each (classical baselines, DCell, Dango, heterogeneous GNN)."""
+"""Perturbation models, one module each; importing the package registers every model (see base.py)."""
+
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")

@@ -15,8 +15,9 @@ from torchcell_assets.defs.sources.paths import GENOME_PARQUET
 from torchcell_assets.lib.metadata import image, preview
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.datasets.card import dataset_card
-from torchcell_core.datasets.curate import SPECS, DatasetError, DatasetSpec, DedupRule, curate, store_table
+from torchcell_core.datasets.curate import SPECS, DatasetError, DatasetSpec, DedupRule, curate
 from torchcell_core.datasets.splits import assign_splits
+from torchcell_core.duckdb_tables import replace_table
 from torchcell_core.genome.gene_index import GeneIndex
 from torchcell_core.graph import queries
 from torchcell_core.hashing import file_sha256
@@ -87,7 +88,7 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 table = table.append_column(column, pa.array(labels.tolist(), pa.string()))
             path = dataset_parquet(storage, spec.name)
             _write_parquet(table, path)
-            store_table(con, spec.name, table)
+            replace_table(con, spec.name, table)
         used = [row for row in sources if row["id"] in spec.datasets]
         card = dataset_card(table, spec.n_genes, used, storage.path(DATASETS_DIR, f"{spec.name}_labels.png"),
                             spec.description)  # fmt: skip

@@ -1,0 +1,107 @@
+"""The contract every perturbation model implements, so one training loop trains them all.
+
+A model maps a `PerturbationBatch` (perturbed gene indices with a PyG-style `batch` vector, the
+environment vector) to predictions of both targets, fitness and interaction (ε for two genes, τ for
+three), and may add an auxiliary loss (DCell's per-term heads, Dango's reconstruction). Models are
+built by name from a `ModelContext` that carries what they may need: the gene count, gene features,
+the cell graph, the GO DAG.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from torchcell_core.datasets.loader import PerturbationBatch
+
+TARGETS = ("fitness", "interaction")
+LOSSES = ("mse", "logcosh")
+
+
+@dataclass
+class ModelOutput:
+    """`prediction` [B, 2] (fitness, interaction); `auxiliary_loss` a scalar added to the main loss, or None."""
+
+    prediction: torch.Tensor
+    auxiliary_loss: torch.Tensor | None = None
+
+
+@dataclass
+class ModelContext:
+    """What a model may be built from. `gene_features` [num_genes, d] rows in gene-index order;
+    `cell_graph` a `torch_geometric.data.HeteroData` over the same genes; `go_dag` a
+    `torchcell_core.ontology.dag.GoDag` with `go_gene_sets` {term: gene positions}."""
+
+    num_genes: int
+    env_dim: int
+    gene_names: list[str] = field(default_factory=list)
+    gene_features: torch.Tensor | None = None
+    cell_graph: Any | None = None
+    go_dag: Any | None = None
+    go_gene_sets: dict[str, list[int]] | None = None
+
+    def need(self, name: str, model: str) -> Any:
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"model {model!r} needs `{name}` in its ModelContext")
+        return value
+
+
+class PerturbationModel(nn.Module, ABC):
+    """Base class: `forward(batch) -> ModelOutput`; `loss` names the main loss (`mse` or `logcosh`)."""
+
+    name: ClassVar[str] = ""
+    loss: ClassVar[str] = "mse"
+
+    @abstractmethod
+    def forward(self, batch: PerturbationBatch) -> ModelOutput: ...
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def masked_loss(prediction: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Mean per-target loss over measured entries, then averaged over the targets measured in the batch.
+    prediction, labels: [B, L] float; mask: [B, L] bool. A batch with nothing measured gives 0 (with grad)."""
+    if kind not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+    error = prediction - labels
+    if kind == "mse":
+        per_entry = error.pow(2)
+    else:  # log(cosh(x)) = x + softplus(-2x) - log 2, stable for large |x|
+        per_entry = error + nn.functional.softplus(-2.0 * error) - torch.log(torch.tensor(2.0, device=error.device))
+    weight = mask.to(per_entry.dtype)
+    counts = weight.sum(dim=0)  # [L]
+    per_target = (per_entry * weight).sum(dim=0) / counts.clamp(min=1.0)
+    measured = (counts > 0).to(per_entry.dtype)
+    return (per_target * measured).sum() / measured.sum().clamp(min=1.0)
+
+
+ModelBuilder = Callable[..., PerturbationModel]
+MODELS: dict[str, ModelBuilder] = {}
+
+
+def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Decorator: `@register_model("dcell") def build(context: ModelContext, **hparams) -> PerturbationModel`."""
+
+    def add(builder: ModelBuilder) -> ModelBuilder:
+        if name in MODELS:
+            raise ValueError(f"a model named {name!r} is already registered")
+        MODELS[name] = builder
+        return builder
+
+    return add
+
+
+def build_model(name: str, context: ModelContext, **hparams: Any) -> PerturbationModel:
+    """The registered model `name` built from `context` and `hparams` (modules register on import)."""
+    import torchcell_core.models  # noqa: F401  (imports every model module, which registers it)
+
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; registered: {sorted(MODELS)}")
+    return MODELS[name](context, **hparams)
