@@ -29,12 +29,16 @@ SOURCES = {
 }
 
 
+def _graph(storage: TorchcellStorage) -> GraphDatabase:
+    return GraphDatabase(path=str(storage.root() / "graph"), buffer_pool_gib=1.0)
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """One in-process run of every asset and check, in a temporary DAGSTER_HOME."""
     home = tmp_path_factory.mktemp("dagster_home")
     storage = TorchcellStorage(data_dir=str(tmp_path_factory.mktemp("data")))
-    graph = GraphDatabase(path=str(tmp_path_factory.mktemp("graph")), buffer_pool_gib=1.0)
+    graph = _graph(storage)
     definitions = defs()
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         result = dg.materialize(
@@ -114,6 +118,55 @@ def test_checks_fail_on_bad_data(run):
         assert digest_check(storage=storage).passed is False
     finally:
         simulated_nxn.write_bytes(original)
+
+
+def _dataset_check(name: str, check: str):
+    return next(c for c in dataset_checks
+                if c.check_key.name == check and c.check_key.asset_key == DATASET_ASSETS[name].key)  # fmt: skip
+
+
+def test_dataset_checks_fail_on_leaks_lost_rows_and_bad_labels(run):
+    """Each dataset check passes on the materialized table and fails on a corrupted copy of it."""
+    _, storage, _ = run
+    graph = _graph(storage)
+    bad = TorchcellStorage(data_dir=str(storage.root() / "corrupt_datasets"))
+    for part in (("sources", "s288c_genes.parquet"), ("datasets", "trigenic.card.json")):
+        bad.path(*part).write_bytes(storage.path(*part).read_bytes())
+    table = pd.read_parquet(dataset_parquet(storage, "trigenic"))
+    leaks = _dataset_check("trigenic", "splits_do_not_leak")
+    ranges = _dataset_check("trigenic", "label_ranges")
+    genes = _dataset_check("trigenic", "genes_in_genome")
+    assert leaks(storage=storage).passed and ranges(storage=storage).passed and genes(storage=storage).passed
+    # A test genotype of the strict gene split copied into train: its genes are no longer held out.
+    test_row = table[table["split_gene_all"] == "test"].head(1).assign(split_gene_all="train", environment="YPD_26C")
+    pd.concat([table, test_row]).to_parquet(dataset_parquet(bad, "trigenic"))
+    result = leaks(storage=bad)
+    assert not result.passed and result.metadata["split_gene_all.heldout_with_seen_gene"].value > 0
+    table.assign(fitness=table["fitness"] * 100).to_parquet(dataset_parquet(bad, "trigenic"))
+    assert ranges(storage=bad).passed is False
+    renamed = table.copy()
+    renamed.loc[0, "genes"] = ["YNOT001X", *list(renamed.loc[0, "genes"])[1:]]
+    renamed.to_parquet(dataset_parquet(bad, "trigenic"))
+    assert genes(storage=bad).passed is False
+    rows = _dataset_check("trigenic", "rows_match_graph")
+    assert rows(storage=storage, graph=graph).passed
+    table.iloc[1:].to_parquet(dataset_parquet(bad, "trigenic"))  # a row lost after curation
+    assert rows(storage=bad, graph=graph).passed is False
+
+
+def test_a_dataset_gene_set_naming_unknown_genes_fails_clearly(run):
+    _, storage, _ = run
+    graph = _graph(storage)
+    asset = DATASET_ASSETS["digenic"]
+    config = dg.RunConfig(ops={asset.key.to_user_string(): {"config": {"genes": ["YAL001C", "NOT_A_GENE"]}}})
+    before = dataset_parquet(storage, "digenic").read_bytes()
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([asset], instance=instance, resources={"storage": storage, "graph": graph},
+                                run_config=config, raise_on_error=False)  # fmt: skip
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "NOT_A_GENE" in str(failure.event_specific_data.error)
+    assert dataset_parquet(storage, "digenic").read_bytes() == before  # nothing stored was touched
 
 
 def test_real_release_in_the_raw_dir_wins_over_the_simulator(run, tmp_path):
