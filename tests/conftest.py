@@ -26,3 +26,14 @@ def genes_frame(reference) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def go_frame(reference) -> pd.DataFrame:
     return go_annotations_frame(reference[0])
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors and graphs run fastest on one thread (the thread pool dominates on a busy 2-core machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

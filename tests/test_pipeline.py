@@ -10,13 +10,20 @@ from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
 from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet
 from torchcell_assets.defs.datasets.checks import dataset_checks
 from torchcell_assets.defs.graph.resources import GraphDatabase
+from torchcell_assets.defs.models.training import NEURAL_MODELS
 from torchcell_assets.defs.sources.checks import DIGEST_CHECKS, epsilon_consistency
 from torchcell_assets.defs.sources.genome import s288c_genome
 from torchcell_assets.defs.sources.paths import COSTANZO_RECORDS, read_provenance
 from torchcell_assets.defs.sources.releases import costanzo2016
 from torchcell_assets.lib.storage import TorchcellStorage
 
-RUN_CONFIG = dg.RunConfig(ops={"random_forest_digenic": {"config": {"n_estimators": 40}}})
+RUN_CONFIG = dg.RunConfig(
+    ops={
+        "random_forest_digenic": {"config": {"n_estimators": 40}},
+        "classical_baselines": {"config": {"models": ["elastic_net"], "bootstrap": 100}},
+        **{f"{model}_model": {"config": {"epochs": 1, "bootstrap": 100}} for model in NEURAL_MODELS},
+    }
+)
 SOURCES = {
     "costanzo2016",
     "kuzmin2018",
@@ -57,7 +64,7 @@ def test_every_asset_materializes_and_every_check_passes(run):
     assert materialized == {
         "s288c_genome", "go_dag", "simulated_release", *SOURCES, "graph_tables", "knowledge_graph",
         *(f"{name}_dataset" for name in DATASET_ASSETS), "random_forest_digenic", "benchmark_table",
-        "gene_features", "cell_graphs",
+        "gene_features", "cell_graphs", "classical_baselines", *(f"{model}_model" for model in NEURAL_MODELS),
     }  # fmt: skip
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) >= 18

@@ -1,10 +1,15 @@
 """Checks on trained models."""
 
+from pathlib import Path
+
 import dagster as dg
 import numpy as np
 import pandas as pd
 
+from torchcell_assets.defs.datasets.assets import dataset_parquet
 from torchcell_assets.defs.models.assets import PREDICTIONS, RF_DIR, random_forest_digenic
+from torchcell_assets.defs.models.baselines import classical_baselines
+from torchcell_assets.defs.models.training import MODEL_ASSETS
 from torchcell_assets.lib.storage import TorchcellStorage
 
 PREDICTIONS_COMPLETE = "predictions_complete"
@@ -20,3 +25,52 @@ def predictions_complete(storage: TorchcellStorage) -> dg.AssetCheckResult:
         passed=finite and spread > 0 and len(predictions) > 0,
         metadata={"rows": len(predictions), "all_finite": finite, "prediction_std": spread},
     )
+
+
+def _fold_rows(storage: TorchcellStorage, dataset: str, split: str) -> int:
+    table = pd.read_parquet(dataset_parquet(storage, dataset), columns=[split])
+    return int(table[split].isin(["train", "val", "test"]).sum())
+
+
+def _prediction_check(predictions: pd.DataFrame, expected_rows: int, predicted: list[str]) -> dg.AssetCheckResult:
+    """One finite prediction per fold row for every target, and predictions that are not all equal."""
+    finite = bool(np.isfinite(predictions[predicted].to_numpy()).all())
+    spread = float(np.nanmin(predictions[predicted].std().to_numpy())) if len(predictions) > 1 else 0.0
+    return dg.AssetCheckResult(
+        passed=finite and spread > 0 and len(predictions) == expected_rows,
+        metadata={"rows": len(predictions), "expected_rows": expected_rows, "all_finite": finite,
+                  "smallest_prediction_std": spread},
+    )  # fmt: skip
+
+
+def build_model_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=asset, name=PREDICTIONS_COMPLETE)
+    def _check(context: dg.AssetCheckExecutionContext, storage: TorchcellStorage) -> dg.AssetCheckResult:
+        """Every train/val/test row of the dataset has a finite, non-constant prediction of each target."""
+        event = context.instance.get_latest_materialization_event(asset.key)
+        if event is None:
+            return dg.AssetCheckResult(passed=False, metadata={"reason": "not materialized yet"})
+        metadata = event.asset_materialization.metadata
+        predictions = pd.read_parquet(Path(metadata["run_dir"].value) / "predictions.parquet")
+        predicted = [c for c in predictions.columns if c.startswith("predicted_")]
+        expected = _fold_rows(storage, metadata["dataset"].value, metadata["split"].value)
+        return _prediction_check(predictions, expected, predicted)
+
+    return _check
+
+
+model_checks = [build_model_check(asset) for asset in MODEL_ASSETS.values()]
+
+
+@dg.asset_check(asset=classical_baselines, name=PREDICTIONS_COMPLETE)
+def baselines_predictions_complete(
+    context: dg.AssetCheckExecutionContext, storage: TorchcellStorage
+) -> dg.AssetCheckResult:
+    """Every fold row has a finite prediction of each target from every classical model."""
+    event = context.instance.get_latest_materialization_event(classical_baselines.key)
+    if event is None:
+        return dg.AssetCheckResult(passed=False, metadata={"reason": "not materialized yet"})
+    metadata = event.asset_materialization.metadata
+    predictions = pd.read_parquet(Path(metadata["run_dir"].value) / "predictions.parquet")
+    expected = _fold_rows(storage, metadata["dataset"].value, metadata["split"].value) * predictions["model"].nunique()
+    return _prediction_check(predictions, expected, ["fitness_predicted", "interaction_predicted"])

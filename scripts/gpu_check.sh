@@ -1,0 +1,41 @@
+#!/bin/bash
+# GPU proof of the training path (torchrun → nccl, every neural model on CUDA), for a machine with a GPU.
+#   bash scripts/gpu_check.sh prepare [DATA_DIR]      # here, after `make demo`: copy the inputs into .device/
+#   bash scripts/gpu_check.sh run cuda OUT_DIR [EPOCHS] [DATASET]   # there (or `run cpu` here, to rehearse)
+# `prepare` needs the demo's outputs (datasets, genome, cell graphs, GO); .device/ is ~14 MB, small enough
+# to copy to a GPU machine that has torch and torch_geometric but not this project's venv.
+set -u
+D=.device
+if [ "${1:-}" = prepare ]; then
+  DATA=${2:-data}; mkdir -p $D
+  cp "$DATA"/datasets/digenic.parquet "$DATA"/datasets/trigenic.parquet $D/
+  cp "$DATA"/sources/s288c_genes.parquet $D/genes.parquet
+  cp "$DATA"/sources/go/terms.parquet $D/go_terms.parquet; cp "$DATA"/sources/go/edges.parquet $D/go_edges.parquet
+  cp "$DATA"/cell_graphs/string9_1-*.pt $D/string9_1.pt; cp "$DATA"/cell_graphs/string12-*.pt $D/string12.pt
+  du -sh $D; exit 0
+fi
+DEV=${2:-cuda}; OUT_DIR=${3:-/tmp/gpu_check}; EPOCHS=${4:-2}; DATASET=${5:-digenic}
+mkdir -p "$OUT_DIR"; export OUT_DIR PYTHONPATH=$PWD PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
+PY=${PY:-python3}
+(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi") | tee "$OUT_DIR"/env.txt
+$PY -c "import torch, torch_geometric as g; print('torch', torch.__version__, 'pyg', g.__version__, 'cuda', torch.cuda.is_available())" \
+  | tee -a "$OUT_DIR"/env.txt
+train() {  # model, extra args: one rank under torchrun, so the process group (nccl on a GPU) and DDP are used
+  local model=$1; shift; local start; start=$(date +%s)
+  $PY -m torch.distributed.run --standalone --nproc_per_node=1 -m torchcell_core.train.run --model "$model" \
+    --dataset $D/"$DATASET".parquet --gene-table $D/genes.parquet --out "$OUT_DIR"/run_"$model" --epochs "$EPOCHS" \
+    --device "$DEV" --wandb disabled --bootstrap 200 "$@" > "$OUT_DIR"/log_"$model".txt 2>&1
+  echo "$model rc=$? seconds=$(( $(date +%s) - start ))" | tee -a "$OUT_DIR"/summary.txt
+}
+train mlp
+train dcell --go-terms $D/go_terms.parquet --go-edges $D/go_edges.parquet
+train dango --cell-graph $D/string9_1.pt
+train hetero_gnn --cell-graph $D/string12.pt --hparam num_layers=1
+$PY - <<'PY' | tee -a "$OUT_DIR"/summary.txt
+import glob, json, os
+for path in sorted(glob.glob(os.environ["OUT_DIR"] + "/run_*/metrics.json")):
+    m = json.load(open(path))
+    print(m["model"], "world", m["world_size"], "parameters", m["num_parameters"], "samples/s",
+          round(m["train_samples_per_s"] or 0), {k: round(v["pearson"], 3) for k, v in m["splits"]["test"].items()})
+PY
+grep -h "backend\|device" "$OUT_DIR"/log_*.txt | grep -i "training" | head -4

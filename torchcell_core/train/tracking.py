@@ -1,0 +1,157 @@
+"""Experiment tracking: a local JSON-lines log always, and a wandb run (offline unless configured).
+
+wandb runs offline by default, under `$DAGSTER_HOME/wandb` (or `./dagster_home/wandb`), so training
+needs no account or network; `wandb sync <dir>/wandb/offline-run-*` uploads such runs later. It goes
+online when asked (`--wandb online`) or, with `--wandb auto`, when `WANDB_MODE=online` or a
+`WANDB_API_KEY` is set. `disabled` (tests) keeps only the local log, which is also what remains when
+wandb cannot be imported. Only rank 0 tracks; the other ranks get a tracker that does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+LOCAL_LOG = "tracking.jsonl"
+ENV_MODES = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled"}
+
+
+def resolve_wandb_mode(requested: str, environ: Mapping[str, str] | None = None) -> str:
+    """ "online", "offline" or "disabled": an explicit request wins; "auto" follows WANDB_MODE, then
+    WANDB_API_KEY (online), else offline."""
+    environ = os.environ if environ is None else environ
+    if requested in ("online", "offline", "disabled"):
+        return requested
+    if requested != "auto":
+        raise ValueError(f"wandb mode must be auto, online, offline or disabled, got {requested!r}")
+    from_env = environ.get("WANDB_MODE", "").strip().lower()
+    if from_env:
+        if from_env not in ENV_MODES:
+            raise ValueError(f"WANDB_MODE={from_env!r} is not one of {sorted(ENV_MODES)}")
+        return ENV_MODES[from_env]
+    return "online" if environ.get("WANDB_API_KEY") else "offline"
+
+
+def wandb_directory(configured: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """Where wandb keeps runs: `configured`, else `$DAGSTER_HOME/wandb`, else `./dagster_home/wandb`."""
+    environ = os.environ if environ is None else environ
+    if configured:
+        return Path(configured)
+    home = environ.get("DAGSTER_HOME")
+    return Path(home) / "wandb" if home else Path("dagster_home") / "wandb"
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"val": {"fitness": {"pearson": r}}} → {"val/fitness/pearson": r} (scalars only)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{name}/")
+        elif isinstance(value, int | float | bool | str) or value is None:
+            flat[name] = value
+    return flat
+
+
+class Tracker:
+    """Rank 0's log: every call appends one JSON line to `<run dir>/tracking.jsonl` and, when a wandb run
+    is open, goes to wandb too."""
+
+    def __init__(self, run_dir: str | Path, wandb_run: Any | None = None, mode: str = "disabled") -> None:
+        self.path = Path(run_dir) / LOCAL_LOG
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.wandb_run = wandb_run
+        self.mode = mode
+
+    @property
+    def wandb_dir(self) -> Path | None:
+        """The wandb run's own folder (e.g. `.../wandb/offline-run-<time>-<id>`), or None."""
+        return None if self.wandb_run is None else Path(self.wandb_run.dir).parent
+
+    def _write(self, kind: str, payload: dict[str, Any]) -> None:
+        with self.path.open("a") as handle:
+            handle.write(json.dumps({"kind": kind, "time": time.time(), **payload}, default=str) + "\n")
+
+    def log_config(self, config: dict[str, Any]) -> None:
+        self._write("config", {"config": config, "wandb_mode": self.mode})
+        if self.wandb_run is not None:
+            self.wandb_run.config.update(config, allow_val_change=True)
+
+    def log(self, metrics: Mapping[str, Any], step: int) -> None:
+        flat = flatten(metrics)
+        self._write("metrics", {"step": step, "metrics": flat})
+        if self.wandb_run is not None:
+            self.wandb_run.log(flat, step=step)
+
+    def log_image(self, key: str, path: str | Path, step: int | None = None) -> None:
+        self._write("image", {"key": key, "path": str(path), "step": step})
+        if self.wandb_run is not None:
+            import wandb
+
+            self.wandb_run.log({key: wandb.Image(str(path))}, step=step)
+
+    def summary(self, values: Mapping[str, Any]) -> None:
+        flat = flatten(values)
+        self._write("summary", {"summary": flat})
+        if self.wandb_run is not None:
+            self.wandb_run.summary.update(flat)
+
+    def finish(self) -> None:
+        if self.wandb_run is not None:
+            self.wandb_run.finish()
+            self.wandb_run = None
+
+
+class NullTracker(Tracker):
+    """What ranks other than 0 get: every call does nothing."""
+
+    def __init__(self) -> None:
+        self.wandb_run = None
+        self.mode = "disabled"
+
+    def _write(self, kind: str, payload: dict[str, Any]) -> None:
+        return None
+
+    def log_config(self, config: dict[str, Any]) -> None:
+        return None
+
+    def log(self, metrics: Mapping[str, Any], step: int) -> None:
+        return None
+
+    def log_image(self, key: str, path: str | Path, step: int | None = None) -> None:
+        return None
+
+    def summary(self, values: Mapping[str, Any]) -> None:
+        return None
+
+
+def make_tracker(
+    run_dir: str | Path,
+    is_main: bool,
+    mode: str = "auto",
+    directory: str | None = None,
+    project: str = "torchcell",
+    name: str | None = None,
+) -> Tracker:
+    """Rank 0: a `Tracker` with a wandb run in the resolved mode (none when disabled or wandb is absent);
+    other ranks: a `NullTracker`."""
+    if not is_main:
+        return NullTracker()
+    resolved = resolve_wandb_mode(mode)
+    if resolved == "disabled":
+        return Tracker(run_dir, None, "disabled")
+    try:
+        import wandb
+    except ImportError:
+        tracker = Tracker(run_dir, None, "unavailable")
+        tracker._write("warning", {"message": "wandb is not importable; tracking to the local JSON-lines log only"})
+        return tracker
+    folder = wandb_directory(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(project=project, name=name, dir=str(folder), mode=resolved,
+                     settings=wandb.Settings(console="off", silent=True))  # fmt: skip
+    return Tracker(run_dir, run, resolved)
