@@ -4,14 +4,29 @@ Runs against the persistent instance in `$DAGSTER_HOME` (the Makefile sets
 `DAGSTER_HOME=dagster_home`), so `make ui` shows these runs afterwards.
 """
 
+import json
 import sys
 import time
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from torchcell_assets.definitions import defs
 from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
+
+
+def model_summary(models_dir: Path) -> pd.DataFrame:
+    """Test Pearson per model and target from every run's metrics.json (neural runs and classical baselines)."""
+    rows = []
+    for path in sorted(models_dir.glob("*/*/metrics.json")):
+        metrics = json.loads(path.read_text())
+        runs = {metrics["model"]: metrics} if "splits" in metrics else metrics
+        for model, run in runs.items():
+            test = run["splits"]["test"]
+            rows.append({"model": model, "dataset": path.parent.name, "epochs": run.get("epochs_completed", ""),
+                         **{f"{label} r": values["pearson"] for label, values in test.items()}})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def main() -> int:
@@ -38,6 +53,8 @@ def main() -> int:
         f"\nbenchmark table: {storage.path(*BENCHMARK_CSV)} (and DuckDB {storage.duckdb_path}, table benchmark_results)"
     )
     print(f"scatter plot:    {storage.path(*SCATTER_PNG)}")
+    print("\nModels (test Pearson; short CPU runs on SIMULATED data: they show the path works, not model quality):")
+    print(model_summary(storage.root() / "models").to_markdown(index=False, floatfmt=".3f"))
     print(f"asset checks failed: {', '.join(failed_checks) if failed_checks else 'none'}")
     print(f"finished in {time.perf_counter() - started:.0f} s")
     print("open the UI: make ui  (dagster dev on http://127.0.0.1:3000)")
