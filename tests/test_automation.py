@@ -38,3 +38,32 @@ def test_weekly_schedule_refreshes_every_source():
     keys = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
     assert {"s288c_genome", "simulated_release", "costanzo2016", "string_v12_0"} <= keys
     assert "digenic_dataset" not in keys
+
+
+def test_jobs_and_the_automation_sensor():
+    definitions = defs()
+    selected = {
+        name: {key.to_user_string() for key in definitions.resolve_job_def(name).asset_layer.selected_asset_keys}
+        for name in ("rebuild_graph", "train_all", "benchmark")
+    }
+    assert selected["rebuild_graph"] == {"graph_tables", "knowledge_graph"}
+    assert {"mlp_model", "dcell_model", "classical_baselines"} <= selected["train_all"]
+    assert selected["benchmark"] == {"benchmark_table"}
+    sensor = definitions.resolve_sensor_def("follow_upstream")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_changed_source_brings_the_graph_but_not_the_models_along():
+    """Declarative automation: after kuzmin2018 is re-materialized, the graph tables are requested;
+    models are never requested by automation (training is a deliberate step)."""
+    definitions = defs()
+    keys = definitions.resolve_asset_graph().get_all_asset_keys()
+    with dg.instance_for_test() as instance:
+        for key in keys:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        first = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
+        instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey("kuzmin2018")))
+        second = dg.evaluate_automation_conditions(defs=definitions, instance=instance, cursor=first.cursor)
+    requested = {result.key.to_user_string() for result in second.results if result.true_subset.size > 0}
+    assert "graph_tables" in requested
+    assert not any(key.endswith("_model") or key == "classical_baselines" for key in requested)

@@ -14,6 +14,7 @@ from torchcell_assets.defs.models.assets import (
 )
 from torchcell_assets.defs.sources.paths import read_provenance
 from torchcell_assets.defs.sources.releases import costanzo2016
+from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.metadata import image
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.benchmarks.table import BENCHMARK_TABLE, benchmark_rows, store_benchmark
@@ -27,6 +28,7 @@ SCATTER_PNG = ("benchmarks", "random_forest_digenic_test_scatter.png")
 
 @dg.asset(
     group_name="benchmarks",
+    automation_condition=FOLLOW_UPSTREAM,
     code_version="1",
     deps=[random_forest_digenic, costanzo2016],
     kinds={"duckdb", "csv"},

@@ -10,6 +10,7 @@ from torchcell_assets.defs.graph.assets import knowledge_graph
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.genome import s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
+from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.cell.cache import content_digest
 from torchcell_core.cell.cell_graph import CellGraph, build_cell_graphs
@@ -44,7 +45,13 @@ def _manifest_entry(built: CellGraph, digest: str) -> dict:
             "label_datasets": built.report["label_datasets"]}  # fmt: skip
 
 
-@dg.asset(group_name="cell_graphs", code_version="1", deps=[knowledge_graph, s288c_genome], kinds={"pytorch"})
+@dg.asset(
+    group_name="cell_graphs",
+    code_version="1",
+    deps=[knowledge_graph, s288c_genome],
+    kinds={"pytorch"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
 def cell_graphs(
     context: dg.AssetExecutionContext, config: CellGraphsConfig, storage: TorchcellStorage, graph: GraphDatabase
 ) -> dg.MaterializeResult:

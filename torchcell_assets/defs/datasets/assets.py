@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from torchcell_assets.defs.graph.assets import knowledge_graph
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
+from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.metadata import image, preview
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.datasets.card import dataset_card
@@ -66,6 +67,7 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         code_version="1",
         deps=[knowledge_graph],
         kinds={"duckdb", "parquet"},
+        automation_condition=FOLLOW_UPSTREAM,
         description=f"{spec.description}: one row per genotype and environment, queried from the knowledge graph.",
     )
     def _asset(

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS
+from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.features.registry import BUILTIN_FEATURES, GeneFeature, feature_class, get_feature
 from torchcell_core.features.store import nonzero_fraction, save_gene_feature
@@ -72,7 +73,13 @@ def configured_features(config: GeneFeaturesConfig, storage: TorchcellStorage) -
     return [get_feature(name, **settings.get(name, {})) for name in classes]
 
 
-@dg.asset(group_name="features", code_version="1", deps=[s288c_genome, go_dag], kinds={"pytorch"})
+@dg.asset(
+    group_name="features",
+    code_version="1",
+    deps=[s288c_genome, go_dag],
+    kinds={"pytorch"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
 def gene_features(
     context: dg.AssetExecutionContext, config: GeneFeaturesConfig, storage: TorchcellStorage
 ) -> dg.MaterializeResult:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.graph.tables import COUNTS_FILE, GRAPH_TABLES_DIR, graph_tables
+from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.graph.schema import SCHEMA_VERSION
 from torchcell_core.hashing import json_digest
@@ -16,7 +17,13 @@ from torchcell_core.hashing import json_digest
 SCHEMA_DOC = Path(__file__).resolve().parents[3] / "docs" / "graph_schema.md"
 
 
-@dg.asset(group_name="graph", code_version=SCHEMA_VERSION, deps=[graph_tables], kinds={"python"})
+@dg.asset(
+    group_name="graph",
+    code_version=SCHEMA_VERSION,
+    deps=[graph_tables],
+    kinds={"python"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
 def knowledge_graph(
     context: dg.AssetExecutionContext, storage: TorchcellStorage, graph: GraphDatabase
 ) -> dg.MaterializeResult:

@@ -8,6 +8,7 @@ import pandas as pd
 from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS, read_provenance, source_output_dir
 from torchcell_assets.defs.sources.releases import SOURCE_ASSETS
+from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.graph.schema import SCHEMA_VERSION
 from torchcell_core.graph.tables import SourceOutputs, build_graph_tables
@@ -58,7 +59,7 @@ def _content_version(counts: dict, outputs: SourceOutputs) -> str:
 
 
 @dg.asset(group_name="graph", code_version=SCHEMA_VERSION, deps=[s288c_genome, go_dag, *SOURCE_ASSETS],
-          kinds={"duckdb", "parquet"})  # fmt: skip
+          kinds={"duckdb", "parquet"}, automation_condition=FOLLOW_UPSTREAM)  # fmt: skip
 def graph_tables(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
     """Every source mapped onto the graph schema (docs/graph_schema.md): one Parquet file per node
     label and relationship type, ready for a bulk load into any backend."""
