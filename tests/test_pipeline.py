@@ -7,6 +7,7 @@ import pytest
 
 from torchcell_assets.definitions import defs
 from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
+from torchcell_assets.defs.benchmarks.models import MODEL_BENCHMARKS_CSV, cis_bracket_estimates
 from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet
 from torchcell_assets.defs.datasets.checks import dataset_checks
 from torchcell_assets.defs.graph.resources import GraphDatabase
@@ -65,6 +66,7 @@ def test_every_asset_materializes_and_every_check_passes(run):
         "s288c_genome", "go_dag", "simulated_release", *SOURCES, "graph_tables", "knowledge_graph",
         *(f"{name}_dataset" for name in DATASET_ASSETS), "random_forest_digenic", "benchmark_table",
         "gene_features", "cell_graphs", "classical_baselines", *(f"{model}_model" for model in NEURAL_MODELS),
+        "model_benchmarks",
     }  # fmt: skip
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) >= 18
@@ -159,6 +161,18 @@ def test_dataset_checks_fail_on_leaks_lost_rows_and_bad_labels(run):
     assert rows(storage=storage, graph=graph).passed
     table.iloc[1:].to_parquet(dataset_parquet(bad, "trigenic"))  # a row lost after curation
     assert rows(storage=bad, graph=graph).passed is False
+
+
+def test_model_benchmarks_hold_every_run_and_their_check_can_fail(run):
+    _, storage, _ = run
+    table = pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV))
+    assert set(table["model"]) == {*NEURAL_MODELS, "elastic_net"}
+    assert set(table["target"]) == {"fitness", "interaction"} and table["dataset_sha256"].str.len().eq(64).all()
+    assert cis_bracket_estimates(storage=storage).passed
+    bad = TorchcellStorage(data_dir=str(storage.root() / "corrupt_benchmarks"))
+    table.assign(pearson=table["pearson_ci_high"] + 0.1).to_csv(bad.path(*MODEL_BENCHMARKS_CSV), index=False)
+    result = cis_bracket_estimates(storage=bad)
+    assert not result.passed and result.metadata["outside_ci"].value == len(table)
 
 
 def test_a_dataset_gene_set_naming_unknown_genes_fails_clearly(run):

@@ -1,0 +1,83 @@
+"""The model benchmark table: every trained model's test metrics with 95% CIs, side by side."""
+
+import json
+
+import dagster as dg
+import pandas as pd
+
+from torchcell_assets.defs.datasets.assets import dataset_parquet
+from torchcell_assets.defs.models.baselines import classical_baselines
+from torchcell_assets.defs.models.training import MODEL_ASSETS
+from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
+from torchcell_assets.lib.metadata import image
+from torchcell_assets.lib.storage import TorchcellStorage
+from torchcell_core.benchmarks.model_table import classical_run_rows, neural_run_rows, pearson_bars
+from torchcell_core.duckdb_tables import replace_table
+from torchcell_core.hashing import file_sha256
+
+MODEL_BENCHMARKS = "model_benchmarks"
+MODEL_BENCHMARKS_CSV = ("benchmarks", "model_benchmarks.csv")
+PEARSON_PNG = ("benchmarks", "model_pearson.png")
+
+
+def _latest(context: dg.AssetExecutionContext, asset: dg.AssetsDefinition) -> dict:
+    event = context.instance.get_latest_materialization_event(asset.key)
+    if event is None:
+        raise ValueError(f"{asset.key.to_user_string()} has not been materialized")
+    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
+
+
+@dg.asset(
+    group_name="benchmarks",
+    code_version="1",
+    deps=[*MODEL_ASSETS.values(), classical_baselines],
+    kinds={"duckdb", "csv"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
+    """One row per model run and target: Pearson, Spearman, MSE, R², AUROC/AUPRC with 95% CIs on the
+    test fold, parameters, training time, samples/s, graph set, feature set and the dataset's and
+    predictions' sha256 (the lineage of the row)."""
+    rows = []
+    for asset in MODEL_ASSETS.values():
+        rows += neural_run_rows(_latest(context, asset)["run_dir"])
+    classical = _latest(context, classical_baselines)
+    rows += classical_run_rows(classical["run_dir"], dataset_parquet(storage, classical["dataset"]),
+                               classical["gene_feature"], classical["split"])  # fmt: skip
+    table = pd.DataFrame(rows)
+    with storage.duckdb() as con:
+        replace_table(con, MODEL_BENCHMARKS, table)
+    csv_path = storage.path(*MODEL_BENCHMARKS_CSV)
+    table.to_csv(csv_path, index=False)
+    simulated = bool(json.loads(dataset_parquet(storage, "digenic").with_suffix(".card.json").read_text())["simulated"])
+    title = "test Pearson, fitness vs interaction" + (" [SIMULATED screens]" if simulated else "")
+    chart = pearson_bars(table, storage.path(*PEARSON_PNG), title)
+    shown = table[["model", "family", "dataset", "target", "pearson", "pearson_ci_low", "pearson_ci_high", "mse",
+                   "auroc", "parameters", "samples_per_s"]]  # fmt: skip
+    return dg.MaterializeResult(
+        metadata={
+            "table": dg.MetadataValue.md(shown.to_markdown(index=False, floatfmt=".3f")),
+            "pearson_chart": image(chart, "test Pearson per model"),
+            "runs": int(table[["model", "dataset"]].drop_duplicates().shape[0]),
+            "simulated": simulated,
+            "csv": dg.MetadataValue.path(str(csv_path)),
+            "duckdb_table": f"{storage.duckdb_path}:{MODEL_BENCHMARKS}",
+        },
+        data_version=dg.DataVersion(file_sha256(csv_path)[:16]),
+    )
+
+
+@dg.asset_check(asset=model_benchmarks, name="cis_bracket_estimates")
+def cis_bracket_estimates(storage: TorchcellStorage) -> dg.AssetCheckResult:
+    """Every test Pearson is finite and lies inside its bootstrap 95% CI; every run has both targets."""
+    table = pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV))
+    finite = table["pearson"].notna()
+    inside = (table["pearson_ci_low"] <= table["pearson"] + 1e-12) & (
+        table["pearson"] <= table["pearson_ci_high"] + 1e-12
+    )
+    targets = table.groupby(["model", "dataset"])["target"].nunique()
+    return dg.AssetCheckResult(
+        passed=bool(finite.all() and inside[finite].all() and (targets == 2).all()),
+        metadata={"rows": len(table), "non_finite": int((~finite).sum()), "outside_ci": int((~inside[finite]).sum()),
+                  "runs_missing_a_target": int((targets != 2).sum())},
+    )  # fmt: skip
