@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install demo test ui daemon lint clean
+.PHONY: install demo test test-ui ui daemon lint clean
 
 install: $(STAMP)
 
@@ -22,6 +22,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The browser test: dagster dev on a free 127.0.0.1 port, a GraphQL-launched run, headless chromium
+# screenshots into artifacts/ui/ (chromium is installed with apt if missing).
+test-ui: $(STAMP)
+	$(BIN)/python -m pytest -q -m ui tests/test_ui.py
 
 ui: $(STAMP)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
