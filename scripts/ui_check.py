@@ -43,6 +43,7 @@ CHROMIUM_FLAGS = [
 RUN_CONFIG = {
     "ops": {"random_forest_digenic": {"config": {"n_estimators": 40}}},
     "resources": {"graph": {"config": {"buffer_pool_gib": 1.0}}},
+    "execution": {"config": {"in_process": {}}},  # one process: no per-step interpreter start-up
 }
 
 
@@ -216,6 +217,35 @@ def upstream_of(base: str, asset: str) -> list[list[str]]:
     return [list(key) for key in sorted(seen)]
 
 
+SENSORS_QUERY = """
+query Sensors($repo: RepositorySelector!) { sensorsOrError(repositorySelector: $repo) {
+  ... on Sensors { results { name jobOriginId sensorState { selectorId status } } }
+} }
+"""
+STOP_SENSOR_MUTATION = """
+mutation Stop($origin: String, $selector: String) { stopSensor(jobOriginId: $origin, jobSelectorId: $selector) {
+  __typename ... on Error { message }
+} }
+"""
+
+
+def stop_running_sensors(base: str) -> list[str]:
+    """Stop every running sensor (e.g. the automation-condition sensor) so no other run competes for CPU."""
+    location, repository = _repository(base)
+    repo = {"repositoryLocationName": location, "repositoryName": repository}
+    sensors = graphql(base, SENSORS_QUERY, {"repo": repo})["sensorsOrError"].get("results", [])
+    stopped = []
+    for sensor in sensors:
+        if sensor["sensorState"]["status"] != "RUNNING":
+            continue
+        variables = {"origin": sensor["jobOriginId"], "selector": sensor["sensorState"]["selectorId"]}
+        result = graphql(base, STOP_SENSOR_MUTATION, variables)["stopSensor"]
+        if "message" in result:
+            raise UiCheckError(f"could not stop sensor {sensor['name']}: {result['message']}")
+        stopped.append(sensor["name"])
+    return stopped
+
+
 LAUNCH_MUTATION = """
 mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
   __typename
@@ -250,6 +280,7 @@ def launch_materialization(base: str, assets: list[list[str]]) -> str:
             "repositoryName": repository,
             "pipelineName": "__ASSET_JOB",
             "assetSelection": [{"path": path} for path in assets],
+            "assetCheckSelection": [],  # checks have their own tests; the UI only needs the materializations
         },
         "runConfigData": RUN_CONFIG,
     }
@@ -277,7 +308,9 @@ def run_failure_messages(base: str, run_id: str) -> str:
     """The failure events of a run, one per line."""
     events = graphql(base, RUN_ERRORS_QUERY, {"runId": run_id})["logsForRun"].get("events", [])
     failed = [e for e in events if "Failure" in e["__typename"]]
-    return "\n".join(f"{e.get('stepKey')}: {e.get('message')} {(e.get('error') or {}).get('message', '')}" for e in failed)
+    return "\n".join(
+        f"{e.get('stepKey')}: {e.get('message')} {(e.get('error') or {}).get('message', '')}" for e in failed
+    )
 
 
 def capture_page(chromium: str, name: str, url: str, out_dir: Path, timeout_s: float = 120.0) -> Page:
@@ -302,6 +335,7 @@ def run_ui_check(out_dir: Path = ARTIFACTS) -> UiCheckResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     with dagster_dev(free_port(), out_dir / "dagster_dev.log") as base:
         graphql(base, "mutation { setNuxSeen }")
+        stop_running_sensors(base)
         assets = upstream_of(base, TARGET_ASSET)
         run_id = launch_materialization(base, assets)
         status = wait_for_run(base, run_id)

@@ -1,5 +1,7 @@
 """The whole default path materialized in process, plus checks that must be able to fail."""
 
+from pathlib import Path
+
 import dagster as dg
 import duckdb
 import pandas as pd
@@ -17,6 +19,7 @@ from torchcell_assets.defs.sources.genome import s288c_genome
 from torchcell_assets.defs.sources.paths import COSTANZO_RECORDS, read_provenance
 from torchcell_assets.defs.sources.releases import costanzo2016
 from torchcell_assets.lib.storage import TorchcellStorage
+from torchcell_core.hashing import file_sha256
 
 RUN_CONFIG = dg.RunConfig(
     ops={
@@ -218,3 +221,34 @@ def test_a_source_without_real_or_simulated_files_fails_clearly(tmp_path):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "strain_ids_and_single_mutant_fitness.xlsx" in str(failure.step_failure_data.error)
+
+
+def test_lineage_of_a_benchmark_row_reaches_the_raw_files(run):
+    """From one model_benchmarks row, follow the asset graph and the instance's materializations:
+    benchmark → model run → curated dataset → knowledge graph → graph tables → raw Costanzo files."""
+    _, storage, instance = run
+    graph = defs().resolve_asset_graph()
+    row = pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV)).query("model == 'mlp' and target == 'fitness'").iloc[0]
+
+    def hop(child: str, parent: str) -> dict:
+        assert dg.AssetKey(parent) in graph.get(dg.AssetKey(child)).parent_keys, (child, parent)
+        event = instance.get_latest_materialization_event(dg.AssetKey(parent))
+        assert event is not None, parent
+        materialization = event.asset_materialization
+        return {"metadata": {k: v.value for k, v in materialization.metadata.items()},
+                "data_version": materialization.tags["dagster/data_version"]}  # fmt: skip
+
+    model = hop("model_benchmarks", "mlp_model")
+    assert model["metadata"]["run_dir"] == row["run_dir"]
+    assert model["metadata"]["dataset_sha256"] == row["dataset_sha256"]
+    dataset = hop("mlp_model", f"{row['dataset']}_dataset")
+    assert file_sha256(dataset["metadata"]["parquet"]) == row["dataset_sha256"]
+    assert dataset["data_version"] == row["dataset_sha256"][:16]
+    knowledge_graph = hop(f"{row['dataset']}_dataset", "knowledge_graph")
+    assert knowledge_graph["metadata"]["schema_version"] and knowledge_graph["metadata"]["experiments"] > 0
+    hop("knowledge_graph", "graph_tables")
+    source = hop("graph_tables", "costanzo2016")
+    files = source["metadata"]["files"]
+    assert files and all(
+        file_sha256(Path(source["metadata"]["directory"]) / name) == entry["sha256"] for name, entry in files.items()
+    )
