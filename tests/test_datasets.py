@@ -189,3 +189,45 @@ def test_regression_metrics():
     assert np.isnan(regression_metrics(measured, np.zeros(4))["pearson"])
     with pytest.raises(ValueError):
         regression_metrics(measured, measured[:3])
+
+
+def _hold_lock(path: str, seconds: float, locked) -> None:
+    import time
+
+    con = duckdb.connect(path)
+    locked.set()
+    time.sleep(seconds)
+    con.close()
+
+
+def _holder(path: str, seconds: float):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    locked = context.Event()
+    process = context.Process(target=_hold_lock, args=(path, seconds, locked))
+    process.start()
+    assert locked.wait(60), "the lock-holding process did not start"
+    return process
+
+
+def test_storage_waits_for_another_process_holding_the_duckdb_lock(tmp_path):
+    """Parallel steps share one DuckDB file: a second process waits for the lock instead of failing."""
+    import time
+
+    from torchcell_assets.lib.storage import TorchcellStorage
+
+    storage = TorchcellStorage(data_dir=str(tmp_path), duckdb_lock_seconds=20)
+    holder = _holder(str(storage.duckdb_path), 2.0)
+    started = time.monotonic()
+    with storage.duckdb() as con:
+        assert con.execute("SELECT 1").fetchall() == [(1,)]
+    waited = time.monotonic() - started
+    holder.join()
+    assert waited > 0.5  # it waited for the holder to let go
+    impatient = TorchcellStorage(data_dir=str(tmp_path), duckdb_lock_seconds=0)
+    holder = _holder(str(storage.duckdb_path), 2.0)
+    with pytest.raises(duckdb.IOException, match="lock"):
+        with impatient.duckdb():
+            pass
+    holder.join()

@@ -1,12 +1,25 @@
 """The storage resource: where torchcell keeps raw files, processed files and DuckDB."""
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+
+
+def connect_waiting(path: Path, read_only: bool, seconds: float) -> duckdb.DuckDBPyConnection:
+    """`duckdb.connect`, retried while another process holds the file's lock (for up to `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def default_data_dir() -> str:
@@ -19,6 +32,7 @@ class TorchcellStorage(dg.ConfigurableResource):
 
     data_dir: str = default_data_dir()
     raw_dir: str = ""
+    duckdb_lock_seconds: float = 600.0
 
     def root(self) -> Path:
         return Path(self.data_dir).resolve()
@@ -45,7 +59,10 @@ class TorchcellStorage(dg.ConfigurableResource):
 
     @contextmanager
     def duckdb(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = duckdb.connect(str(self.duckdb_path), read_only=read_only)
+        """A connection to the project's DuckDB file. DuckDB lets one process write at a time; steps that
+        run in parallel (Dagster's multiprocess executor, concurrent runs) wait for the lock, up to
+        `duckdb_lock_seconds`, instead of failing."""
+        con = connect_waiting(self.duckdb_path, read_only, self.duckdb_lock_seconds)
         try:
             yield con
         finally:
