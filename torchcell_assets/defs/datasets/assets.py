@@ -53,10 +53,16 @@ def _gene_filter(config: DatasetConfig, storage: TorchcellStorage) -> list[str] 
     return list(config.genes)
 
 
-def _write_parquet(table: pa.Table, path) -> None:
-    """Write next to `path` and rename over it, so readers never see half a file."""
+def _store(con, name: str, table: pa.Table, path) -> None:
+    """Write the Parquet file beside `path`, swap the DuckDB table, then rename the file over `path`:
+    a failure at any step leaves the previous table and file as they were, never half of either."""
     partial = path.with_suffix(".parquet.partial")
     pq.write_table(table, partial)
+    try:
+        replace_table(con, name, table)
+    except Exception:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, path)
 
 
@@ -89,8 +95,7 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
             for column, labels in splits.items():
                 table = table.append_column(column, pa.array(labels.tolist(), pa.string()))
             path = dataset_parquet(storage, spec.name)
-            _write_parquet(table, path)
-            replace_table(con, spec.name, table)
+            _store(con, spec.name, table, path)
         used = [row for row in sources if row["id"] in spec.datasets]
         card = dataset_card(table, spec.n_genes, used, storage.path(DATASETS_DIR, f"{spec.name}_labels.png"),
                             spec.description)  # fmt: skip
