@@ -9,7 +9,7 @@ from torchcell_assets.defs.datasets.assets import dataset_parquet
 from torchcell_assets.defs.models.baselines import classical_baselines
 from torchcell_assets.defs.models.training import MODEL_ASSETS
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
-from torchcell_assets.lib.metadata import image
+from torchcell_assets.lib.metadata import image, latest_metadata
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.benchmarks.model_table import classical_run_rows, neural_run_rows, pearson_bars
 from torchcell_core.duckdb_tables import replace_table
@@ -21,10 +21,10 @@ PEARSON_PNG = ("benchmarks", "model_pearson.png")
 
 
 def _latest(context: dg.AssetExecutionContext, asset: dg.AssetsDefinition) -> dict:
-    event = context.instance.get_latest_materialization_event(asset.key)
-    if event is None:
+    metadata = latest_metadata(context.instance, asset.key)
+    if metadata is None:
         raise ValueError(f"{asset.key.to_user_string()} has not been materialized")
-    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
+    return metadata
 
 
 @dg.asset(

@@ -10,6 +10,7 @@ from torchcell_assets.defs.datasets.assets import dataset_parquet
 from torchcell_assets.defs.models.assets import PREDICTIONS, RF_DIR, random_forest_digenic
 from torchcell_assets.defs.models.baselines import classical_baselines
 from torchcell_assets.defs.models.training import MODEL_ASSETS
+from torchcell_assets.lib.metadata import latest_metadata
 from torchcell_assets.lib.storage import TorchcellStorage
 
 PREDICTIONS_COMPLETE = "predictions_complete"
@@ -47,13 +48,12 @@ def build_model_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=asset, name=PREDICTIONS_COMPLETE)
     def _check(context: dg.AssetCheckExecutionContext, storage: TorchcellStorage) -> dg.AssetCheckResult:
         """Every train/val/test row of the dataset has a finite, non-constant prediction of each target."""
-        event = context.instance.get_latest_materialization_event(asset.key)
-        if event is None:
+        metadata = latest_metadata(context.instance, asset.key)
+        if metadata is None:
             return dg.AssetCheckResult(passed=False, metadata={"reason": "not materialized yet"})
-        metadata = event.asset_materialization.metadata
-        predictions = pd.read_parquet(Path(metadata["run_dir"].value) / "predictions.parquet")
+        predictions = pd.read_parquet(Path(metadata["run_dir"]) / "predictions.parquet")
         predicted = [c for c in predictions.columns if c.startswith("predicted_")]
-        expected = _fold_rows(storage, metadata["dataset"].value, metadata["split"].value)
+        expected = _fold_rows(storage, metadata["dataset"], metadata["split"])
         return _prediction_check(predictions, expected, predicted)
 
     return _check
@@ -67,10 +67,9 @@ def baselines_predictions_complete(
     context: dg.AssetCheckExecutionContext, storage: TorchcellStorage
 ) -> dg.AssetCheckResult:
     """Every fold row has a finite prediction of each target from every classical model."""
-    event = context.instance.get_latest_materialization_event(classical_baselines.key)
-    if event is None:
+    metadata = latest_metadata(context.instance, classical_baselines.key)
+    if metadata is None:
         return dg.AssetCheckResult(passed=False, metadata={"reason": "not materialized yet"})
-    metadata = event.asset_materialization.metadata
-    predictions = pd.read_parquet(Path(metadata["run_dir"].value) / "predictions.parquet")
-    expected = _fold_rows(storage, metadata["dataset"].value, metadata["split"].value) * predictions["model"].nunique()
+    predictions = pd.read_parquet(Path(metadata["run_dir"]) / "predictions.parquet")
+    expected = _fold_rows(storage, metadata["dataset"], metadata["split"]) * predictions["model"].nunique()
     return _prediction_check(predictions, expected, ["fitness_predicted", "interaction_predicted"])
