@@ -8,7 +8,8 @@ genotypes and times one epoch (forward + loss + backward, batch 256) of each mod
 the ratio and the largest difference between the two models' outputs.
 
     .venv/bin/python bench/dcell_reference.py [--genotypes 20000] [--batch-size 256] [--max-batches N]
-                                              [--threads 1] [--output-per-gene 0.3]
+                                              [--threads 1] [--output-per-gene 0.3] [--device cuda]
+                                              [--go-files TERMS.parquet EDGES.parquet GENES.parquet]
 
 `--output-per-gene 0` makes every term 20 wide: the regime where per-term overhead, not arithmetic, dominates.
 `--max-batches N` times the first N batches of the epoch and scales the time up to the whole epoch.
@@ -47,8 +48,9 @@ class DCellReference(nn.Module):
         self.norms = nn.ModuleList(nn.BatchNorm1d(spec.out_dim) for spec in self.order)
         self.heads = nn.ModuleList(nn.Linear(spec.out_dim, NUM_TARGETS) for spec in self.order)
         self.head = nn.Linear(model.head.in_features, NUM_TARGETS)
-        self.direct_genes = [torch.tensor(spec.direct_genes, dtype=torch.long) for spec in self.order]
-        self.to(model.head.weight.dtype)
+        device = model.head.weight.device
+        self.direct_genes = [torch.tensor(spec.direct_genes, dtype=torch.long, device=device) for spec in self.order]
+        self.to(device=device, dtype=model.head.weight.dtype)
         copy_weights_from(self, model)
 
     def forward(self, batch: PerturbationBatch) -> ModelOutput:
@@ -128,15 +130,40 @@ def real_go_context(env_dim: int = 2) -> tuple[ModelContext, dict]:
     return context, {"terms": len(ontology.dag), "edges": len(ontology.dag.edges), "genes": len(genes)}
 
 
+def files_go_context(terms: str, edges: str, gene_table: str, env_dim: int = 2) -> tuple[ModelContext, dict]:
+    """A `ModelContext` over the go_dag asset's Parquet files (the DAG training uses), for machines without
+    the packaged genome (e.g. a GPU machine that has only torch)."""
+    from torchcell_core.train.data import load_go, read_gene_index
+
+    genes = read_gene_index(gene_table)
+    dag, gene_sets = load_go(terms, edges, genes)
+    context = ModelContext(num_genes=len(genes), env_dim=env_dim, go_dag=dag, go_gene_sets=gene_sets)
+    return context, {"terms": len(dag), "edges": len(dag.edges), "genes": len(genes)}
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def epoch_seconds(model: nn.Module, batches: list[PerturbationBatch], max_batches: int | None) -> float:
-    """Forward + root MSE + auxiliary loss + backward over `batches`, scaled up from the first `max_batches`."""
+    """Forward + root MSE + auxiliary loss + backward over `batches`, scaled up from the first `max_batches`
+    (after one untimed warm-up batch, which on a GPU also pays for kernel loading)."""
     model.train()
+    device = batches[0].labels.device
     timed = batches[:max_batches] if max_batches else batches
-    started = time.perf_counter()
-    for batch in timed:
+
+    def step(batch: PerturbationBatch) -> None:
         model.zero_grad(set_to_none=True)
         output = model(batch)
         (masked_loss(output.prediction, batch.labels, batch.mask) + output.auxiliary_loss).backward()
+
+    step(timed[0])
+    synchronize(device)
+    started = time.perf_counter()
+    for batch in timed:
+        step(batch)
+    synchronize(device)
     return (time.perf_counter() - started) * len(batches) / len(timed)
 
 
@@ -165,20 +192,24 @@ def main() -> None:
     parser.add_argument("--max-batches", type=int, help="time only the first N batches and scale up")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: see module docstring)")
     parser.add_argument("--output-per-gene", type=float, default=OUTPUT_PER_GENE, help="0: every term 20 wide")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--go-files", nargs=3, metavar=("TERMS", "EDGES", "GENES"),
+                        help="build DCell from go_dag Parquet files and a gene table instead of the packaged genome")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
 
     started = time.perf_counter()
-    context, counts = real_go_context()
+    context, counts = files_go_context(*args.go_files) if args.go_files else real_go_context()
     torch.manual_seed(0)
-    model = DCell(context, output_per_gene=args.output_per_gene)
+    model = DCell(context, output_per_gene=args.output_per_gene).to(device)
     reference = DCellReference(model)
     print(f"GO DAG (DCell filter): {counts['terms']:,} terms, {counts['edges']:,} edges, {counts['genes']:,} genes; "
           f"{len(model.groups)} packed groups in {1 + max(s.height for s in model.terms)} strata; "
           f"{model.num_parameters():,} parameters (reference {reference.num_parameters():,}); "
-          f"built in {time.perf_counter() - started:.1f} s; torch threads {torch.get_num_threads()}")  # fmt: skip
+          f"built in {time.perf_counter() - started:.1f} s; device {device}, torch threads {torch.get_num_threads()}")  # fmt: skip
 
-    batches = random_batches(args.genotypes, context.num_genes, args.batch_size)
+    batches = [b.to(device) for b in random_batches(args.genotypes, context.num_genes, args.batch_size)]
     print(f"max |packed - reference| over predictions and aux loss, train then eval mode, one batch: "
           f"float64 {max_difference(model, batches[0], torch.float64):.1e}, "
           f"float32 {max_difference(model, batches[0], torch.float32):.1e} (train-mode BatchNorm of a term "
@@ -191,7 +222,7 @@ def main() -> None:
     print(f"epoch of {n:,} genotypes, batch {args.batch_size}, forward+backward{scaled}:")
     print(f"  packed (stratum by stratum): {packed:.1f} s = {n / packed:,.0f} genotypes/s")
     print(f"  reference (loop over terms): {looped:.1f} s = {n / looped:,.0f} genotypes/s")
-    print(f"ratio (reference / packed): {looped / packed:.2f}x (goal >= 10x)")
+    print(f"ratio (reference / packed) on {device}: {looped / packed:.2f}x (goal >= 10x)")
     weights = sum(s.in_dim * s.out_dim for s in model.terms)
     wide = [s for s in model.terms if s.out_dim > 100]
     flops = 6 * n * weights  # multiply-adds of the subsystem Linears, forward (2) and backward (4)
