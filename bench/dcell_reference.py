@@ -193,8 +193,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: see module docstring)")
     parser.add_argument("--output-per-gene", type=float, default=OUTPUT_PER_GENE, help="0: every term 20 wide")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--go-files", nargs=3, metavar=("TERMS", "EDGES", "GENES"),
-                        help="build DCell from go_dag Parquet files and a gene table instead of the packaged genome")
+    parser.add_argument(
+        "--go-files",
+        nargs=3,
+        metavar=("TERMS", "EDGES", "GENES"),
+        help="build DCell from go_dag Parquet files and a gene table instead of the packaged genome",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -207,7 +211,8 @@ def main() -> None:
     print(f"GO DAG (DCell filter): {counts['terms']:,} terms, {counts['edges']:,} edges, {counts['genes']:,} genes; "
           f"{len(model.groups)} packed groups in {1 + max(s.height for s in model.terms)} strata; "
           f"{model.num_parameters():,} parameters (reference {reference.num_parameters():,}); "
-          f"built in {time.perf_counter() - started:.1f} s; device {device}, torch threads {torch.get_num_threads()}")  # fmt: skip
+          f"built in {time.perf_counter() - started:.1f} s; device {device}, "
+          f"torch threads {torch.get_num_threads()}")  # fmt: skip
 
     batches = [b.to(device) for b in random_batches(args.genotypes, context.num_genes, args.batch_size)]
     print(f"max |packed - reference| over predictions and aux loss, train then eval mode, one batch: "

@@ -96,16 +96,23 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def dagster_dev(port: int, log_path: Path, startup_timeout_s: float = 240.0) -> Iterator[str]:
-    """Run `dagster dev` on 127.0.0.1:`port` in temp DAGSTER_HOME/data/graph dirs; yield its base URL.
+def dagster_dev(
+    port: int, log_path: Path, startup_timeout_s: float = 240.0, home: Path | None = None, data: Path | None = None
+) -> Iterator[str]:
+    """Run `dagster dev` on 127.0.0.1:`port`; yield its base URL. Without `home`/`data` it runs in temporary
+    DAGSTER_HOME/data/graph dirs; with them, against an existing instance (e.g. after `make demo`).
 
     The server gets its own process group, which is always terminated (SIGTERM, then SIGKILL) on exit.
     """
     with tempfile.TemporaryDirectory(prefix="torchcell_ui_") as tmp:
-        home, data, graph = (Path(tmp) / name for name in ("dagster_home", "data", "graph"))
+        fresh = home is None
+        home = home or Path(tmp) / "dagster_home"
+        data = data or Path(tmp) / "data"
+        graph = Path(tmp) / "graph" if fresh else home / "graph"  # the demo keeps its graph in DAGSTER_HOME
         for directory in (home, data, graph):
-            directory.mkdir()
-        shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+            directory.mkdir(exist_ok=True)
+        if fresh:
+            shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
         env = {
             **os.environ,
             "DAGSTER_HOME": str(home),

@@ -4,7 +4,7 @@ import dagster as dg
 
 from torchcell_assets.definitions import defs
 
-DOMAINS = {"sources", "graph", "datasets", "features", "cell_graphs", "models", "benchmarks"}
+DOMAINS = {"sources", "graph", "datasets", "features", "cell_graphs", "models", "benchmarks", "design", "sweeps"}
 
 
 def test_definitions_load_with_every_domain():
@@ -12,7 +12,7 @@ def test_definitions_load_with_every_domain():
     dg.Definitions.validate_loadable(definitions)
     graph = definitions.resolve_asset_graph()
     keys = graph.get_all_asset_keys()
-    assert len(keys) == 28
+    assert len(keys) == 33
     groups = {graph.get(key).group_name for key in keys}
     assert groups == DOMAINS
     assert "storage" in definitions.resources
@@ -22,6 +22,7 @@ def test_every_asset_has_code_version_description_and_a_check():
     definitions = defs()
     graph = definitions.resolve_asset_graph()
     checked = {spec.asset_key for check in definitions.asset_checks for spec in check.check_specs}
+    checked |= {spec.asset_key for asset in definitions.assets for spec in asset.check_specs}  # e.g. Pipes-reported
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.code_version, key

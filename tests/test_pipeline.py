@@ -1,5 +1,6 @@
 """The whole default path materialized in process, plus checks that must be able to fail."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -18,16 +19,24 @@ from torchcell_assets.defs.sources.checks import DIGEST_CHECKS, epsilon_consiste
 from torchcell_assets.defs.sources.genome import s288c_genome
 from torchcell_assets.defs.sources.paths import COSTANZO_RECORDS, read_provenance
 from torchcell_assets.defs.sources.releases import costanzo2016
+from torchcell_assets.defs.sweeps.assets import (
+    SWEEP_CSV,
+    SWEEP_PARTITIONS,
+    chosen_is_best_on_validation,
+    every_run_is_a_partition,
+    sweep_model,
+    sweep_plan,
+    sweep_table,
+)
+from torchcell_assets.lib.stages import materialize_in_stages
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.hashing import file_sha256
 
-RUN_CONFIG = dg.RunConfig(
-    ops={
-        "random_forest_digenic": {"config": {"n_estimators": 40}},
-        "classical_baselines": {"config": {"models": ["elastic_net"], "bootstrap": 100}},
-        **{f"{model}_model": {"config": {"epochs": 1, "bootstrap": 100}} for model in NEURAL_MODELS},
-    }
-)
+OP_CONFIG = {
+    "random_forest_digenic": {"config": {"n_estimators": 40}},
+    "classical_baselines": {"config": {"models": ["elastic_net"], "bootstrap": 100}},
+    **{f"{model}_model": {"config": {"epochs": 1, "bootstrap": 100}} for model in NEURAL_MODELS},
+}
 SOURCES = {
     "costanzo2016",
     "kuzmin2018",
@@ -46,33 +55,33 @@ def _graph(storage: TorchcellStorage) -> GraphDatabase:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """One in-process run of every asset and check, in a temporary DAGSTER_HOME."""
+    """In-process runs of every asset and check (one partition per model), in a temporary DAGSTER_HOME."""
     home = tmp_path_factory.mktemp("dagster_home")
     storage = TorchcellStorage(data_dir=str(tmp_path_factory.mktemp("data")))
     graph = _graph(storage)
     definitions = defs()
     with dg.instance_for_test(temp_dir=str(home)) as instance:
-        result = dg.materialize(
-            [*definitions.assets, *definitions.asset_checks],
-            instance=instance,
-            resources={"storage": storage, "graph": graph},
-            run_config=RUN_CONFIG,
-        )
-        yield result, storage, instance
+        resources = {"storage": storage, "graph": graph, "pipes_subprocess_client": dg.PipesSubprocessClient()}
+        results = materialize_in_stages(definitions, instance, resources, OP_CONFIG)
+        yield results, storage, instance
 
 
 def test_every_asset_materializes_and_every_check_passes(run):
-    result, _, _ = run
-    assert result.success
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    results, _, _ = run
+    assert all(result.success for result in results) and len(results) == 4  # up to models, digenic, trigenic, after
+    materialized = {
+        e.asset_key.to_user_string() for result in results for e in result.get_asset_materialization_events()
+    }
     assert materialized == {
         "s288c_genome", "go_dag", "simulated_release", *SOURCES, "graph_tables", "knowledge_graph",
         *(f"{name}_dataset" for name in DATASET_ASSETS), "random_forest_digenic", "benchmark_table",
         "gene_features", "cell_graphs", "classical_baselines", *(f"{model}_model" for model in NEURAL_MODELS),
-        "model_benchmarks",
+        "model_benchmarks", "convergence_projections", "strain_design",
     }  # fmt: skip
-    evaluations = result.get_asset_check_evaluations()
+    evaluations = [e for result in results for e in result.get_asset_check_evaluations()]
     assert len(evaluations) >= 18
+    reported = {e.asset_key.to_user_string() for e in evaluations if e.check_name == "predictions_complete"}
+    assert {f"{model}_model" for model in NEURAL_MODELS} <= reported  # sent by rank 0 through Dagster Pipes
     assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
 
 
@@ -169,13 +178,16 @@ def test_dataset_checks_fail_on_leaks_lost_rows_and_bad_labels(run):
 def test_model_benchmarks_hold_every_run_and_their_check_can_fail(run):
     _, storage, _ = run
     table = pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV))
-    assert set(table["model"]) == {*NEURAL_MODELS, "elastic_net"}
-    assert set(table["target"]) == {"fitness", "interaction"} and table["dataset_sha256"].str.len().eq(64).all()
+    models, ceilings = table[table["family"] != "ceiling"], table[table["family"] == "ceiling"].set_index("model")
+    assert set(models["model"]) == {*NEURAL_MODELS, "elastic_net"}
+    assert set(models["target"]) == {"fitness", "interaction"} and models["dataset_sha256"].str.len().eq(64).all()
+    digenic = ceilings[ceilings["dataset"] == "digenic"]["pearson"]  # simulated screens: both ceilings per dataset
+    assert 0 < digenic["gene_predictable_ceiling"] < digenic["measurement_ceiling"] <= 1
     assert cis_bracket_estimates(storage=storage).passed
     bad = TorchcellStorage(data_dir=str(storage.root() / "corrupt_benchmarks"))
     table.assign(pearson=table["pearson_ci_high"] + 0.1).to_csv(bad.path(*MODEL_BENCHMARKS_CSV), index=False)
     result = cis_bracket_estimates(storage=bad)
-    assert not result.passed and result.metadata["outside_ci"].value == len(table)
+    assert not result.passed and result.metadata["outside_ci"].value == len(models)
 
 
 def test_a_dataset_gene_set_naming_unknown_genes_fails_clearly(run):
@@ -252,3 +264,31 @@ def test_lineage_of_a_benchmark_row_reaches_the_raw_files(run):
     assert files and all(
         file_sha256(Path(source["metadata"]["directory"]) / name) == entry["sha256"] for name, entry in files.items()
     )
+
+
+def test_a_sweep_runs_as_partitions_and_is_ranked_on_validation(run):
+    """sweep_plan adds one partition per configuration; each trains through Pipes; sweep_table ranks them."""
+    _, storage, instance = run
+    resources = {"storage": storage, "pipes_subprocess_client": dg.PipesSubprocessClient()}
+    grid = {"sweep_id": "tiny", "models": ["mlp", "dango"], "datasets": ["trigenic"],
+            "graph_sets": ["string9.1", "string12"], "ablations": {}, "epochs": 1, "bootstrap": 50}  # fmt: skip
+    planned = dg.materialize([sweep_plan, every_run_is_a_partition], instance=instance, resources=resources,
+                             run_config=dg.RunConfig(ops={"sweep_plan": {"config": grid}}))  # fmt: skip
+    assert planned.success and all(e.passed for e in planned.get_asset_check_evaluations())
+    keys = instance.get_dynamic_partitions(SWEEP_PARTITIONS.name)
+    assert keys == ["tiny-000", "tiny-001", "tiny-002"]  # mlp (no graph), dango × 2 graph sets
+    for key in keys:
+        result = dg.materialize([sweep_model], instance=instance, resources=resources, partition_key=key)
+        assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    config = json.loads((storage.root() / "sweeps" / "tiny" / "tiny-002" / "config.json").read_text())
+    assert config["wandb_group"] == "tiny" and config["cell_graph"].split("/")[-1].startswith("string12")
+    result = dg.materialize([sweep_table, chosen_is_best_on_validation], instance=instance, resources=resources)
+    assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    table = pd.read_csv(storage.path(*SWEEP_CSV))
+    assert len(table) == 3 and table["chosen"].sum() == 1
+    assert table.loc[table["chosen"], "val_pearson"].iloc[0] == table["val_pearson"].max()
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["graph_set_chart"].value.startswith("![test interaction Pearson per graph set")
+    bad = TorchcellStorage(data_dir=str(storage.root() / "corrupt_sweep"))
+    table.assign(chosen=~table["chosen"]).to_csv(bad.path(*SWEEP_CSV), index=False)
+    assert chosen_is_best_on_validation(storage=bad).passed is False

@@ -8,4 +8,11 @@ from torchcell_assets.lib.storage import TorchcellStorage
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"storage": TorchcellStorage(), "graph": GraphDatabase()})
+    return dg.Definitions(
+        resources={
+            "storage": TorchcellStorage(),
+            "graph": GraphDatabase(),
+            # Model assets launch torchrun through it; on Kubernetes swap in dagster-k8s's PipesK8sClient.
+            "pipes_subprocess_client": dg.PipesSubprocessClient(),
+        }
+    )

@@ -72,10 +72,40 @@ def classical_run_rows(run_dir: str | Path, dataset_path: str | Path, feature_se
     return rows
 
 
+def family_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset and target: the best model of each family (classical, neural, ontology, graph) by test
+    Pearson with its CI, beside the noise ceilings (simulated screens) and the share of the gene-predictable
+    ceiling the best model reaches: the seed's question (do graph models win on interactions?) in one table."""
+    models = table[table["family"] != "ceiling"]
+    ceilings = table[table["family"] == "ceiling"].pivot_table(index=["dataset", "target"], columns="model",
+                                                                 values="pearson", aggfunc="first")  # fmt: skip
+    rows = []
+    for (dataset, target), part in models.groupby(["dataset", "target"], sort=True):
+        row: dict = {"dataset": dataset, "target": target}
+        for family in ("classical", "neural", "ontology", "graph"):
+            members = part[part["family"] == family]
+            if members.empty:
+                continue
+            best = members.loc[members["pearson"].idxmax()]
+            row[family] = (f"{best['model']} {best['pearson']:.3f} "
+                           f"[{best['pearson_ci_low']:.3f}, {best['pearson_ci_high']:.3f}]")  # fmt: skip
+        if (dataset, target) in ceilings.index:
+            for name, value in ceilings.loc[(dataset, target)].dropna().items():
+                row[name] = round(float(value), 3)
+            predictable = ceilings.loc[(dataset, target)].get("gene_predictable_ceiling")
+            if predictable is not None and np.isfinite(predictable) and predictable > 0:
+                row["best / gene_predictable"] = round(float(part["pearson"].max() / predictable), 2)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def pearson_bars(table: pd.DataFrame, path: str | Path, title: str) -> Path:
-    """Test Pearson per model with 95% CI whiskers, fitness and interaction side by side."""
+    """Test Pearson per model run with 95% CI whiskers, fitness and interaction side by side; the dataset's
+    interaction noise ceilings (simulated screens) as ticks over each run's interaction bar."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    ceilings = table[table["family"] == "ceiling"]
+    table = table[table["family"] != "ceiling"]
     runs = table[["model", "dataset"]].drop_duplicates().reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(runs)), 4), dpi=110)
     width = 0.38
@@ -85,6 +115,11 @@ def pearson_bars(table: pd.DataFrame, path: str | Path, title: str) -> Path:
         high = (part["pearson_ci_high"] - part["pearson"]).clip(lower=0).fillna(0)
         ax.bar(np.arange(len(runs)) + offset, part["pearson"].fillna(0), width, yerr=[low, high], capsize=3,
                label=target)  # fmt: skip
+    for style, name in (("-", "measurement_ceiling"), (":", "gene_predictable_ceiling")):
+        values = runs.merge(ceilings[ceilings["model"] == name][["dataset", "pearson"]], on="dataset", how="left")
+        x = np.arange(len(runs)) + width / 2
+        ax.hlines(values["pearson"], x - width / 2, x + width / 2, colors="black", linestyles=style, linewidth=1.2,
+                  label=name.replace("_", " ") if values["pearson"].notna().any() else None)  # fmt: skip
     ax.set_xticks(np.arange(len(runs)), [f"{m}\n{d}" for m, d in zip(runs["model"], runs["dataset"], strict=True)],
                   fontsize=8)  # fmt: skip
     ax.axhline(0, color="grey", linewidth=0.8)

@@ -16,7 +16,9 @@ Everything is a pure function of the seed; pairs and triples are computed in blo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -89,8 +91,9 @@ class World:
         eps[a[:, None] == b[None, :]] = 0.0
         return eps
 
-    def epsilon_pairs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """True ε for aligned pairs (a[i], b[i]), shape [P]."""
+    def epsilon_pairs(self, a: np.ndarray, b: np.ndarray, background: bool = True) -> np.ndarray:
+        """True ε for aligned pairs (a[i], b[i]), shape [P]; `background=False` leaves out the sparse
+        pair-specific background, the part no model of the genes' properties can predict."""
         ma, mb = self.membership[a], self.membership[b]
         both = ma.multiply(mb)
         shared = np.asarray(both.sum(axis=1)).ravel()
@@ -103,18 +106,22 @@ class World:
         hub = self.genes["hub"].to_numpy()
         tendency = self.genes["tendency"].to_numpy()
         eps = hub[a] * hub[b] * module + tendency[a] + tendency[b]
-        eps += pair_normal(a, b, self.config.seed, self.config.background_rate) * self.config.background_sd
+        if background:
+            eps += pair_normal(a, b, self.config.seed, self.config.background_rate) * self.config.background_sd
         return np.where(a == b, 0.0, saturate(eps, self.config.epsilon_limit))
 
-    def tau(self, i: np.ndarray, j: np.ndarray, k: np.ndarray) -> np.ndarray:
-        """True τ for aligned triples, shape [K]: shared-module effect, offset and background."""
+    def tau(self, i: np.ndarray, j: np.ndarray, k: np.ndarray, background: bool = True) -> np.ndarray:
+        """True τ for aligned triples, shape [K]: shared-module effect, offset and (unless `background=False`)
+        the sparse triple-specific background."""
         shared = self.membership[i].multiply(self.membership[j]).multiply(self.membership[k])
         n = np.asarray(shared.sum(axis=1)).ravel()
         module = np.asarray(shared @ self.triple_effect).ravel() / np.sqrt(np.maximum(n, 1))
         hub = self.genes["hub"].to_numpy()
         tau = hub[i] * hub[j] * hub[k] * module + self.config.trigenic_offset
-        noise = triple_normal(i, j, k, self.config.seed, self.config.trigenic_background_rate)
-        return saturate(tau + noise * self.config.trigenic_background_sd, self.config.tau_limit)
+        if background:
+            noise = triple_normal(i, j, k, self.config.seed, self.config.trigenic_background_rate)
+            tau = tau + noise * self.config.trigenic_background_sd
+        return saturate(tau, self.config.tau_limit)
 
 
 def saturate(values: np.ndarray, limit: float) -> np.ndarray:
@@ -202,3 +209,10 @@ def build_world(genome: pd.DataFrame, go: pd.DataFrame, config: WorldConfig = Wo
         }
     )
     return World(config, genes, membership.tocsr(), modules, pair_effect, triple_effect, redundant, index)
+
+
+def load_world(genome_parquet: str | Path, go_parquet: str | Path, world_json: str | Path) -> World:
+    """Rebuild the ground truth a simulated release was drawn from (its `world.json` holds the config)."""
+    saved = json.loads(Path(world_json).read_text())["config"]
+    config = WorldConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    return build_world(pd.read_parquet(genome_parquet), pd.read_parquet(go_parquet), config)

@@ -20,7 +20,7 @@ WANDB_MODES = ("auto", "offline", "online", "disabled")
 # (`epochs` too: the cosine schedule restored from the checkpoint is laid out over the original count).
 RESUMABLE_CHANGES = frozenset(
     {"out", "resume", "stop_after_epochs", "device", "num_workers", "eval_batch_size", "bootstrap", "wandb",
-     "wandb_dir", "wandb_project", "run_name", "patience"}
+     "wandb_dir", "wandb_project", "wandb_group", "run_name", "patience"}
 )  # fmt: skip
 
 
@@ -57,6 +57,7 @@ class TrainConfig:
     wandb: str = "auto"
     wandb_dir: str | None = None
     wandb_project: str = "torchcell"
+    wandb_group: str | None = None  # runs of one sweep share a group (its sweep id)
     run_name: str | None = None
 
     def __post_init__(self) -> None:
@@ -140,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         elif f.name == "stop_after_epochs":
             parser.add_argument(flag, type=int, default=None, help="leave after N epochs, as if interrupted")
-        elif f.name in {"wandb_dir", "run_name"}:
+        elif f.name in {"wandb_dir", "wandb_group", "run_name"}:
             parser.add_argument(flag, default=None)
         else:
             parser.add_argument(flag, type=type(default), default=default)

@@ -62,7 +62,7 @@ def train(config: TrainConfig) -> dict[str, Any] | None:
         if dist.is_distributed:  # the same weights everywhere (DDP also broadcasts them), own random streams
             seed_everything(config.seed + 1_000_003 * dist.rank)
         tracker = make_tracker(out, dist.is_main, config.wandb, config.wandb_dir, config.wandb_project,
-                               config.run_name or out.name)  # fmt: skip
+                               config.run_name or out.name, config.wandb_group)  # fmt: skip
         num_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
         tracker.log_config(config.to_dict() | {"num_parameters": num_parameters, "world_size": dist.world_size,
                                                "device": str(dist.device), "backend": dist.backend})  # fmt: skip

@@ -136,6 +136,7 @@ def make_tracker(
     directory: str | None = None,
     project: str = "torchcell",
     name: str | None = None,
+    group: str | None = None,
 ) -> Tracker:
     """Rank 0: a `Tracker` with a wandb run in the resolved mode (none when disabled or wandb is absent);
     other ranks: a `NullTracker`."""
@@ -152,6 +153,6 @@ def make_tracker(
         return tracker
     folder = wandb_directory(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    run = wandb.init(project=project, name=name, dir=str(folder), mode=resolved,
+    run = wandb.init(project=project, name=name, group=group, dir=str(folder), mode=resolved,
                      settings=wandb.Settings(console="off", silent=True))  # fmt: skip
     return Tracker(run_dir, run, resolved)

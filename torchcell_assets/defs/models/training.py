@@ -3,6 +3,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -10,6 +11,7 @@ import pandas as pd
 from torchcell_assets.defs.cell_graphs.assets import cell_graphs, manifest_path
 from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet
 from torchcell_assets.defs.features.assets import feature_path, gene_features
+from torchcell_assets.defs.models.partitions import MODEL_PARTITIONS, RunSpec
 from torchcell_assets.defs.sources.genome import go_dag
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS
 from torchcell_assets.lib.metadata import image
@@ -19,32 +21,31 @@ from torchcell_core.cell.leakage import check_no_label_leakage
 from torchcell_core.datasets.curate import SPECS
 from torchcell_core.hashing import file_sha256
 from torchcell_core.train.config import TrainConfig, parse_hparam
-from torchcell_core.train.launch import launch
+from torchcell_core.train.launch import prepare_staging, promote, training_command
+from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE
 
-# What each model reads besides the dataset. The defaults keep `make demo` to minutes on 2 CPU cores: the
-# graph and ontology models train on the small trigenic dataset (DCell runs ~200 samples/s on CPU); set
-# `dataset`, `epochs`, `nproc` and `device` in the launchpad for real runs.
+# What each model reads besides its partition's dataset (and graph set). `demo` is the partition `make demo`
+# trains: on 2 CPU cores the graph and ontology models take the small trigenic dataset (DCell runs ~200
+# samples/s on CPU); real runs pick other partitions and set `epochs`, `nproc` and `device` in the launchpad.
 NEURAL_MODELS = {
-    "mlp": {"dataset": "digenic", "graph_set": "", "go": False, "epochs": 8, "hparams": {}},
-    "dcell": {"dataset": "trigenic", "graph_set": "", "go": True, "epochs": 3, "hparams": {}},
-    "dango": {"dataset": "trigenic", "graph_set": "string9.1", "go": False, "epochs": 3, "hparams": {}},
+    "mlp": {"graph_set": "", "go": False, "epochs": 8, "hparams": {}, "demo": "digenic"},
+    "dcell": {"graph_set": "", "go": True, "epochs": 3, "hparams": {}, "demo": "trigenic"},
+    "dango": {"graph_set": "string9.1", "go": False, "epochs": 3, "hparams": {}, "demo": "trigenic"},
     # One GATv2 layer: with two, a perturbed cell's recomputed 2-hop neighbourhood covers about half of the
     # STRING 12 graph (bench/hetero_gnn_naive.py), which on CPU costs minutes per epoch even here.
-    "hetero_gnn": {
-        "dataset": "trigenic",
-        "graph_set": "string12",
-        "go": False,
-        "epochs": 3,
-        "hparams": {"num_layers": 1},
-    },
-}
-RUN_FILES = ("metrics.json", "predictions.parquet", "training_curve.png")
+    "hetero_gnn": {"graph_set": "string12", "go": False, "epochs": 3, "hparams": {"num_layers": 1},
+                   "demo": "trigenic"},
+}  # fmt: skip
+PIPES_MODULE = "torchcell_assets.lib.pipes_train"
+# Read by the dagster-k8s executor / run launcher (ignored elsewhere): one GPU per training step. The `gpu`
+# pool bounds how many training steps run at once (`dagster instance concurrency set gpu N`).
+GPU_POOL = "gpu"
+K8S_GPU_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}}}
 
 
 class TrainingConfig(dg.Config):
-    """One training run. `hparams` are `key=value` strings passed to the model builder."""
+    """One training run on the partition's dataset. `hparams` are `key=value` strings."""
 
-    dataset: str = ""  # a curated dataset (torchcell_core.datasets.curate.SPECS); "" = the model's default
     split: str = "split_random"
     epochs: int = 0  # 0: the model's default
     batch_size: int = 256
@@ -55,14 +56,14 @@ class TrainingConfig(dg.Config):
     nproc: int = 1  # ranks; > 1 launches torchrun (DDP)
     device: str = "cpu"  # cpu, cuda or auto
     gene_feature: str = ""  # a gene_features name; "" lets the model learn an embedding
-    graph_set: str = ""  # "" = the model's default
+    graph_set: str = ""  # graph models: a cell_graphs set (string9.1, string12, physical+regulatory); "" = default
     hparams: list[str] = []
     resume: bool = False  # continue an interrupted run instead of starting afresh
     bootstrap: int = 1000
 
 
-def run_dir(storage: TorchcellStorage, model: str, dataset: str, split: str) -> Path:
-    return storage.root() / "models" / model / f"{dataset}-{split}"
+def run_dir(storage: TorchcellStorage, model: str, spec: RunSpec, split: str) -> Path:
+    return storage.root() / "models" / model / f"{spec.label}-{split}"
 
 
 def _cell_graph_file(storage: TorchcellStorage, name: str) -> str:
@@ -73,26 +74,33 @@ def _cell_graph_file(storage: TorchcellStorage, name: str) -> str:
     return str(manifest_path(storage).parent / entry["file"])
 
 
-def train_config(model: str, config: TrainingConfig, storage: TorchcellStorage) -> TrainConfig:
-    """The `TrainConfig` for `model` from the asset config, with the leakage rule enforced."""
+def run_spec(model: str, dataset: str, config: TrainingConfig) -> RunSpec:
+    """The dataset and graph set `model` trains on (a graph set only for the models that read a cell graph)."""
+    default = NEURAL_MODELS[model]["graph_set"]
+    if config.graph_set and not default:
+        raise ValueError(f"{model} reads no cell graph; leave graph_set empty (got {config.graph_set!r})")
+    return RunSpec(dataset, config.graph_set or default)
+
+
+def train_config(model: str, spec: RunSpec, config: TrainingConfig, storage: TorchcellStorage) -> TrainConfig:
+    """The `TrainConfig` for `model` on `spec`, with the leakage rule enforced."""
     defaults = NEURAL_MODELS[model]
-    dataset = config.dataset or defaults["dataset"]
-    spec = SPECS[dataset]
-    set_name = config.graph_set or defaults["graph_set"]
-    if set_name:
-        check_no_label_leakage(graph_set(set_name), spec.datasets)
+    if spec.dataset not in SPECS:
+        raise ValueError(f"unknown dataset {spec.dataset!r}; curated datasets: {sorted(SPECS)}")
+    if spec.graph_set:
+        check_no_label_leakage(graph_set(spec.graph_set), SPECS[spec.dataset].datasets)
     return TrainConfig(
-        model=model, dataset=str(dataset_parquet(storage, dataset)),
+        model=model, dataset=str(dataset_parquet(storage, spec.dataset)),
         gene_table=str(storage.path(*GENOME_PARQUET)), out="", split=config.split,
         hparams=defaults["hparams"] | dict(parse_hparam(item) for item in config.hparams),
         gene_features=str(feature_path(storage, config.gene_feature)) if config.gene_feature else None,
-        cell_graph=_cell_graph_file(storage, set_name) if set_name else None,
+        cell_graph=_cell_graph_file(storage, spec.graph_set) if spec.graph_set else None,
         go_terms=str(storage.path(*GO_TERMS)) if defaults["go"] else None,
         go_edges=str(storage.path(*GO_EDGES)) if defaults["go"] else None,
         epochs=config.epochs or defaults["epochs"], batch_size=config.batch_size, lr=config.lr,
         eval_batch_size=defaults.get("eval_batch_size", 4096),
         weight_decay=config.weight_decay, patience=config.patience, seed=config.seed, device=config.device,
-        bootstrap=config.bootstrap, wandb="auto", run_name=f"{model}-{dataset}-{config.split}",
+        bootstrap=config.bootstrap, wandb="auto", run_name=f"{model}-{spec.label}-{config.split}",
     )  # fmt: skip
 
 
@@ -116,41 +124,63 @@ def build_model_asset(model: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"{model}_model",
         group_name="models",
-        code_version="1",
+        code_version="2",
         deps=deps,
         kinds={"pytorch"},
-        description=f"Train the `{model}` model (torchcell_core.models) on a curated dataset; metrics with 95% CIs.",
-    )
-    def _asset(context: dg.AssetExecutionContext, config: TrainingConfig, storage: TorchcellStorage):
-        train = train_config(model, config, storage)
-        dataset = Path(train.dataset).stem
-        target = run_dir(storage, model, dataset, config.split)
-        context.log.info(f"training {model} on {dataset}/{config.split} with {config.nproc} rank(s)")
-        launch(train, target, nproc=config.nproc, resume=config.resume, log=context.log.info)
-        metrics = json.loads((target / "metrics.json").read_text())
-        table = metrics_table(metrics)
-        test = metrics["splits"].get("test", {})
-        scatters = {f"scatter_{label}": image(path, f"{model} {label}")
-                    for label in test if (path := target / f"scatter_test_{label}.png").is_file()}  # fmt: skip
-        return dg.MaterializeResult(
-            metadata={
-                "metrics": dg.MetadataValue.md(table.to_markdown(index=False)),
-                **{f"test_{label}_pearson": float(values["pearson"]) for label, values in test.items()},
-                "num_parameters": metrics["num_parameters"],
-                "train_samples_per_s": metrics["train_samples_per_s"],
-                "epochs_completed": metrics["epochs_completed"],
-                "world_size": metrics["world_size"],
-                "training_curve": image(target / "training_curve.png", f"{model} training curve"),
-                **scatters,
-                "dataset": dataset,
-                "split": config.split,
-                "dataset_sha256": file_sha256(train.dataset),
-                "run_dir": dg.MetadataValue.path(str(target)),
-            },
-            data_version=dg.DataVersion(file_sha256(target / "predictions.parquet")[:16]),
-        )
+        partitions_def=MODEL_PARTITIONS,
+        pool=GPU_POOL,
+        op_tags=K8S_GPU_TAGS,
+        check_specs=[dg.AssetCheckSpec(PREDICTIONS_COMPLETE, asset=f"{model}_model",
+                                       description="one finite, non-constant prediction per fold row and target")],
+        description=f"Train `{model}` (torchcell_core.models) on the partition's dataset through Dagster Pipes "
+        "(torchrun/DDP for nproc > 1); metrics with 95% CIs.",
+    )  # fmt: skip
+    def _asset(
+        context: dg.AssetExecutionContext, config: TrainingConfig, storage: TorchcellStorage,
+        pipes_subprocess_client: dg.PipesSubprocessClient,
+    ):  # fmt: skip
+        spec = run_spec(model, context.partition_key, config)
+        train = train_config(model, spec, config, storage)
+        target = run_dir(storage, model, spec, config.split)
+        context.log.info(f"training {model} on {spec.label}/{config.split} with {config.nproc} rank(s)")
+        shown = {"dataset": spec.dataset, "graph_set": spec.graph_set, "split": config.split}
+        return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, config.resume, shown)
 
     return _asset
+
+
+def train_through_pipes(
+    context: dg.AssetExecutionContext, client: dg.PipesSubprocessClient, train: TrainConfig, target: Path,
+    nproc: int, resume: bool, metadata: dict[str, Any],
+) -> dg.MaterializeResult:  # fmt: skip
+    """Train `train` into `target`'s staging directory in child processes under Pipes, swap it in, and return
+    what rank 0 reported (metrics, run directory, data version, the predictions check) plus the pictures and
+    tables the UI shows and `metadata`."""
+    train.out = str(prepare_staging(target, resume))
+    invocation = client.run(
+        context=context, command=training_command(train, nproc, module=PIPES_MODULE),
+        extras={"run_dir": str(target)}, env={"PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    results = invocation.get_results()
+    reported = next(r for r in results if isinstance(r, dg.MaterializeResult))
+    checks = [r for r in results if isinstance(r, dg.AssetCheckResult)]
+    promote(target)
+    metrics = json.loads((target / "metrics.json").read_text())
+    test = metrics["splits"].get("test", {})
+    scatters = {f"scatter_{label}": image(path, f"{train.model} {label}")
+                for label in test if (path := target / f"scatter_test_{label}.png").is_file()}  # fmt: skip
+    return dg.MaterializeResult(
+        metadata={
+            **(reported.metadata or {}),
+            "metrics": dg.MetadataValue.md(metrics_table(metrics).to_markdown(index=False)),
+            "training_curve": image(target / "training_curve.png", f"{train.model} training curve"),
+            **scatters,
+            **metadata,
+            "dataset_sha256": file_sha256(train.dataset),
+        },
+        data_version=reported.data_version,
+        check_results=checks,
+    )
 
 
 model_assets = [build_model_asset(model) for model in NEURAL_MODELS]

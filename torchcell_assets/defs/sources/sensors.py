@@ -5,6 +5,7 @@ import json
 import dagster as dg
 
 from torchcell_assets.defs.sources.releases import SOURCE_ASSETS
+from torchcell_assets.lib.automation import TRAINING_INPUTS
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.hashing import json_digest
 
@@ -21,12 +22,13 @@ def raw_fingerprints(storage: TorchcellStorage) -> dict[str, list]:
 
 
 @dg.sensor(
-    target=dg.AssetSelection.assets(*SOURCE_ASSETS).downstream(),
+    target=dg.AssetSelection.assets(*SOURCE_ASSETS).downstream() & TRAINING_INPUTS,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def raw_files_sensor(context: dg.SensorEvaluationContext, storage: TorchcellStorage) -> dg.SensorResult:
-    """A source whose raw files appeared, changed or vanished is re-materialized with its dependents."""
+    """A source whose raw files appeared, changed or vanished is re-materialized with its dependents up to the
+    training inputs (models are retrained deliberately)."""
     current = raw_fingerprints(storage)
     previous = json.loads(context.cursor) if context.cursor else None
     changed = [] if previous is None else [key for key, files in current.items() if previous.get(key) != files]
@@ -34,7 +36,9 @@ def raw_files_sensor(context: dg.SensorEvaluationContext, storage: TorchcellStor
         dg.RunRequest(
             run_key=f"{key}:{json_digest(current[key])}",
             asset_selection=list(
-                dg.AssetSelection.assets(key).downstream().resolve(context.repository_def.asset_graph)
+                (dg.AssetSelection.assets(key).downstream() & TRAINING_INPUTS).resolve(
+                    context.repository_def.asset_graph
+                )
             ),
             tags={"torchcell/trigger": f"raw files changed: {key}"},
         )

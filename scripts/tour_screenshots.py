@@ -1,0 +1,51 @@
+"""Screenshots for the README tour, taken from an instance that `make demo` filled (headless Chromium).
+
+    .venv/bin/python scripts/tour_screenshots.py [--home dagster_home] [--data data] [--out docs/tour]
+
+Starts `dagster dev` against that DAGSTER_HOME and data dir on a free 127.0.0.1 port (own process group,
+stopped on exit), dismisses the first-run dialog, and captures the pages the README shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ui_check import REPO, UiCheckError, capture_page, dagster_dev, ensure_chromium, free_port, graphql  # noqa: E402
+
+PAGES = {
+    "lineage": "/asset-groups",
+    "model_benchmarks": "/assets/model_benchmarks",
+    "mlp_model_digenic": "/assets/mlp_model?partition=digenic",
+    "convergence_projections": "/assets/convergence_projections",
+    "strain_design": "/assets/strain_design",
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--home", type=Path, default=REPO / "dagster_home")
+    parser.add_argument("--data", type=Path, default=REPO / "data")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "tour")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        chromium = ensure_chromium()
+        with dagster_dev(free_port(), args.out / "dagster_dev.log", home=args.home.resolve(),
+                         data=args.data.resolve()) as base:  # fmt: skip
+            graphql(base, "mutation { setNuxSeen }")
+            for name, path in PAGES.items():
+                page = capture_page(chromium, name, base + path, args.out)
+                (args.out / f"{name}.html").unlink(missing_ok=True)
+                print(f"{name}: {page.png} ({page.png.stat().st_size:,} bytes) <- {page.url}")
+    except UiCheckError as error:
+        print(f"tour screenshots failed: {error}", file=sys.stderr)
+        return 1
+    (args.out / "dagster_dev.log").unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Noise ceilings from the simulator's truth: the oracle reaches the measurement ceiling, and the
+gene-predictable ceiling falls below it by exactly the background the genes cannot explain."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from torchcell_core.benchmarks.ceilings import ceiling_rows, interaction_ceilings, true_interactions
+from torchcell_core.benchmarks.model_table import family_summary
+from torchcell_core.simulate.world import WorldConfig, build_world, load_world
+
+
+@pytest.fixture(scope="module")
+def world(genes_frame, go_frame):
+    return build_world(genes_frame, go_frame, WorldConfig(seed=5))
+
+
+def _dataset(world, n: int, noise: float, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    names = world.genes["systematic_name"].to_numpy()
+    pairs = [list(rng.choice(names, 2, replace=False)) for _ in range(n)]
+    truth = true_interactions(world, pairs)
+    return pd.DataFrame({"genes": pairs, "interaction": truth + rng.normal(0, noise, n), "split_random": "test"})
+
+
+def test_background_free_truth_drops_only_the_background(world):
+    rng = np.random.default_rng(1)
+    a, b = rng.choice(len(world.genes), 5000), rng.choice(len(world.genes), 5000)
+    full, structured = world.epsilon_pairs(a, b), world.epsilon_pairs(a, b, background=False)
+    differs = ~np.isclose(full, structured)
+    assert 0 < differs.mean() < 3 * world.config.background_rate  # sparse, as configured
+    i, j, k = (rng.choice(len(world.genes), 2000) for _ in range(3))
+    assert not np.allclose(world.tau(i, j, k), world.tau(i, j, k, background=False))
+
+
+def test_ceilings_of_a_noisy_screen(world):
+    exact = interaction_ceilings(world, _dataset(world, 4000, noise=0.0))
+    assert exact["measurement"] == pytest.approx(1.0) and exact["gene_predictable"] < 0.999
+    noisy = interaction_ceilings(world, _dataset(world, 4000, noise=0.02))
+    assert noisy["n"] == 4000
+    assert noisy["gene_predictable"] < noisy["measurement"] < exact["measurement"]
+    rows = ceiling_rows(world, _dataset(world, 500, noise=0.02), "digenic")
+    assert {r["model"] for r in rows} == {"measurement_ceiling", "gene_predictable_ceiling"}
+    assert all(r["family"] == "ceiling" and r["target"] == "interaction" for r in rows)
+
+
+def test_genotypes_of_other_sizes_or_unknown_genes_have_no_truth(world):
+    names = list(world.genes["systematic_name"][:4])
+    truth = true_interactions(world, [names[:1], names[:2], names[:3], [names[0], "NOT_A_GENE"], names])
+    assert np.isnan(truth[[0, 3, 4]]).all() and np.isfinite(truth[[1, 2]]).all()
+
+
+def test_world_is_rebuilt_from_its_saved_config(world, genes_frame, go_frame, tmp_path):
+    genome, go = tmp_path / "genes.parquet", tmp_path / "go.parquet"
+    genes_frame.to_parquet(genome)
+    go_frame.to_parquet(go)
+    (tmp_path / "world.json").write_text(json.dumps({"config": world.config.__dict__, "size": "demo"}))
+    again = load_world(genome, go, tmp_path / "world.json")
+    a, b = np.arange(50), np.arange(50, 100)
+    assert np.array_equal(again.epsilon_pairs(a, b), world.epsilon_pairs(a, b))
+
+
+def test_family_summary_puts_the_best_of_each_family_beside_the_ceilings():
+    def row(model, family, target, r):
+        return {"model": model, "family": family, "dataset": "digenic", "target": target, "pearson": r,
+                "pearson_ci_low": r - 0.01, "pearson_ci_high": r + 0.01}  # fmt: skip
+
+    table = pd.DataFrame([
+        row("svr", "classical", "interaction", 0.39), row("random_forest", "classical", "interaction", 0.29),
+        row("dango", "graph", "interaction", 0.54), row("svr", "classical", "fitness", 0.81),
+        row("dango", "graph", "fitness", 0.95),
+        {"model": "gene_predictable_ceiling", "family": "ceiling", "dataset": "digenic", "target": "interaction",
+         "pearson": 0.69},
+        {"model": "measurement_ceiling", "family": "ceiling", "dataset": "digenic", "target": "interaction",
+         "pearson": 0.95},
+    ])  # fmt: skip
+    summary = family_summary(table).set_index("target")
+    assert summary.loc["interaction", "classical"].startswith("svr 0.390")
+    assert summary.loc["interaction", "graph"].startswith("dango 0.540")
+    assert summary.loc["interaction", "best / gene_predictable"] == pytest.approx(0.78)
+    assert summary.loc["interaction", "measurement_ceiling"] == 0.95
+    assert pd.isna(summary.loc["fitness"].get("measurement_ceiling"))

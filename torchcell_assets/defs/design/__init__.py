@@ -1,0 +1,1 @@
+"""Strain design: candidate multi-gene deletions ranked by a trained model, with uncertainty."""
