@@ -13,6 +13,7 @@ from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
 from torchcell_assets.defs.benchmarks.models import MODEL_BENCHMARKS_CSV, cis_bracket_estimates
 from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet
 from torchcell_assets.defs.datasets.checks import dataset_checks
+from torchcell_assets.defs.graph.assets import knowledge_graph
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.models.training import NEURAL_MODELS
 from torchcell_assets.defs.sources.checks import DIGEST_CHECKS, epsilon_consistency
@@ -292,3 +293,25 @@ def test_a_sweep_runs_as_partitions_and_is_ranked_on_validation(run):
     bad = TorchcellStorage(data_dir=str(storage.root() / "corrupt_sweep"))
     table.assign(chosen=~table["chosen"]).to_csv(bad.path(*SWEEP_CSV), index=False)
     assert chosen_is_best_on_validation(storage=bad).passed is False
+
+
+def test_unchanged_inputs_skip_the_rebuild_and_a_changed_config_does_not(run):
+    """Re-materializing the graph and a dataset with nothing changed re-reports the last materialization (same
+    data version, `skipped_unchanged`); a changed dataset config rebuilds it."""
+    _, storage, instance = run
+    resources = {"storage": storage, "graph": _graph(storage)}
+    dataset = DATASET_ASSETS["trigenic"]
+    before = {key: instance.get_latest_materialization_event(key).asset_materialization.tags["dagster/data_version"]
+              for key in (knowledge_graph.key, dataset.key)}  # fmt: skip
+    result = dg.materialize([knowledge_graph, dataset], instance=instance, resources=resources)
+    events = {e.asset_key: e.materialization for e in result.get_asset_materialization_events()}
+    for key, version in before.items():
+        assert events[key].metadata["skipped_unchanged"].value is True, key
+        assert events[key].tags["dagster/data_version"] == version
+    config = dg.RunConfig(ops={dataset.key.to_user_string(): {"config": {"split_seed": 7}}})
+    result = dg.materialize([dataset], instance=instance, resources=resources, run_config=config)
+    (event,) = result.get_asset_materialization_events()
+    assert "skipped_unchanged" not in event.materialization.metadata
+    assert event.materialization.metadata["split_seeds"].value != events[dataset.key].metadata["split_seeds"].value
+    restored = dg.materialize([dataset], instance=instance, resources=resources)  # back to the default config
+    assert restored.success

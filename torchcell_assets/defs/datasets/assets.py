@@ -14,6 +14,7 @@ from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.metadata import image, preview
+from torchcell_assets.lib.skip import CONFIG_DIGEST, config_digest, unchanged_result
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.datasets.card import dataset_card
 from torchcell_core.datasets.curate import SPECS, DatasetError, DatasetSpec, DedupRule, curate
@@ -79,6 +80,12 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     def _asset(
         context: dg.AssetExecutionContext, config: DatasetConfig, storage: TorchcellStorage, graph: GraphDatabase
     ) -> dg.MaterializeResult:
+        digest = config_digest(config)
+        path = dataset_parquet(storage, spec.name)
+        intact = lambda version: path.is_file() and file_sha256(path)[:16] == version  # noqa: E731
+        skipped = unchanged_result(context, digest, intact)
+        if skipped is not None:
+            return skipped
         rule = DedupRule(tuple(config.keep_apart))
         genes = _gene_filter(config, storage)
         with graph.open(read_only=True) as backend:
@@ -94,7 +101,6 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                                    config.held_out_fraction, config.strict_held_out_fraction)  # fmt: skip
             for column, labels in splits.items():
                 table = table.append_column(column, pa.array(labels.tolist(), pa.string()))
-            path = dataset_parquet(storage, spec.name)
             _store(con, spec.name, table, path)
         used = [row for row in sources if row["id"] in spec.datasets]
         card = dataset_card(table, spec.n_genes, used, storage.path(DATASETS_DIR, f"{spec.name}_labels.png"),
@@ -124,6 +130,7 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "parquet": dg.MetadataValue.path(str(path)),
                 "duckdb_table": f"{storage.duckdb_path}:{spec.name}",
                 "preview": preview(table.drop_columns(["genes"]).to_pandas()),
+                CONFIG_DIGEST: digest,
             },
             data_version=dg.DataVersion(file_sha256(path)[:16]),
         )

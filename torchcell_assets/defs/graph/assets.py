@@ -10,6 +10,7 @@ import pandas as pd
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.graph.tables import COUNTS_FILE, GRAPH_TABLES_DIR, graph_tables
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
+from torchcell_assets.lib.skip import CONFIG_DIGEST, config_digest, unchanged_result
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.graph.schema import SCHEMA_VERSION
 from torchcell_core.hashing import json_digest
@@ -30,6 +31,10 @@ def knowledge_graph(
     """Genes, GO terms, datasets, alleles, genotypes and experiments with their phenotypes, and the
     gene networks, in the embedded graph database (or Neo4j). Rebuilt atomically: a failed load
     leaves the previous graph usable."""
+    digest = config_digest({"backend": graph.backend, "location": graph.location()})
+    skipped = unchanged_result(context, digest, lambda version: _loaded_version(graph) == version)
+    if skipped is not None:
+        return skipped
     tables_dir = storage.root().joinpath(*GRAPH_TABLES_DIR)
     counts = json.loads((tables_dir / COUNTS_FILE).read_text())
     started = time.perf_counter()
@@ -56,9 +61,21 @@ def knowledge_graph(
             "build_seconds": round(seconds, 2),
             "schema_version": SCHEMA_VERSION,
             "schema_doc": dg.MetadataValue.path(str(SCHEMA_DOC)),
+            CONFIG_DIGEST: digest,
         },
         data_version=dg.DataVersion(_version(loaded)),
     )
+
+
+def _loaded_version(graph: GraphDatabase) -> str | None:
+    """The content version of the graph in the database now (None if there is none to read)."""
+    if graph.backend == "ladybug" and not Path(graph.location()).exists():
+        return None
+    try:
+        with graph.open(read_only=True) as backend:
+            return _version(backend.counts())
+    except Exception:  # an unreadable or half-built database is rebuilt
+        return None
 
 
 def _version(counts: dict) -> str:
