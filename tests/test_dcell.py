@@ -271,3 +271,16 @@ def test_bad_batches_are_named():
         model(make_batch([[0, 1]]))
     model.eval()
     assert model(make_batch([[0, 1]])).prediction.shape == (1, 2)  # one sample is fine in eval mode
+
+
+def test_heads_start_at_the_training_label_means():
+    """With `label_means` in the context every head bias starts there (the final prediction's offset does not
+    have to be walked to at ~lr per step); without it the default initialisation is kept."""
+    means = torch.tensor([0.8, -0.02])
+    torch.manual_seed(0)
+    model = DCell(context(label_means=means))
+    assert torch.equal(model.head.bias.detach(), means)
+    for group in model.groups:
+        assert torch.allclose(group.head_bias.detach(), means.view(1, 2, 1).expand_as(group.head_bias))
+    torch.manual_seed(0)
+    assert not torch.equal(DCell(context()).head.bias.detach(), means)

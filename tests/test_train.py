@@ -381,6 +381,9 @@ def test_run_data_aligns_features_and_reads_go(inputs, tmp_path):
     assert context.go_gene_sets["GO:0000003"] == [1]  # the gene outside the gene table is left out
     assert set(data.folds) == {"train", "val", "test"} and context.env_dim == 2
     assert data.p_values["val"].shape == (len(data.folds["val"]),)
+    train = data.folds["train"]
+    for j in range(2):  # per label: the mean over the training rows where it was measured
+        assert context.label_means[j].item() == pytest.approx(train.labels[train.mask[:, j], j].mean().item(), abs=1e-6)
     narrow = FeatureMatrix("narrow", GENES[:5], x[:5], ["a", "b"], {}, torch.ones(5).bool())
     save_gene_feature(narrow, tmp_path / "narrow.pt")
     with pytest.raises(ValueError, match="lack 19 gene"):

@@ -35,7 +35,8 @@ class ModelOutput:
 class ModelContext:
     """What a model may be built from. `gene_features` [num_genes, d] rows in gene-index order;
     `cell_graph` a `torch_geometric.data.HeteroData` over the same genes; `go_dag` a
-    `torchcell_core.ontology.dag.GoDag` with `go_gene_sets` {term: gene positions}."""
+    `torchcell_core.ontology.dag.GoDag` with `go_gene_sets` {term: gene positions}; `label_means` [2] the
+    training fold's mean of each label (a model may start its output biases there)."""
 
     num_genes: int
     env_dim: int
@@ -44,6 +45,7 @@ class ModelContext:
     cell_graph: Any | None = None
     go_dag: Any | None = None
     go_gene_sets: dict[str, list[int]] | None = None
+    label_means: torch.Tensor | None = None
 
     def need(self, name: str, model: str) -> Any:
         value = getattr(self, name)

@@ -279,6 +279,16 @@ class DCell(PerturbationModel):
             for r, height in zip(reads, heights, strict=True)
         )
         self.head = nn.Linear(in_max[-1] + context.env_dim, NUM_TARGETS)
+        if context.label_means is not None:  # start every head at the training means: term outputs are
+            self.start_at(context.label_means)  # batch-normalised (zero-mean), so the biases carry the offset
+
+    @torch.no_grad()
+    def start_at(self, label_means: torch.Tensor) -> None:
+        """Set the final head's and every term head's bias to `label_means` [2]: without it the biases must
+        walk to the mean fitness (~0.8) at about lr per step, hundreds of steps before any signal is learned."""
+        self.head.bias.copy_(label_means)
+        for group in self.groups:
+            group.head_bias.copy_(label_means.view(1, NUM_TARGETS, 1).expand_as(group.head_bias))
 
     def gene_states(self, batch: PerturbationBatch) -> torch.Tensor:
         """[num_used_genes + 1, B] float (feature-major): 1 where the sample's gene is perturbed (the last row

@@ -117,7 +117,11 @@ def load_run_data(config: TrainConfig) -> RunData:
         column = pq.read_table(config.dataset, columns=[P_VALUE_COLUMN]).column(0)
         every = pc.fill_null(column.cast("float64"), np.nan).to_numpy()
         p_values = {fold: every[dataset.rows.numpy()] for fold, dataset in folds.items()}
-    context = ModelContext(num_genes=len(genes), env_dim=folds["train"].env_dim, gene_names=list(genes.genes))
+    train = folds["train"]
+    counts = train.mask.sum(dim=0).clamp(min=1)
+    means = torch.where(train.mask, train.labels, torch.zeros_like(train.labels)).sum(dim=0) / counts
+    context = ModelContext(num_genes=len(genes), env_dim=train.env_dim, gene_names=list(genes.genes),
+                           label_means=means.float())  # fmt: skip
     if config.gene_features:
         context.gene_features = aligned_gene_features(config.gene_features, genes)
     if config.cell_graph:
