@@ -96,7 +96,10 @@ def family_summary(table: pd.DataFrame) -> pd.DataFrame:
             if predictable is not None and np.isfinite(predictable) and predictable > 0:
                 row["best / gene_predictable"] = round(float(part["pearson"].max() / predictable), 2)
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    order = ["dataset", "target", "classical", "neural", "ontology", "graph", "measurement_ceiling",
+             "gene_predictable_ceiling", "best / gene_predictable"]  # fmt: skip
+    return frame[[c for c in order if c in frame.columns] + [c for c in frame.columns if c not in order]]
 
 
 def pearson_bars(table: pd.DataFrame, path: str | Path, title: str) -> Path:
