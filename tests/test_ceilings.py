@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from torchcell_core.benchmarks.ceilings import ceiling_rows, interaction_ceilings, true_interactions
-from torchcell_core.benchmarks.model_table import family_summary
+from torchcell_core.benchmarks.model_table import family_summary, summary_markdown
 from torchcell_core.simulate.world import WorldConfig, build_world, load_world
 
 
@@ -82,3 +82,5 @@ def test_family_summary_puts_the_best_of_each_family_beside_the_ceilings():
     assert summary.loc["interaction", "best / gene_predictable"] == pytest.approx(0.78)
     assert summary.loc["interaction", "measurement_ceiling"] == 0.95
     assert pd.isna(summary.loc["fitness"].get("measurement_ceiling"))
+    text = summary_markdown(family_summary(table))
+    assert "nan" not in text and "—" in text and "dango 0.540 [0.530, 0.550]" in text

@@ -15,7 +15,9 @@ import pandas as pd
 
 from torchcell_assets.definitions import defs
 from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
+from torchcell_assets.defs.benchmarks.models import MODEL_BENCHMARKS_CSV
 from torchcell_assets.lib.stages import materialize_in_stages
+from torchcell_core.benchmarks.model_table import family_summary, summary_markdown
 
 
 def model_summary(models_dir: Path) -> pd.DataFrame:
@@ -52,6 +54,8 @@ def main() -> int:
     print(f"scatter plot:    {storage.path(*SCATTER_PNG)}")
     print("\nModels (test Pearson; short CPU runs on SIMULATED data: they show the path works, not model quality):")
     print(model_summary(storage.root() / "models").to_markdown(index=False, floatfmt=".3f"))
+    print("\nFitness vs interaction: best of each family with its 95% CI, beside the simulator's noise ceilings")
+    print(summary_markdown(family_summary(pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV)))))
     print(f"asset checks failed: {', '.join(failed_checks) if failed_checks else 'none'}")
     print(f"finished in {time.perf_counter() - started:.0f} s")
     print("open the UI: make ui  (dagster dev on http://127.0.0.1:3000)")

@@ -102,6 +102,11 @@ def family_summary(table: pd.DataFrame) -> pd.DataFrame:
     return frame[[c for c in order if c in frame.columns] + [c for c in frame.columns if c not in order]]
 
 
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """`family_summary` as Markdown, with an em dash where a family or ceiling has no row."""
+    return summary.astype(object).where(summary.notna(), "—").to_markdown(index=False)
+
+
 def pearson_bars(table: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Test Pearson per model run with 95% CI whiskers, fitness and interaction side by side; the dataset's
     interaction noise ceilings (simulated screens) as ticks over each run's interaction bar."""

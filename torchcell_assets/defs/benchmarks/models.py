@@ -14,7 +14,13 @@ from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.metadata import image, latest_metadata
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.benchmarks.ceilings import ceiling_rows
-from torchcell_core.benchmarks.model_table import classical_run_rows, family_summary, neural_run_rows, pearson_bars
+from torchcell_core.benchmarks.model_table import (
+    classical_run_rows,
+    family_summary,
+    neural_run_rows,
+    pearson_bars,
+    summary_markdown,
+)
 from torchcell_core.duckdb_tables import replace_table
 from torchcell_core.hashing import file_sha256
 from torchcell_core.simulate.world import load_world
@@ -65,7 +71,7 @@ def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorag
         metadata={
             "table": dg.MetadataValue.md(shown.to_markdown(index=False, floatfmt=".3f")),
             "pearson_chart": image(chart, "test Pearson per model"),
-            "fitness_vs_interaction": dg.MetadataValue.md(summary.to_markdown(index=False)),
+            "fitness_vs_interaction": dg.MetadataValue.md(summary_markdown(summary)),
             "runs": int(table[["model", "dataset", "graph_set"]].drop_duplicates().shape[0]),
             "simulated": simulated,
             "csv": dg.MetadataValue.path(str(csv_path)),
