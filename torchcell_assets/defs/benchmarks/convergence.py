@@ -9,9 +9,8 @@ from torchcell_assets.defs.models.training import MODEL_ASSETS
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.metadata import image
 from torchcell_assets.lib.storage import TorchcellStorage
+from torchcell_assets.lib.tables import publish_table
 from torchcell_core.benchmarks.convergence import convergence_plot, fit_runs, load_metrics, projection_rows
-from torchcell_core.duckdb_tables import replace_table
-from torchcell_core.hashing import file_sha256
 
 CONVERGENCE_PROJECTIONS = "convergence_projections"
 CONVERGENCE_CSV = ("benchmarks", "convergence_projections.csv")
@@ -57,10 +56,7 @@ def convergence_projections(
     targets = {"fitness": config.fitness_target, "interaction": config.target_pearson}
     fits = fit_runs(loaded, labels=tuple(targets))
     table = pd.DataFrame(projection_rows(fits, targets, config.horizon_factor))
-    with storage.duckdb() as con:
-        replace_table(con, CONVERGENCE_PROJECTIONS, table)
-    csv_path = storage.path(*CONVERGENCE_CSV)
-    table.to_csv(csv_path, index=False)
+    published = publish_table(storage, CONVERGENCE_PROJECTIONS, CONVERGENCE_CSV, table)
     title = f"validation Pearson: observed (points), fitted and projected to {config.horizon_factor:g}× (dashed)"
     plot = convergence_plot(fits, targets, storage.path(*CONVERGENCE_PNG), config.horizon_factor, title)
     return dg.MaterializeResult(
@@ -69,10 +65,9 @@ def convergence_projections(
             "projection_plot": image(plot, "observed vs projected validation Pearson"),
             "runs": len(loaded),
             "targets": dg.MetadataValue.json(targets),
-            "csv": dg.MetadataValue.path(str(csv_path)),
-            "duckdb_table": f"{storage.duckdb_path}:{CONVERGENCE_PROJECTIONS}",
+            **published.metadata,
         },
-        data_version=dg.DataVersion(file_sha256(csv_path)[:16]),
+        data_version=published.data_version,
     )
 
 

@@ -13,6 +13,7 @@ from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_ANNOTATIONS_P
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.metadata import image, latest_metadata
 from torchcell_assets.lib.storage import TorchcellStorage
+from torchcell_assets.lib.tables import publish_table
 from torchcell_core.benchmarks.ceilings import ceiling_rows
 from torchcell_core.benchmarks.model_table import (
     classical_run_rows,
@@ -21,8 +22,6 @@ from torchcell_core.benchmarks.model_table import (
     pearson_bars,
     summary_markdown,
 )
-from torchcell_core.duckdb_tables import replace_table
-from torchcell_core.hashing import file_sha256
 from torchcell_core.simulate.world import load_world
 
 MODEL_BENCHMARKS = "model_benchmarks"
@@ -57,10 +56,7 @@ def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorag
                                classical["gene_feature"], classical["split"])  # fmt: skip
     rows += simulated_ceiling_rows(storage, {row["dataset"] for row in rows})
     table = pd.DataFrame(rows)
-    with storage.duckdb() as con:
-        replace_table(con, MODEL_BENCHMARKS, table)
-    csv_path = storage.path(*MODEL_BENCHMARKS_CSV)
-    table.to_csv(csv_path, index=False)
+    published = publish_table(storage, MODEL_BENCHMARKS, MODEL_BENCHMARKS_CSV, table)
     simulated = bool(json.loads(dataset_parquet(storage, "digenic").with_suffix(".card.json").read_text())["simulated"])
     title = "test Pearson, fitness vs interaction" + (" [SIMULATED screens]" if simulated else "")
     chart = pearson_bars(table, storage.path(*PEARSON_PNG), title)
@@ -74,10 +70,9 @@ def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorag
             "fitness_vs_interaction": dg.MetadataValue.md(summary_markdown(summary)),
             "runs": int(table[["model", "dataset", "graph_set"]].drop_duplicates().shape[0]),
             "simulated": simulated,
-            "csv": dg.MetadataValue.path(str(csv_path)),
-            "duckdb_table": f"{storage.duckdb_path}:{MODEL_BENCHMARKS}",
+            **published.metadata,
         },
-        data_version=dg.DataVersion(file_sha256(csv_path)[:16]),
+        data_version=published.data_version,
     )
 
 

@@ -11,6 +11,7 @@ from torchcell_assets.defs.sources.paths import GO_TERMS
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.metadata import image
 from torchcell_assets.lib.storage import TorchcellStorage
+from torchcell_assets.lib.tables import publish_table
 from torchcell_core.design.strain_design import (
     OBJECTIVES,
     candidate_genotypes,
@@ -21,8 +22,6 @@ from torchcell_core.design.strain_design import (
     rank_candidates,
     resolve_genes,
 )
-from torchcell_core.duckdb_tables import replace_table
-from torchcell_core.hashing import file_sha256
 
 STRAIN_DESIGN = "strain_design"
 DESIGN_CSV = ("design", "strain_design.csv")
@@ -109,10 +108,7 @@ def strain_design(
     context.log.info(f"ranked {len(table)} candidates by {config.objective} (MC passes used: "
                      f"{int(table['mc_passes'].iloc[0])}); environment {run.environment_name}")  # fmt: skip
 
-    with storage.duckdb() as con:
-        replace_table(con, STRAIN_DESIGN, table)
-    csv_path = storage.path(*DESIGN_CSV)
-    table.to_csv(csv_path, index=False)
+    published = publish_table(storage, STRAIN_DESIGN, DESIGN_CSV, table)
     title = (f"{chosen.model} on {chosen.dataset}: {size}-gene deletions in {gene_set}, by {config.objective}"
              + (" [SIMULATED screens]" if run.simulated else ""))  # fmt: skip
     plot = design_plot(table, storage.path(*DESIGN_PNG), title, top=config.top)
@@ -143,10 +139,9 @@ def strain_design(
             "mc_passes": int(table["mc_passes"].iloc[0]),
             "confidence": config.confidence,
             "simulated": run.simulated,
-            "csv": dg.MetadataValue.path(str(csv_path)),
-            "duckdb_table": f"{storage.duckdb_path}:{STRAIN_DESIGN}",
+            **published.metadata,
         },
-        data_version=dg.DataVersion(file_sha256(csv_path)[:16]),
+        data_version=published.data_version,
     )
 
 

@@ -23,8 +23,8 @@ from torchcell_assets.defs.sources.genome import go_dag
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.metadata import image
 from torchcell_assets.lib.storage import TorchcellStorage
+from torchcell_assets.lib.tables import publish_table
 from torchcell_core.benchmarks.sweep_plots import graph_set_bars
-from torchcell_core.duckdb_tables import replace_table
 from torchcell_core.hashing import file_sha256
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE
 from torchcell_core.train.sweep import expand_grid, rank_sweep, read_manifest, run_rows, write_manifest
@@ -136,10 +136,7 @@ def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) ->
     if not rows:
         raise ValueError("no sweep run has finished: materialize sweep_plan, then backfill sweep_model")
     table = rank_sweep(pd.DataFrame(rows))
-    with storage.duckdb() as con:
-        replace_table(con, SWEEP_TABLE, table)
-    csv_path = storage.path(*SWEEP_CSV)
-    table.to_csv(csv_path, index=False)
+    published = publish_table(storage, SWEEP_TABLE, SWEEP_CSV, table)
     chart = graph_set_bars(table, storage.path(*GRAPH_SWEEP_PNG))
     chosen = table[table["chosen"]]
     shown = ["sweep_id", "rank", "key", "model", "dataset", "graph_set", "ablation", "hparams", "val_pearson",
@@ -152,10 +149,9 @@ def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) ->
             "chosen": dg.MetadataValue.md(chosen[shown].to_markdown(index=False, floatfmt=".3f")),
             "graph_set_chart": image(chart, "test interaction Pearson per graph set"),
             "runs": len(table),
-            "csv": dg.MetadataValue.path(str(csv_path)),
-            "duckdb_table": f"{storage.duckdb_path}:{SWEEP_TABLE}",
+            **published.metadata,
         },
-        data_version=dg.DataVersion(file_sha256(csv_path)[:16]),
+        data_version=published.data_version,
     )
 
 
