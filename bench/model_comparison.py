@@ -16,8 +16,8 @@ classical baseline; on fitness the best classical baseline stays close to the be
   metrics.json files, whose dataset is then `--dataset`): samples/s is the run's training throughput
   on its own hardware (`--runs-note`); their peak RSS is not recorded, so shown as `—`.
 - Ceilings (simulated screens only): `measurement` = Pearson(measured, true ε/τ) on the test fold, what
-  a perfect oracle reaches through the screen noise; `gene_predictable` = Pearson(measured, true ε/τ
-  without the genotype-specific background), the most a model of the genes can reach. `/meas`, `/gene`:
+  the truth reaches through the screen noise; `oracle` = Pearson(measured, the score without its row's own
+  noise), the most any model can reach (`torchcell_core.benchmarks.ceilings`). `/meas`, `/oracle`:
   the share of each ceiling an interaction Pearson reaches.
 - The verdict compares, on `--dataset` only, the best graph/ontology model's interaction Pearson with
   0.8 × each ceiling and with the best classical one, and the best classical fitness Pearson with the
@@ -176,12 +176,12 @@ def markdown_table(rows: list[dict], ceilings: dict, dataset: str) -> str:
     """The comparison as Markdown: one line per model run, the interaction's share of each ceiling (rows on
     `dataset` only), fit seconds, rows/s and peak RSS."""
     header = ["model", "family", "feature", "dataset", "train rows", "epochs", "parameters", "fitness r [95% CI]",
-              "interaction r [95% CI]", "/meas", "/gene", "fit s", "rows/s", "peak RSS GiB",
+              "interaction r [95% CI]", "/meas", "/oracle", "fit s", "rows/s", "peak RSS GiB",
               "GiB before fit"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         shares = []
-        for kind in ("measurement", "gene_predictable"):
+        for kind in ("measurement", "oracle"):
             ceiling = ceilings.get(kind, float("nan")) if row["dataset"] == dataset else float("nan")
             shares.append(_num(row["interaction"] / ceiling, 2) if math.isfinite(ceiling) and ceiling > 0 else "—")
         cells = [row["model"], row["family"], row["feature"], row["dataset"], _num(row["train rows"], thousands=True),
@@ -211,7 +211,7 @@ def verdict(rows: list[dict], ceilings: dict, dataset: str, close: float = 0.05)
         lines.append("interaction: no graph/ontology run on this dataset; the goal cannot be checked")
     else:
         r = graph["interaction"]
-        for kind in ("measurement", "gene_predictable"):
+        for kind in ("measurement", "oracle"):
             ceiling = ceilings.get(kind, float("nan"))
             if not math.isfinite(ceiling):
                 checks[kind] = None
@@ -249,12 +249,13 @@ def noise_ceilings(data: Path, dataset: str, split: str) -> dict:
     world_json = data / "simulated" / "world.json"
     if not world_json.is_file():
         return {}
-    from torchcell_core.benchmarks.ceilings import interaction_ceilings
+    from torchcell_core.benchmarks.ceilings import interaction_ceilings, read_measurements
     from torchcell_core.simulate.world import load_world
 
     sources = data / "sources"
     world = load_world(sources / "s288c_genes.parquet", sources / "s288c_go_annotations.parquet", world_json)
-    return interaction_ceilings(world, pd.read_parquet(data / "datasets" / f"{dataset}.parquet"), split)
+    table = pd.read_parquet(data / "datasets" / f"{dataset}.parquet")
+    return interaction_ceilings(world, table, split, measurements=read_measurements(data / "simulated" / "kuzmin"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -299,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nNeural runs: {args.runs_note}. Classical fits: this machine, one child process each.")
     if ceilings:
         print(f"\nNoise ceilings (interaction, {ceilings['n']:,} test rows): measurement "
-              f"{ceilings['measurement']:.3f}, gene-predictable {ceilings['gene_predictable']:.3f}")  # fmt: skip
+              f"{ceilings['measurement']:.3f}, oracle {ceilings['oracle']:.3f}")  # fmt: skip
     lines, _ = verdict(rows, ceilings, args.dataset, args.close)
     print("\nVerdict:\n" + "\n".join(f"- {line}" for line in lines))
     print(f"\nwall time {time.perf_counter() - started:.0f} s")

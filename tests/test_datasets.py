@@ -8,7 +8,15 @@ import pytest
 
 from torchcell_core.datasets.card import dataset_card, strong_interaction_fraction
 from torchcell_core.datasets.curate import DatasetError, DatasetSpec, DedupRule, combined_p_values, curate
-from torchcell_core.datasets.splits import LEAKAGE_RULES, SplitError, assign_splits, gene_split, leakage, random_split
+from torchcell_core.datasets.splits import (
+    LEAKAGE_RULES,
+    SplitError,
+    assign_splits,
+    gene_split,
+    leakage,
+    query_split,
+    random_split,
+)
 from torchcell_core.duckdb_tables import replace_table
 from torchcell_core.evaluation.metrics import regression_metrics
 from torchcell_core.features.one_hot import GeneIndex, one_hot_genotypes
@@ -118,12 +126,13 @@ def _pairs(n_genes: int = 60) -> tuple[list[str], list[list[str]]]:
 def test_splits_keep_genotypes_together_and_hold_genes_out():
     genotypes, lists = _pairs()
     twice_genotypes, twice_lists = genotypes + genotypes[:50], lists + lists[:50]  # 50 measured in two environments
-    splits, seeds = assign_splits(twice_genotypes, twice_lists, seed=7)
-    assert set(splits) == set(LEAKAGE_RULES) and set(seeds) == set(LEAKAGE_RULES)
-    again, _ = assign_splits(twice_genotypes, twice_lists, seed=7)
+    queries = [[genes[0]] for genes in twice_lists]  # the first gene is the query strain
+    splits, seeds = assign_splits(twice_genotypes, twice_lists, queries, seed=7)
+    assert set(splits) == {*LEAKAGE_RULES, "query"} and set(seeds) == set(LEAKAGE_RULES)
+    again, _ = assign_splits(twice_genotypes, twice_lists, queries, seed=7)
     assert all((again[c] == splits[c]).all() for c in splits)
     for column, rules in LEAKAGE_RULES.items():
-        found = leakage(twice_genotypes, twice_lists, splits[column])
+        found = leakage(twice_genotypes, twice_lists, splits[column], splits["query"])
         assert all(found[rule] == 0 for rule in rules), (column, found)
     # The strict split really is stricter: some genotypes are in no fold.
     assert (splits["split_gene_all"] == "excluded").any() and not (splits["split_gene_some"] == "excluded").any()
@@ -148,9 +157,51 @@ def test_leakage_is_detected():
     assert leakage([*genotypes, genotypes[0]], [*lists, lists[0]], doubled)["genotypes_in_two_folds"] == 1
 
 
+def test_query_split_holds_whole_queries_out():
+    """Kuzmin-like: 40 query pairs × 30 arrays; a few triples also measured from a second query pair."""
+    rows, queries = [], []
+    pairs = [(f"Q{2 * i:03d}", f"Q{2 * i + 1:03d}") for i in range(40)]
+    for a, b in pairs:
+        for k in range(30):
+            rows.append(sorted([a, b, f"A{k:03d}"]))
+            queries.append([f"{a}+{b}"])
+    for n in range(10):  # reciprocal: the triple of pair n with array Q of pair n+1 also measured from pair n+1
+        (a, b), (c, _) = pairs[n], pairs[n + 1]
+        rows.append(sorted([a, b, c]))
+        queries.append(sorted([f"{a}+{b}", f"{c}+{pairs[n + 1][1]}"]))
+    genotypes = ["+".join(r) for r in rows]
+    labels, primary = query_split(queries, seed=5)
+    assert (labels == query_split(queries, seed=5)[0]).all() and not (labels == query_split(queries, 6)[0]).all()
+    by_query = pd.Series(labels).groupby(primary).nunique()
+    assert (by_query == 1).all()  # no query pair on both sides
+    # every row measured by a held-out query is held out, and its primary query is held out
+    fold_of = dict(zip(primary, labels, strict=True))
+    for keys, label in zip(queries, labels, strict=True):
+        worst = max(("train", "val", "test").index(fold_of.get(k, "train")) for k in keys)
+        assert ("train", "val", "test").index(label) >= worst
+    assert leakage(genotypes, rows, labels, primary)["queries_in_two_folds"] == 0
+    moved = labels.copy()
+    moved[np.flatnonzero(labels == "test")[0]] = "train"  # one row of a test query moved into train
+    assert leakage(genotypes, rows, moved, primary)["queries_in_two_folds"] == 1
+    assert set(pd.Series(labels).groupby(primary).first().value_counts().index) == {"train", "val", "test"}
+    with pytest.raises(SplitError, match="query key"):
+        query_split([["Q1"], []], seed=0)
+
+
+def test_query_keys_come_from_the_query_strains():
+    experiments = EXPERIMENTS.append_column("alleles", pa.array([
+        ["YB_sn12", "YA_dma3"], ["YA_tsq4", "YB_dma9"], ["YA@YA+YD_tm2001", "YB_dma9"], ["YA_sn1", "YB_dma9"],
+        ["YA_dma2", "YC_dma3"], ["YC_sn1", "YC_dma1"]]))  # fmt: skip
+    table, _ = curate(duckdb.connect(), SPEC, experiments, ENVIRONMENTS, SIMULATED)
+    queries = {(r["genotype"], r["environment"]): r["queries"] for r in table.to_pylist()}
+    assert queries[("YA+YB", "YPD_30C")] == ["YA", "YB"]  # reciprocal crosses: both query genes
+    assert queries[("YA+YB", "YPD_26C")] == ["YA"]
+    assert queries[("YA+YC", "YPD_30C")] == ["YA+YC"]  # no query allele: the genotype is its own query
+
+
 def test_a_split_with_an_empty_fold_is_refused():
     with pytest.raises(SplitError, match="split_random.*empty"):
-        assign_splits(["YA+YB"], [["YA", "YB"]], seed=0)
+        assign_splits(["YA+YB"], [["YA", "YB"]], [["YA"]], seed=0)
     with pytest.raises(SplitError, match="fraction"):
         gene_split([["YA", "YB"]], seed=0, fraction=0.6, strict=False)
 

@@ -14,6 +14,7 @@ from torchcell_core.simulate.kuzmin import (
     KUZMIN_SIZES,
     TARGET_EPSILON_R,
     TARGET_TAU_R,
+    TRUTH_MEASUREMENTS,
     TRUTH_PAIRS,
     TRUTH_TRIPLES,
     simulate_kuzmin,
@@ -204,3 +205,23 @@ def test_same_seed_same_files(released, world, tmp_path):
     )
     simulate_kuzmin(world, tmp_path / "other", size="demo", seed=32)
     assert file_sha256(out / DATA_S1_FILE) != file_sha256(tmp_path / "other" / DATA_S1_FILE)
+
+
+def test_the_oracle_is_the_score_without_its_own_noise(released):
+    """The oracle τ differs from the released score only by the row's colony noise: the residual is centred and
+    uncorrelated with the oracle, and the oracle correlates with the score at least as well as the truth."""
+    out, manifest, screens, _ = released
+    truth = pd.read_parquet(out / TRUTH_MEASUREMENTS)
+    keys = ["query_gene_1", "query_gene_2", "array_gene"]
+    for name, frame in screens.items():
+        tri = frame[(frame["mutant_type"] == "trigenic") & (frame["combined_fitness"] > FITNESS_CLIP[0])]
+        mine = truth[truth["source_file"] == name]
+        assert len(mine) == manifest["rows"][name]["trigenic"]
+        merged = tri.merge(mine, on=keys, validate="one_to_one")
+        assert len(merged) == len(tri)
+        residual = merged["adjusted_score"] - merged["tau_oracle"]
+        assert abs(residual.mean()) < 3 * residual.std() / np.sqrt(len(residual))
+        assert abs(np.corrcoef(residual, merged["tau_oracle"])[0, 1]) < 0.1
+        r_truth = np.corrcoef(merged["adjusted_score"], merged["tau_true"])[0, 1]
+        r_oracle = np.corrcoef(merged["adjusted_score"], merged["tau_oracle"])[0, 1]
+        assert r_truth <= r_oracle + 1e-9 and r_oracle < 0.95, (name, r_truth, r_oracle)

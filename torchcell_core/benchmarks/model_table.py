@@ -74,7 +74,7 @@ def classical_run_rows(run_dir: str | Path, dataset_path: str | Path, feature_se
 
 def family_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per dataset and target: the best model of each family (classical, neural, ontology, graph) by test
-    Pearson with its CI, beside the noise ceilings (simulated screens) and the share of the gene-predictable
+    Pearson with its CI, beside the noise ceilings (simulated screens) and the share of the oracle
     ceiling the best model reaches: the seed's question (do graph models win on interactions?) in one table."""
     models = table[table["family"] != "ceiling"]
     ceilings = table[table["family"] == "ceiling"].pivot_table(index=["dataset", "target"], columns="model",
@@ -92,13 +92,13 @@ def family_summary(table: pd.DataFrame) -> pd.DataFrame:
         if (dataset, target) in ceilings.index:
             for name, value in ceilings.loc[(dataset, target)].dropna().items():
                 row[name] = round(float(value), 3)
-            predictable = ceilings.loc[(dataset, target)].get("gene_predictable_ceiling")
-            if predictable is not None and np.isfinite(predictable) and predictable > 0:
-                row["best / gene_predictable"] = round(float(part["pearson"].max() / predictable), 2)
+            oracle = ceilings.loc[(dataset, target)].get("oracle_ceiling")
+            if oracle is not None and np.isfinite(oracle) and oracle > 0:
+                row["best / oracle"] = round(float(part["pearson"].max() / oracle), 2)
         rows.append(row)
     frame = pd.DataFrame(rows)
     order = ["dataset", "target", "classical", "neural", "ontology", "graph", "measurement_ceiling",
-             "gene_predictable_ceiling", "best / gene_predictable"]  # fmt: skip
+             "oracle_ceiling", "best / oracle"]  # fmt: skip
     return frame[[c for c in order if c in frame.columns] + [c for c in frame.columns if c not in order]]
 
 
@@ -123,7 +123,7 @@ def pearson_bars(table: pd.DataFrame, path: str | Path, title: str) -> Path:
         high = (part["pearson_ci_high"] - part["pearson"]).clip(lower=0).fillna(0)
         ax.bar(np.arange(len(runs)) + offset, part["pearson"].fillna(0), width, yerr=[low, high], capsize=3,
                label=target)  # fmt: skip
-    for style, name in (("-", "measurement_ceiling"), (":", "gene_predictable_ceiling")):
+    for style, name in (("-", "measurement_ceiling"), (":", "oracle_ceiling")):
         values = runs.merge(ceilings[ceilings["model"] == name][["dataset", "pearson"]], on="dataset", how="left")
         x = np.arange(len(runs)) + width / 2
         ax.hlines(values["pearson"], x - width / 2, x + width / 2, colors="black", linestyles=style, linewidth=1.2,

@@ -17,8 +17,14 @@ import numpy as np
 import pyarrow as pa
 from scipy import stats
 
+from torchcell_core.sources.strains import STRAIN_KINDS
+
 DEDUP_KEYS = ("environment", "dataset", "screen")
 POOLED = "pooled"
+# A query allele: a Costanzo query strain (`YAL001C_sn12`, `YAL001C_tsq3`) or a gene of a Kuzmin query strain
+# (`YAL001C@YAL001C+YBR002W_tm2001`); group 1 of either pattern is the gene.
+QUERY_STRAIN_PATTERN = "^(.+)_(" + "|".join(k for k, (_, role) in STRAIN_KINDS.items() if role == "query") + ")[0-9]+$"
+KUZMIN_QUERY_PATTERN = "^(.+)@.+$"
 
 
 class DatasetError(ValueError):
@@ -107,6 +113,7 @@ SELECT array_to_string(genes, '+') AS genotype, genes, len(genes)::TINYINT AS n_
        count(interaction)::INTEGER AS interaction_n,
        any_value(interaction_p_value) FILTER (WHERE interaction IS NOT NULL) AS single_p_value,
        count(*)::INTEGER AS n_measurements,
+       list_sort(list(DISTINCT query)) AS queries,
        list_sort(list(DISTINCT dataset)) AS source_datasets,
        list_sort(list(DISTINCT screen)) AS screens,
        bool_or(simulated) AS simulated
@@ -140,13 +147,17 @@ def curate(
 ) -> tuple[pa.Table, CurationCounts]:
     """Deduplicate and aggregate the graph's experiments (`queries.experiments_with_genes`) into
     one row per genotype and dedup key. Genotypes repeating a gene (two alleles of one gene) are
-    dropped and counted; `genes` restricts to genotypes whose genes are all in it."""
+    dropped and counted; `genes` restricts to genotypes whose genes are all in it. `queries` lists the query
+    keys that measured a genotype: its query strain's gene(s) joined by `+` (from the `alleles` ids; a
+    genotype without a query allele, such as a single mutant, is its own query)."""
     if experiments.num_rows == 0:
         raise DatasetError(f"{spec.name}: the graph holds no {spec.n_genes}-gene experiments in {list(spec.datasets)}")
     env_table, env_columns = environment_vectors(environments)
     unknown_env = set(experiments.column("environment").to_pylist()) - set(env_table.column("environment").to_pylist())
     if unknown_env:
         raise DatasetError(f"{spec.name}: experiments name environments missing from the graph: {sorted(unknown_env)}")
+    if "alleles" not in experiments.column_names:
+        experiments = experiments.append_column("alleles", pa.array([[]] * experiments.num_rows, pa.list_(pa.string())))
     flags = pa.table({"dataset": list(simulated), "simulated": list(simulated.values())})
     con.register("experiments_in", experiments)
     con.register("environments_in", env_table)
@@ -154,7 +165,11 @@ def curate(
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE curated_all AS
-            SELECT x.* EXCLUDE (genes), list_sort(x.genes) AS genes,
+            SELECT x.* EXCLUDE (genes, alleles), list_sort(x.genes) AS genes,
+                   array_to_string(coalesce(nullif(list_sort(list_transform(
+                       list_filter(x.alleles, lambda a: regexp_matches(a, $strain) OR regexp_matches(a, $kuzmin)),
+                       lambda a: coalesce(nullif(regexp_extract(a, $kuzmin, 1), ''), regexp_extract(a, $strain, 1)))),
+                       []), list_sort(x.genes)), '+') AS query,
                    len(list_distinct(x.genes)) = len(x.genes) AS distinct_genes,
                    {"list_has_all($genes, x.genes)" if genes else "true"}
                        AS in_gene_set,
@@ -162,7 +177,8 @@ def curate(
             FROM experiments_in x
             JOIN environments_in e USING (environment)
             LEFT JOIN dataset_flags f USING (dataset)
-        """, {"genes": sorted(set(genes))} if genes else {})  # fmt: skip
+        """, {"strain": QUERY_STRAIN_PATTERN, "kuzmin": KUZMIN_QUERY_PATTERN}
+             | ({"genes": sorted(set(genes))} if genes else {}))  # fmt: skip
         repeated, outside = con.execute(
             "SELECT count(*) FILTER (WHERE NOT distinct_genes), count(*) FILTER (WHERE distinct_genes AND NOT "
             "in_gene_set) FROM curated_all"

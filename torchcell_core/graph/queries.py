@@ -62,14 +62,14 @@ def gene_neighbourhood(backend: GraphBackend, gene: str) -> pa.Table:
                    ("relationship", "direction", "network", "version", "other", "weight"))  # fmt: skip
 
 
-EXPERIMENT_COLUMNS = ("experiment", "dataset", "genes", "kind", "fitness", "fitness_std", "interaction",
+EXPERIMENT_COLUMNS = ("experiment", "dataset", "genes", "alleles", "kind", "fitness", "fitness_std", "interaction",
                       "interaction_p_value", "environment", "screen")  # fmt: skip
 ENVIRONMENT_COLUMNS = ("id", "media", "temperature")
 DATASET_COLUMNS = ("id", "name", "version", "citation", "url", "source_sha256", "simulated")
 
 
 def experiments_with_genes(backend: GraphBackend, n_perturbations: int, datasets: Iterable[str]) -> pa.Table:
-    """Every experiment on `n_perturbations` alleles in `datasets`, its genes as one list column
+    """Every experiment on `n_perturbations` alleles in `datasets`, its genes and allele ids as list columns
     (in no particular order). Columns `EXPERIMENT_COLUMNS`; one row per experiment."""
     parameters = {"n_perturbations": int(n_perturbations), "datasets": _strings(datasets, "datasets")}
     return _sorted(backend.query("experiments_with_genes", parameters), EXPERIMENT_COLUMNS, ("experiment",))

@@ -36,6 +36,10 @@ from torchcell_core.sources.trigenic import digenic_epsilon, raw_trigenic_epsilo
 SIMULATOR_VERSION = "1"
 TRUTH_TRIPLES = "truth_triples.parquet"
 TRUTH_PAIRS = "truth_kuzmin_pairs.parquet"
+# One row per released trigenic measurement: its true τ and its oracle τ, the released score without the row's
+# own colony noise (true τ plus the errors of the measured controls, which every row of that gene and array
+# shares): the most any predictor can correlate with, the benchmark's `oracle_ceiling`.
+TRUTH_MEASUREMENTS = "truth_kuzmin_measurements.parquet"
 TARGET_TAU_R = 0.59
 TARGET_EPSILON_R = 0.88
 BLOCK_ROWS = 100_000
@@ -198,7 +202,7 @@ def _released(queries, qi, arrays, ai, kind, raw, adjusted, se, f_query, f_array
     return [*strains, kinds, raw, adjusted, p_value, f_query, f_array, combined, np.round(std, 5)]
 
 
-def _screen_blocks(study: _Study, doubles, controls, design: ScreenDesign, noise: dict, rng, truth: dict):
+def _screen_blocks(study: _Study, doubles, controls, design: ScreenDesign, noise: dict, rng, truth: dict, source: str):
     """Yield the released columns (digenic blocks, then trigenic ones) of one screen, as 12 arrays;
     once exhausted, `noise` holds the calibration and the achieved correlations."""
     corr = {name: np.zeros(6) for name in ("epsilon", "epsilon_truth", "tau", "tau_truth")}
@@ -264,6 +268,8 @@ def _screen_blocks(study: _Study, doubles, controls, design: ScreenDesign, noise
         floored += int((combined <= FITNESS_CLIP[0]).sum())
         corr["tau_truth"] += _moments(adjusted, tau)
         truth["triples"].append(np.stack([i, j, k]))
+        oracle = trigenic_tau(expected, f_i, f_j, f_k, f_ij, f_ik, f_jk)
+        truth["measurements"].append((source, i, j, k, tau, oracle))
         yield _released(block, qi, arrays, ai, "trigenic", raw, adjusted, se, f_ij, f_k, combined, std)
     noise.update(
         epsilon_noise_sd=sd_d,
@@ -341,7 +347,11 @@ def _write_truth(world: World, out_dir: Path, truth: dict) -> dict[str, int]:
     i, j, k = key // (genes * genes), (key // genes) % genes, key % genes
     pd.DataFrame({"query_gene_1": names[i], "query_gene_2": names[j], "array_gene": names[k],
                   "tau_true": world.tau(i, j, k)}).to_parquet(out_dir / TRUTH_TRIPLES, index=False)  # fmt: skip
-    return {TRUTH_PAIRS: len(lo), TRUTH_TRIPLES: len(i)}
+    measured = [pd.DataFrame({"source_file": source, "query_gene_1": names[a], "query_gene_2": names[b],
+                              "array_gene": names[c], "tau_true": tau, "tau_oracle": oracle})
+                for source, a, b, c, tau, oracle in truth["measurements"]]  # fmt: skip
+    pd.concat(measured, ignore_index=True).to_parquet(out_dir / TRUTH_MEASUREMENTS, index=False)
+    return {TRUTH_PAIRS: len(lo), TRUTH_TRIPLES: len(i), TRUTH_MEASUREMENTS: sum(len(m) for m in measured)}
 
 
 def simulate_kuzmin(world: World, out_dir: str | Path, size: str = "demo", seed: int = 2018) -> dict:
@@ -349,7 +359,7 @@ def simulate_kuzmin(world: World, out_dir: str | Path, size: str = "demo", seed:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = KUZMIN_SIZES[size]
-    truth: dict = {"pairs": [], "triples": []}
+    truth: dict = {"pairs": [], "triples": [], "measurements": []}
     rows, noise = {}, {}
     genes = len(world.genes)
     tag = "SIMULATED data (torchcell_core.simulate.kuzmin), not the published screen"
@@ -359,7 +369,7 @@ def simulate_kuzmin(world: World, out_dir: str | Path, size: str = "demo", seed:
     study = _make_study(world, [(a, b)], spec.arrays_2018, rng)
     doubles, controls = _make_queries(study, a, b, spec.data_s1, rng, first=1001)
     noise[DATA_S1_FILE] = {}
-    blocks = _screen_blocks(study, doubles, controls, spec.data_s1, noise[DATA_S1_FILE], rng, truth)
+    blocks = _screen_blocks(study, doubles, controls, spec.data_s1, noise[DATA_S1_FILE], rng, truth, DATA_S1_FILE)
     rows[DATA_S1_FILE] = _write_tsv(out_dir / DATA_S1_FILE, blocks)
 
     rng = np.random.default_rng([seed, 2020])
@@ -371,7 +381,7 @@ def simulate_kuzmin(world: World, out_dir: str | Path, size: str = "demo", seed:
     screens = ((S1_FILE, "S1", spec.table_s1), (S3_FILE, "S3", spec.table_s3))
     for (doubles, controls), (name, label, design) in zip(queries, screens, strict=True):
         noise[name] = {}
-        blocks = _screen_blocks(study, doubles, controls, design, noise[name], rng, truth)
+        blocks = _screen_blocks(study, doubles, controls, design, noise[name], rng, truth, name)
         title = f"Table {label}. Trigenic interaction screen. {tag}."
         rows[name] = _write_xlsx(out_dir / name, title, SCREEN_TABLE_COLUMNS, blocks, 4)
     s5 = pd.concat([_s5_frame(study, d, c) for d, c in queries], ignore_index=True)

@@ -10,7 +10,10 @@ GO annotations:
 - digenic ε: negative within GO processes and between members of redundant pathway
   pairs, positive within complexes (losing a second subunit adds little), scaled by
   per-gene hub factors, plus a per-gene tendency and a sparse background;
-- trigenic τ: negative where all three genes share a module, plus a sparse background.
+- trigenic τ, a property of the triple (symmetric in its genes): negative where all three genes share a
+  module; the structured digenic ε of its three pairs, amplified; a pair-specific sensitivity of each
+  related pair (two genes sharing a module), which makes a Kuzmin query pair's rows alike, as the real
+  screens' query-identity baseline shows; a small per-gene tendency; a sparse triple-specific background.
 Everything is a pure function of the seed; pairs and triples are computed in blocks.
 """
 
@@ -25,6 +28,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from torchcell_core.simulate.hashing import pair_normal, triple_normal
+
+PAIR_SENSITIVITY_SALT = 0x5EED_0001  # hashed draws of τ's pair and gene terms, apart from ε's background
+GENE_TENDENCY_SALT = 0x5EED_0002
+PROFILE_SALT = 0x5EED_0003
 
 GO_PROCESS_ROOT = "GO:0008150"
 TRANSCRIPTION_FACTOR_TERMS = ("GO:0003700", "GO:0000981", "GO:0001228", "GO:0001227")
@@ -47,10 +54,18 @@ class WorldConfig:
     tendency_sd: float = 0.012
     background_rate: float = 0.05
     background_sd: float = 0.10
-    trigenic_effect_mean: float = 0.12
-    trigenic_offset: float = -0.04
+    # τ, calibrated on the simulated Kuzmin 2018 design to the real screens (README, "Simulator calibration"):
+    # mean ≈ −0.05, sd ≈ 0.05; a query-pair identity baseline ≈ 0.38 on a random split; additive baselines
+    # ≤ 0.15 with whole query pairs held out.
+    trigenic_effect_mean: float = 0.156
+    trigenic_offset: float = -0.035
     trigenic_background_rate: float = 0.3
-    trigenic_background_sd: float = 0.04
+    trigenic_background_sd: float = 0.058
+    trigenic_epsilon_weight: float = 0.065  # × the sum of the three pairs' structured ε
+    trigenic_pair_sd: float = 0.0078  # sd of each related pair's sensitivity to a third deletion
+    trigenic_gene_sd: float = 0.0065  # sd of each gene's trigenic tendency
+    trigenic_profile_weight: float = -0.039  # × the three pairs' functional-profile products (`World.profile`)
+    profile_dim: int = 16
     epsilon_limit: float = 0.4  # |ε| saturates smoothly here: a double mutant cannot be fitter than 1.4 or below 0
     tau_limit: float = 0.3
 
@@ -67,6 +82,7 @@ class World:
     triple_effect: np.ndarray  # [M] τ contribution of three genes sharing a module
     redundant_pathways: np.ndarray  # [R, 2] module indices of redundant pathway pairs
     index: dict[str, int] = field(default_factory=dict)
+    profile: np.ndarray | None = None  # [G, profile_dim] functional profile: module membership × random loadings
 
     def positions(self, names) -> np.ndarray:
         return np.fromiter((self.index[n] for n in names), dtype=np.int64, count=len(names))
@@ -110,18 +126,54 @@ class World:
             eps += pair_normal(a, b, self.config.seed, self.config.background_rate) * self.config.background_sd
         return np.where(a == b, 0.0, saturate(eps, self.config.epsilon_limit))
 
-    def tau(self, i: np.ndarray, j: np.ndarray, k: np.ndarray, background: bool = True) -> np.ndarray:
-        """True τ for aligned triples, shape [K]: shared-module effect, offset and (unless `background=False`)
-        the sparse triple-specific background."""
+    def __post_init__(self) -> None:
+        if self.profile is None:
+            rng = np.random.default_rng([self.config.seed, PROFILE_SALT])
+            loadings = rng.normal(0.0, 1.0, (self.membership.shape[1], self.config.profile_dim))
+            profile = np.asarray(self.membership @ loadings)
+            norm = np.sqrt(np.asarray(self.membership.sum(axis=1)).ravel())
+            self.profile = profile / np.maximum(norm, 1.0)[:, None]  # a gene in many modules is not louder
+
+    def profile_product(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """[P] functional-profile similarity of genes a[p], b[p]: dense, structured by shared and overlapping
+        modules, and not a sum of per-gene effects."""
+        return np.einsum("pd,pd->p", self.profile[a], self.profile[b]) / self.config.profile_dim
+
+    def related(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """[P] bool: genes a[p] and b[p] share at least one module."""
+        return np.asarray(self.membership[a].multiply(self.membership[b]).sum(axis=1)).ravel() > 0
+
+    def tau_parts(self, i: np.ndarray, j: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
+        """The additive parts of true τ for aligned triples, each [K] (before saturation): `module` (all three
+        share a module), `pair_epsilon` (the three pairs' structured ε), `pair_sensitivity` (a hashed normal per
+        related pair), `gene` (per-gene tendency), `profile` (the pairs' functional-profile products),
+        `background` (sparse, triple-specific) and `offset`."""
+        c = self.config
         shared = self.membership[i].multiply(self.membership[j]).multiply(self.membership[k])
         n = np.asarray(shared.sum(axis=1)).ravel()
         module = np.asarray(shared @ self.triple_effect).ravel() / np.sqrt(np.maximum(n, 1))
         hub = self.genes["hub"].to_numpy()
-        tau = hub[i] * hub[j] * hub[k] * module + self.config.trigenic_offset
-        if background:
-            noise = triple_normal(i, j, k, self.config.seed, self.config.trigenic_background_rate)
-            tau = tau + noise * self.config.trigenic_background_sd
-        return saturate(tau, self.config.tau_limit)
+        pairs = ((i, j), (i, k), (j, k))
+        salt = c.seed + PAIR_SENSITIVITY_SALT
+        sensitivity = sum(self.related(a, b) * pair_normal(a, b, salt, 1.0) for a, b in pairs)
+        gene = sum(pair_normal(g, g, c.seed + GENE_TENDENCY_SALT, 1.0) for g in (i, j, k))
+        return {
+            "module": hub[i] * hub[j] * hub[k] * module,
+            "pair_epsilon": c.trigenic_epsilon_weight * sum(self.epsilon_pairs(a, b, background=False) for a, b in pairs),
+            "pair_sensitivity": c.trigenic_pair_sd * sensitivity,
+            "gene": c.trigenic_gene_sd * gene,
+            "profile": c.trigenic_profile_weight * sum(self.profile_product(a, b) for a, b in pairs),
+            "background": triple_normal(i, j, k, c.seed, c.trigenic_background_rate) * c.trigenic_background_sd,
+            "offset": np.full(len(i), c.trigenic_offset),
+        }  # fmt: skip
+
+    def tau(self, i: np.ndarray, j: np.ndarray, k: np.ndarray, background: bool = True) -> np.ndarray:
+        """True τ for aligned triples, shape [K]: the sum of `tau_parts`, saturated (`background=False`
+        leaves out the sparse triple-specific background)."""
+        parts = self.tau_parts(i, j, k)
+        if not background:
+            parts.pop("background")
+        return saturate(sum(parts.values()), self.config.tau_limit)
 
 
 def saturate(values: np.ndarray, limit: float) -> np.ndarray:

@@ -14,7 +14,7 @@ from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.metadata import image, latest_metadata
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
-from torchcell_core.benchmarks.ceilings import ceiling_rows
+from torchcell_core.benchmarks.ceilings import ceiling_rows, read_measurements
 from torchcell_core.benchmarks.model_table import (
     classical_run_rows,
     family_summary,
@@ -86,9 +86,10 @@ def simulated_ceiling_rows(storage: TorchcellStorage, datasets: set[str]) -> lis
     if not simulated or not world_json.is_file():
         return []
     world = load_world(storage.path(*GENOME_PARQUET), storage.path(*GO_ANNOTATIONS_PARQUET), world_json)
-    return [
-        row for name in simulated for row in ceiling_rows(world, pd.read_parquet(dataset_parquet(storage, name)), name)
-    ]
+    measurements = read_measurements(storage.root() / "simulated" / "kuzmin")
+    return [row for name in simulated
+            for row in ceiling_rows(world, pd.read_parquet(dataset_parquet(storage, name)), name,
+                                    measurements=measurements)]  # fmt: skip
 
 
 @dg.asset_check(asset=model_benchmarks, name="cis_bracket_estimates")

@@ -97,8 +97,9 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         with storage.duckdb() as con:
             table, counts = curate(con, spec, experiments, environments, simulated, rule, genes)
             gene_lists = table.column("genes").to_pylist()
-            splits, split_seeds = assign_splits(table.column("genotype").to_pylist(), gene_lists, config.split_seed,
-                                   config.held_out_fraction, config.strict_held_out_fraction)  # fmt: skip
+            splits, split_seeds = assign_splits(table.column("genotype").to_pylist(), gene_lists,
+                                                table.column("queries").to_pylist(), config.split_seed,
+                                                config.held_out_fraction, config.strict_held_out_fraction)  # fmt: skip
             for column, labels in splits.items():
                 table = table.append_column(column, pa.array(labels.tolist(), pa.string()))
             _store(con, spec.name, table, path)

@@ -51,10 +51,13 @@ def build_dataset_checks(name: str, asset: dg.AssetsDefinition) -> list[dg.Asset
 
     @dg.asset_check(asset=asset, name="splits_do_not_leak", blocking=True)
     def splits_do_not_leak(storage: TorchcellStorage) -> dg.AssetCheckResult:
-        """No genotype in two folds; for gene splits no held-out gene in train."""
+        """No genotype in two folds; for the query split no query in two folds; for gene splits no held-out
+        gene in train."""
         data = _table(storage, name)
         genes = [list(g) for g in data["genes"]]
-        found = {column: leakage(data["genotype"].tolist(), genes, data[column].to_numpy()) for column in LEAKAGE_RULES}
+        queries = data["query"].tolist() if "query" in data.columns else None
+        found = {column: leakage(data["genotype"].tolist(), genes, data[column].to_numpy(), queries)
+                 for column in LEAKAGE_RULES}  # fmt: skip
         failures = {f"{column}.{rule}": found[column][rule]
                     for column, rules in LEAKAGE_RULES.items() for rule in rules}  # fmt: skip
         return dg.AssetCheckResult(passed=not any(failures.values()), metadata=failures)
