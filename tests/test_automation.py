@@ -48,7 +48,7 @@ def test_jobs_and_the_automation_sensor():
     }
     assert selected["rebuild_graph"] == {"graph_tables", "knowledge_graph"}
     assert {"mlp_model", "dcell_model", "classical_baselines"} <= selected["train_all"]
-    assert selected["benchmark"] == {"benchmark_table", "model_benchmarks", "convergence_projections"}
+    assert selected["benchmark"] == {"model_benchmarks", "convergence_projections"}
     sensor = definitions.resolve_sensor_def("follow_upstream")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 

@@ -127,6 +127,7 @@ def test_splits_keep_genotypes_together_and_hold_genes_out():
     genotypes, lists = _pairs()
     twice_genotypes, twice_lists = genotypes + genotypes[:50], lists + lists[:50]  # 50 measured in two environments
     queries = [[genes[0]] for genes in twice_lists]  # the first gene is the query strain
+    queries[-1] = [twice_lists[-1][1]]  # at its second temperature this genotype was measured from its other gene
     splits, seeds = assign_splits(twice_genotypes, twice_lists, queries, seed=7)
     assert set(splits) == {*LEAKAGE_RULES, "query"} and set(seeds) == set(LEAKAGE_RULES)
     again, _ = assign_splits(twice_genotypes, twice_lists, queries, seed=7)

@@ -19,11 +19,11 @@ def _can_get_chromium() -> bool:
 
 @pytest.mark.ui
 @pytest.mark.skipif(not _can_get_chromium(), reason="no chromium on PATH and no apt-get to install it")
-def test_lineage_and_benchmark_pages_render_after_a_real_run():
+def test_lineage_and_dataset_pages_render_after_a_real_run():
     result = ui_check.run_ui_check()
 
     assert result.run_status == "SUCCESS"
-    assert {"benchmark_table", "random_forest_digenic", "costanzo2016"} <= set(result.upstream_assets)
+    assert {"digenic_dataset", "knowledge_graph", "costanzo2016"} <= set(result.upstream_assets)
     for page in result.pages.values():
         data = page.png.read_bytes()
         assert data.startswith(PNG_MAGIC), f"{page.png} is not a PNG"
@@ -31,14 +31,14 @@ def test_lineage_and_benchmark_pages_render_after_a_real_run():
         assert "Join the Dagster community" not in page.dom, f"{page.name}: first-run dialog still shown"
 
     lineage = result.pages["asset_lineage"].dom
-    for asset in ("benchmark_table", "random_forest_digenic", "costanzo2016"):
+    for asset in ("digenic_dataset", "knowledge_graph", "costanzo2016"):
         assert asset in lineage, f"{asset} missing from the lineage page"
     for group in ("benchmarks", "models", "sources"):
         assert group in result.pages["global_lineage"].dom, f"group {group} missing from the global lineage"
 
-    benchmark = result.pages["benchmark_asset"].dom
-    assert "benchmark_table" in benchmark
-    assert ui_check.METRIC_KEY in benchmark, "the benchmark metric is not in the asset page's metadata"
+    target = result.pages["target_asset"].dom
+    assert "digenic_dataset" in target
+    assert ui_check.METRIC_KEY in target, "the dataset's metadata is not on its asset page"
 
 
 def test_graphql_against_no_server_fails_fast():
@@ -51,8 +51,8 @@ def test_graphql_against_no_server_fails_fast():
 def test_upstream_of_unknown_asset_names_the_asset(monkeypatch):
     nodes = {"assetNodes": [{"assetKey": {"path": ["a"]}, "dependencyKeys": []}]}
     monkeypatch.setattr(ui_check, "graphql", lambda base, query, variables=None: nodes)
-    with pytest.raises(ui_check.UiCheckError, match="'benchmark_table' is not in the server's asset graph"):
-        ui_check.upstream_of("http://unused", "benchmark_table")
+    with pytest.raises(ui_check.UiCheckError, match="'digenic_dataset' is not in the server's asset graph"):
+        ui_check.upstream_of("http://unused", "digenic_dataset")
 
 
 def test_upstream_of_walks_every_ancestor(monkeypatch):

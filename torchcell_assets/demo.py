@@ -1,36 +1,33 @@
-"""`make demo`: materialize the whole default asset graph in process (one partition per model), then say
-where things are.
+"""`make demo`: materialize the whole default asset graph in process (every model and baseline on the
+comparison dataset, once per comparison split), then print each comparison with its baselines, ceilings
+and the reference report's claims.
 
 Runs against the persistent instance in `$DAGSTER_HOME` (the Makefile sets
 `DAGSTER_HOME=dagster_home`), so `make ui` shows these runs afterwards.
 """
 
-import json
 import sys
 import time
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from torchcell_assets.definitions import defs
-from torchcell_assets.defs.benchmarks.assets import BENCHMARK_CSV, SCATTER_PNG
-from torchcell_assets.defs.benchmarks.models import MODEL_BENCHMARKS_CSV
+from torchcell_assets.defs.benchmarks.models import MODEL_BENCHMARKS_CSV, PEARSON_PNG
 from torchcell_assets.lib.stages import materialize_in_stages
-from torchcell_core.benchmarks.model_table import family_summary, summary_markdown
+from torchcell_core.benchmarks.claims import claim_verdicts
+from torchcell_core.benchmarks.model_table import comparison_table, family_summary, summary_markdown
 
 
-def model_summary(models_dir: Path) -> pd.DataFrame:
-    """Test Pearson per model and target from every run's metrics.json (neural runs and classical baselines)."""
-    rows = []
-    for path in sorted(models_dir.glob("*/*/metrics.json")):  # <model>/<dataset>-<graph set>-<split>/
-        metrics = json.loads(path.read_text())
-        runs = {metrics["model"]: metrics} if "splits" in metrics else metrics
-        for model, run in runs.items():
-            test = run["splits"]["test"]
-            rows.append({"model": model, "dataset": path.parent.name, "epochs": run.get("epochs_completed", ""),
-                         **{f"{label} r": values["pearson"] for label, values in test.items()}})  # fmt: skip
-    return pd.DataFrame(rows)
+def print_comparisons(table: pd.DataFrame) -> None:
+    """Per comparison (dataset × split): every model with its 95% CI beside the baselines and ceilings, then one
+    line per claim of the reference report."""
+    for (dataset, split), _ in table.groupby(["dataset", "split_type"], sort=True):
+        print(f"\n## {dataset}, {split}: test Pearson [95% CI]")
+        print(comparison_table(table, dataset, split).to_markdown(index=False))
+        print("\nThe reference report's claims on these numbers:")
+        for verdict in claim_verdicts(table, dataset, split):
+            print(f"- {verdict.line()}")
 
 
 def main() -> int:
@@ -44,18 +41,14 @@ def main() -> int:
     if not all(result.success for result in results):
         print("demo: the run failed; see the log above", file=sys.stderr)
         return 1
-    table = pd.read_csv(storage.path(*BENCHMARK_CSV))
-    columns = ["model", "features", "eval_split", "pearson", "spearman", "mse", "n", "simulated"]
-    print("\nBenchmark (test split; screen SIMULATED in the Costanzo 2016 format):")
-    print(table[columns].to_markdown(index=False, floatfmt=".4f"))
-    print(
-        f"\nbenchmark table: {storage.path(*BENCHMARK_CSV)} (and DuckDB {storage.duckdb_path}, table benchmark_results)"
-    )
-    print(f"scatter plot:    {storage.path(*SCATTER_PNG)}")
-    print("\nModels (test Pearson; short CPU runs on SIMULATED data: they show the path works, not model quality):")
-    print(model_summary(storage.root() / "models").to_markdown(index=False, floatfmt=".3f"))
-    print("\nFitness vs interaction: best of each family with its 95% CI, beside the simulator's noise ceilings")
-    print(summary_markdown(family_summary(pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV)))))
+    table = pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV))
+    print("\nModel benchmarks on the SIMULATED screens (torchcell's simulator, in the published formats): "
+          "every family on the same dataset and split, beside the baselines and the simulator's ceilings.")
+    print_comparisons(table)
+    print("\nBest of each family per comparison:")
+    print(summary_markdown(family_summary(table)))
+    print(f"\ntable: {storage.path(*MODEL_BENCHMARKS_CSV)} (DuckDB {storage.duckdb_path}, table model_benchmarks); "
+          f"chart: {storage.path(*PEARSON_PNG)}")
     print(f"asset checks failed: {', '.join(failed_checks) if failed_checks else 'none'}")
     print(f"finished in {time.perf_counter() - started:.0f} s")
     print("open the UI: make ui  (dagster dev on http://127.0.0.1:3000)")

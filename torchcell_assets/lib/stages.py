@@ -1,16 +1,17 @@
-"""Materialize the default graph in in-process runs: everything up to the models, one run per dataset
-partition holding the models whose demo default it is (a run holds one partition), then everything
-downstream of the models. Sweeps are left out: they are planned and backfilled deliberately.
+"""Materialize the default graph in in-process runs: everything up to the models, one run per comparison
+partition (the comparison dataset × each comparison split) holding every model and the baselines (a run
+holds one partition), then everything downstream of the models. Sweeps are left out: they are planned and
+backfilled deliberately.
 
 Used by `make demo` and the pipeline test, so both exercise what a user does in the UI: materialize the
-unpartitioned assets, launch one partition of each model, let the benchmarks follow."""
+unpartitioned assets, launch one partition of the models, let the benchmarks follow."""
 
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 
-from torchcell_assets.defs.models.training import MODEL_ASSETS, NEURAL_MODELS
+from torchcell_assets.defs.models.partitions import COMPARISON_DATASET, COMPARISON_SPLITS, partition_key
 
 
 def _ops(op_config: Mapping[str, Any], keys: set[dg.AssetKey]) -> dict[str, Any]:
@@ -26,7 +27,8 @@ def materialize_in_stages(
     op_config = op_config or {}
     everything = [*definitions.assets, *definitions.asset_checks]
     graph = definitions.resolve_asset_graph()
-    models = {asset.key for asset in MODEL_ASSETS.values()}
+    models = {key for key in graph.materializable_asset_keys
+              if graph.get(key).partitions_def is not None and graph.get(key).group_name == "models"}  # fmt: skip
     downstream = {
         key for key in graph.materializable_asset_keys if models & graph.get_ancestor_asset_keys(key)
     } - models
@@ -34,9 +36,7 @@ def materialize_in_stages(
     downstream -= sweeps
     upstream = set(graph.materializable_asset_keys) - models - downstream - sweeps
     stages: list[tuple[set[dg.AssetKey], Any]] = [(upstream, None)]
-    for dataset in sorted({defaults["demo"] for defaults in NEURAL_MODELS.values()}):
-        keys = {MODEL_ASSETS[model].key for model, defaults in NEURAL_MODELS.items() if defaults["demo"] == dataset}
-        stages.append((keys, dataset))
+    stages += [(models, partition_key(COMPARISON_DATASET, split)) for split in COMPARISON_SPLITS]
     stages += [(downstream, None)] if downstream else []
     results = []
     for keys, partition in stages:

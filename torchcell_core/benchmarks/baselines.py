@@ -86,9 +86,18 @@ def baseline_predictions(table: pd.DataFrame, split: str, labels: Sequence[str] 
     return predictions, chosen
 
 
+def _undefined_correlations(metrics: dict) -> None:
+    """A constant prediction has no Pearson or Spearman (not 0, and not a rounding error's sign): NaN."""
+    for name in ("pearson", "spearman"):
+        metrics[name] = float("nan")
+        if "ci" in metrics and name in metrics["ci"]:
+            metrics["ci"][name] = [float("nan"), float("nan")]
+
+
 def baseline_metrics(table: pd.DataFrame, split: str, labels: Sequence[str] = LABELS, n_resamples: int = 1000,
-                     seed: int = 0) -> dict[str, dict]:  # fmt: skip
-    """{baseline: {"splits": {fold: metrics per label}, "chosen": ...}}, bootstrap 95% CIs on test."""
+                     seed: int = 0) -> tuple[dict[str, dict], dict[str, np.ndarray]]:  # fmt: skip
+    """({baseline: {"splits": {fold: metrics per label}, "chosen": ...}}, {baseline: [N, L] predictions}),
+    bootstrap 95% CIs on test."""
     predictions, chosen = baseline_predictions(table, split, labels)
     values = table[list(labels)].to_numpy(dtype=np.float64)
     p_value = table["interaction_p_value"].to_numpy(dtype=np.float64) if "interaction_p_value" in table else None
@@ -102,5 +111,8 @@ def baseline_metrics(table: pd.DataFrame, split: str, labels: Sequence[str] = LA
             splits[fold] = split_metrics(np.nan_to_num(values[rows]), mask, np.nan_to_num(predicted[rows]), labels,
                                          None if p_value is None else p_value[rows],
                                          n_resamples=n_resamples if fold == "test" else 0, seed=seed)  # fmt: skip
+            for j, label in enumerate(labels):
+                if np.ptp(predicted[rows][mask[:, j], j]) == 0 and label in splits[fold]:
+                    _undefined_correlations(splits[fold][label])
         out[name] = {"splits": splits, "chosen": chosen[name]}
-    return out
+    return out, predictions

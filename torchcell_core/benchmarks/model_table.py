@@ -16,8 +16,13 @@ import pandas as pd
 from torchcell_core.hashing import file_sha256
 
 METRICS = ("pearson", "spearman", "mse", "r2", "auroc", "auprc")
-FAMILY = {"elastic_net": "classical", "svr": "classical", "random_forest": "classical", "mlp": "neural",
+# The simple baselines every model is set beside (the one-hot MLP is `mlp`: a learned gene embedding, summed),
+# the classical models on gene features, the ontology model and the graph models.
+FAMILY = {"train_mean": "baseline", "query_identity": "baseline", "additive": "baseline", "mlp": "baseline",
+          "elastic_net": "classical", "svr": "classical", "random_forest": "classical",
           "dcell": "ontology", "dango": "graph", "hetero_gnn": "graph"}  # fmt: skip
+FAMILIES = ("baseline", "classical", "ontology", "graph")
+GROUP = ["dataset", "split_type"]  # one comparison: every family on the same dataset and split
 
 
 def _stem(path: str | None) -> str:
@@ -48,6 +53,7 @@ def neural_run_rows(run_dir: str | Path) -> list[dict]:
         "dataset": Path(config["dataset"]).stem, "split_type": config["split"],
         "graph_set": _stem(config.get("cell_graph")), "feature_set": _stem(config.get("gene_features")) or "learned",
         "parameters": metrics["num_parameters"], "epochs": metrics["epochs_completed"],
+        "max_epochs": config.get("epochs"), "best_epoch": metrics.get("selection", {}).get("best_epoch"),
         "train_seconds": float(sum(h.get("seconds", 0.0) for h in history)),
         "samples_per_s": metrics.get("train_samples_per_s"),
         "dataset_sha256": file_sha256(config["dataset"]) if Path(config["dataset"]).is_file() else "",
@@ -57,14 +63,18 @@ def neural_run_rows(run_dir: str | Path) -> list[dict]:
 
 
 def classical_run_rows(run_dir: str | Path, dataset_path: str | Path, feature_set: str, split: str) -> list[dict]:
-    """Rows of the classical-baselines directory (metrics.json holds one entry per model)."""
+    """Rows of a `classical_baselines` directory (metrics.json holds one entry per model: the simple baselines
+    and the classical models)."""
     run_dir = Path(run_dir)
     summaries = json.loads((run_dir / "metrics.json").read_text())
     digest = file_sha256(run_dir / "predictions.parquet")
     rows = []
     for model, summary in summaries.items():
-        base = {"model": model, "family": "classical", "dataset": Path(dataset_path).stem, "split_type": split,
-                "graph_set": "", "feature_set": feature_set, "parameters": np.nan, "epochs": np.nan,
+        family = FAMILY.get(model, "classical")
+        features = summary.get("gene_feature", feature_set) if family == "classical" else (
+            "one_hot" if model == "additive" else "")  # fmt: skip
+        base = {"model": model, "family": family, "dataset": Path(dataset_path).stem, "split_type": split,
+                "graph_set": "", "feature_set": features, "parameters": np.nan, "epochs": np.nan,
                 "train_seconds": summary.get("seconds", np.nan), "samples_per_s": np.nan,
                 "dataset_sha256": file_sha256(dataset_path), "predictions_sha256": digest,
                 "run_dir": str(run_dir)}  # fmt: skip
@@ -72,34 +82,52 @@ def classical_run_rows(run_dir: str | Path, dataset_path: str | Path, feature_se
     return rows
 
 
+def _with_ci(row: pd.Series) -> str:
+    return f"{row['model']} {row['pearson']:.3f} [{row['pearson_ci_low']:.3f}, {row['pearson_ci_high']:.3f}]"
+
+
 def family_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset and target: the best model of each family (classical, neural, ontology, graph) by test
-    Pearson with its CI, beside the noise ceilings (simulated screens) and the share of the oracle
-    ceiling the best model reaches: the seed's question (do graph models win on interactions?) in one table."""
-    models = table[table["family"] != "ceiling"]
-    ceilings = table[table["family"] == "ceiling"].pivot_table(index=["dataset", "target"], columns="model",
+    """Per dataset, split and target: the best model of each family (baseline, classical, ontology, graph) by
+    test Pearson with its CI, beside the noise ceilings (simulated screens) and the share of the oracle ceiling
+    the best model reaches: the reference report's question in one table, never mixing datasets or splits."""
+    table = table.assign(split_type=table["split_type"].fillna("")) if "split_type" in table else table.assign(
+        split_type="")  # fmt: skip
+    models = table[(table["family"] != "ceiling") & table["pearson"].notna()]
+    ceilings = table[table["family"] == "ceiling"].pivot_table(index=[*GROUP, "target"], columns="model",
                                                                  values="pearson", aggfunc="first")  # fmt: skip
     rows = []
-    for (dataset, target), part in models.groupby(["dataset", "target"], sort=True):
-        row: dict = {"dataset": dataset, "target": target}
-        for family in ("classical", "neural", "ontology", "graph"):
+    for (dataset, split, target), part in models.groupby([*GROUP, "target"], sort=True):
+        row: dict = {"dataset": dataset, "split": split, "target": target}
+        for family in FAMILIES:
             members = part[part["family"] == family]
-            if members.empty:
-                continue
-            best = members.loc[members["pearson"].idxmax()]
-            row[family] = (f"{best['model']} {best['pearson']:.3f} "
-                           f"[{best['pearson_ci_low']:.3f}, {best['pearson_ci_high']:.3f}]")  # fmt: skip
-        if (dataset, target) in ceilings.index:
-            for name, value in ceilings.loc[(dataset, target)].dropna().items():
+            if not members.empty:
+                row[family] = _with_ci(members.loc[members["pearson"].idxmax()])
+        if (dataset, split, target) in ceilings.index:
+            for name, value in ceilings.loc[(dataset, split, target)].dropna().items():
                 row[name] = round(float(value), 3)
-            oracle = ceilings.loc[(dataset, target)].get("oracle_ceiling")
+            oracle = ceilings.loc[(dataset, split, target)].get("oracle_ceiling")
             if oracle is not None and np.isfinite(oracle) and oracle > 0:
                 row["best / oracle"] = round(float(part["pearson"].max() / oracle), 2)
         rows.append(row)
     frame = pd.DataFrame(rows)
-    order = ["dataset", "target", "classical", "neural", "ontology", "graph", "measurement_ceiling",
-             "oracle_ceiling", "best / oracle"]  # fmt: skip
+    order = ["dataset", "split", "target", *FAMILIES, "measurement_ceiling", "oracle_ceiling", "best / oracle"]
     return frame[[c for c in order if c in frame.columns] + [c for c in frame.columns if c not in order]]
+
+
+def comparison_table(table: pd.DataFrame, dataset: str, split: str) -> pd.DataFrame:
+    """One comparison (dataset × split): every model's test Pearson with its 95% CI per target, family first,
+    then the ceilings, as printed by `make demo`."""
+    part = table[(table["dataset"] == dataset) & (table["split_type"] == split)]
+    cells = part.assign(cell=[f"{r:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(r) else "constant (no Pearson)"
+                              for r, lo, hi in zip(part["pearson"], part["pearson_ci_low"].fillna(np.nan),
+                                                   part["pearson_ci_high"].fillna(np.nan), strict=True)])  # fmt: skip
+    cells.loc[cells["family"] == "ceiling", "cell"] = [f"{r:.3f}" for r in cells.loc[cells["family"] == "ceiling",
+                                                                                      "pearson"]]  # fmt: skip
+    wide = cells.pivot_table(index=["family", "model", "graph_set", "feature_set"], columns="target", values="cell",
+                             aggfunc="first").reset_index()  # fmt: skip
+    rank = {f: i for i, f in enumerate([*FAMILIES, "ceiling"])}
+    wide = wide.sort_values(["family", "model"], key=lambda c: c.map(rank) if c.name == "family" else c)
+    return wide.rename_axis(columns=None)
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
@@ -108,32 +136,42 @@ def summary_markdown(summary: pd.DataFrame) -> str:
 
 
 def pearson_bars(table: pd.DataFrame, path: str | Path, title: str) -> Path:
-    """Test Pearson per model run with 95% CI whiskers, fitness and interaction side by side; the dataset's
-    interaction noise ceilings (simulated screens) as ticks over each run's interaction bar."""
+    """One panel per comparison (dataset × split): test Pearson per model with 95% CI whiskers, fitness and
+    interaction side by side; the interaction ceilings (simulated screens) as horizontal lines."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ceilings = table[table["family"] == "ceiling"]
-    table = table[table["family"] != "ceiling"]
-    runs = table[["model", "dataset"]].drop_duplicates().reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(runs)), 4), dpi=110)
+    groups = table[GROUP].drop_duplicates().sort_values(GROUP).to_numpy().tolist()
+    widest = max((table[(table["dataset"] == d) & (table["split_type"] == s) & (table["family"] != "ceiling")]
+                  ["model"].nunique() for d, s in groups), default=1)  # fmt: skip
+    fig, axes = plt.subplots(len(groups), 1, figsize=(max(6, 1.0 * widest), 3.2 * len(groups)), dpi=110,
+                             squeeze=False)  # fmt: skip
     width = 0.38
-    for offset, target in ((-width / 2, "fitness"), (width / 2, "interaction")):
-        part = runs.merge(table[table["target"] == target], on=["model", "dataset"], how="left")
-        low = (part["pearson"] - part["pearson_ci_low"]).clip(lower=0).fillna(0)
-        high = (part["pearson_ci_high"] - part["pearson"]).clip(lower=0).fillna(0)
-        ax.bar(np.arange(len(runs)) + offset, part["pearson"].fillna(0), width, yerr=[low, high], capsize=3,
-               label=target)  # fmt: skip
-    for style, name in (("-", "measurement_ceiling"), (":", "oracle_ceiling")):
-        values = runs.merge(ceilings[ceilings["model"] == name][["dataset", "pearson"]], on="dataset", how="left")
-        x = np.arange(len(runs)) + width / 2
-        ax.hlines(values["pearson"], x - width / 2, x + width / 2, colors="black", linestyles=style, linewidth=1.2,
-                  label=name.replace("_", " ") if values["pearson"].notna().any() else None)  # fmt: skip
-    ax.set_xticks(np.arange(len(runs)), [f"{m}\n{d}" for m, d in zip(runs["model"], runs["dataset"], strict=True)],
-                  fontsize=8)  # fmt: skip
-    ax.axhline(0, color="grey", linewidth=0.8)
-    ax.set_ylabel("test Pearson (95% CI)")
-    ax.set_title(title, fontsize=10)
-    ax.legend()
+    for ax, (dataset, split) in zip(axes[:, 0], groups, strict=True):
+        part = table[(table["dataset"] == dataset) & (table["split_type"] == split)]
+        ceilings, models = part[part["family"] == "ceiling"], part[part["family"] != "ceiling"]
+        rank = {f: i for i, f in enumerate(FAMILIES)}
+        runs = (models[["family", "model", "graph_set"]].drop_duplicates()
+                .sort_values(["family", "model"], key=lambda c: c.map(rank) if c.name == "family" else c)
+                .reset_index(drop=True))  # fmt: skip
+        for offset, target in ((-width / 2, "fitness"), (width / 2, "interaction")):
+            rows = runs.merge(models[models["target"] == target], on=["family", "model", "graph_set"], how="left")
+            low = (rows["pearson"] - rows["pearson_ci_low"]).clip(lower=0).fillna(0)
+            high = (rows["pearson_ci_high"] - rows["pearson"]).clip(lower=0).fillna(0)
+            ax.bar(np.arange(len(runs)) + offset, rows["pearson"].fillna(0), width, yerr=[low, high], capsize=3,
+                   label=target)  # fmt: skip
+        for style, name in (("-", "measurement_ceiling"), (":", "oracle_ceiling")):
+            value = ceilings.loc[ceilings["model"] == name, "pearson"]
+            if len(value) and np.isfinite(value.iloc[0]):
+                ax.axhline(float(value.iloc[0]), color="black", linestyle=style, linewidth=1.0,
+                           label=f"interaction {name.replace('_', ' ')}")  # fmt: skip
+        labels = [m + (f"\n{g}" if isinstance(g, str) and g else "") for m, g in zip(runs["model"], runs["graph_set"],
+                                                                                      strict=True)]  # fmt: skip
+        ax.set_xticks(np.arange(len(runs)), labels, fontsize=7)
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_ylabel("test Pearson (95% CI)", fontsize=8)
+        ax.set_title(f"{dataset}, {split}", fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -128,9 +128,16 @@ def assign_splits(
     each split used; raises `SplitError` naming a split whose fold stays empty."""
     primary: dict[int, np.ndarray] = {}
 
+    unique, inverse = np.unique(np.asarray(genotypes, dtype=object), return_inverse=True)
+    keys_per_genotype: list[set[str]] = [set() for _ in unique]  # a genotype's queries in every environment
+    for row, keys in zip(inverse, queries, strict=True):
+        keys_per_genotype[row].update(keys)
+    genotype_queries = [sorted(keys) for keys in keys_per_genotype]
+
     def by_query(s: int) -> np.ndarray:
-        labels, primary[s] = query_split(queries, s)
-        return labels
+        labels, keys = query_split(genotype_queries, s)
+        primary[s] = keys[inverse]
+        return labels[inverse]
 
     draws = {
         "split_random": lambda s: genotype_random_split(genotypes, s),

@@ -69,9 +69,10 @@ class KuzminSize:
 
 
 # full: rows ≈ (controls + doubles) × arrays × (1 − missing); 2018 ≈ 410k digenic + 91k trigenic,
-# 2020 Table S1 ≈ 795k rows. demo: a few thousand rows per file.
+# 2020 Table S1 ≈ 795k rows. demo: 56 query pairs × 100 arrays (≈ 5,400 trigenic rows), enough query pairs for
+# a held-out query split with a test fold of a few pairs.
 KUZMIN_SIZES = {
-    "demo": KuzminSize(150, ScreenDesign(10, 40, 0.03), 120, ScreenDesign(12, 48, 0.03), ScreenDesign(5, 20, 0.03)),
+    "demo": KuzminSize(100, ScreenDesign(24, 60, 0.03), 100, ScreenDesign(24, 60, 0.03), ScreenDesign(8, 20, 0.03)),
     "full": KuzminSize(1200, ScreenDesign(82, 360, 0.0505), 1200, ScreenDesign(200, 512, 0.0505),
                        ScreenDesign(30, 60, 0.0505)),
 }  # fmt: skip

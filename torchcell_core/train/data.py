@@ -81,9 +81,10 @@ def load_cell_graph_for(path: str | Path, genes: GeneIndex):
     return data
 
 
-def load_go(terms_path: str | Path, edges_path: str | Path, genes: GeneIndex):
+def load_go(terms_path: str | Path, edges_path: str | Path, genes: GeneIndex, only: set[int] | None = None):
     """(GoDag, {GO id: gene positions}) from the go_dag asset's terms Parquet (go_id, name, namespace,
-    genes: the term's genes, propagated) and edges Parquet (child, parent, relation)."""
+    genes: the term's genes, propagated) and edges Parquet (child, parent, relation). `only`: keep just these
+    gene positions and the terms that still hold one (an ancestor-closed sub-DAG, as the sets are propagated)."""
     from torchcell_core.ontology.dag import GoDag, GoTerm
 
     terms = pq.read_table(terms_path).to_pylist()
@@ -96,6 +97,9 @@ def load_go(terms_path: str | Path, edges_path: str | Path, genes: GeneIndex):
                 [(e["child"], e["parent"], e["relation"]) for e in edges])  # fmt: skip
     known = set(genes.genes)
     gene_sets = {t["go_id"]: genes.positions([g for g in t["genes"] if g in known]).tolist() for t in terms}
+    if only is not None:
+        gene_sets = {term: kept for term, positions in gene_sets.items() if (kept := [p for p in positions if p in only])}
+        dag = dag.subgraph(gene_sets)
     return dag, gene_sets
 
 
@@ -127,5 +131,7 @@ def load_run_data(config: TrainConfig) -> RunData:
     if config.cell_graph:
         context.cell_graph = load_cell_graph_for(config.cell_graph, genes)
     if config.go_terms:
-        context.go_dag, context.go_gene_sets = load_go(config.go_terms, config.go_edges, genes)
+        # Terms sized and fed by the genes this dataset perturbs (any fold: no label is read), or by every gene.
+        only = {int(g) for f in folds.values() for g in f.gene_index.unique().tolist()} if config.go_dataset_genes else None
+        context.go_dag, context.go_gene_sets = load_go(config.go_terms, config.go_edges, genes, only)
     return RunData(genes=genes, folds=folds, p_values=p_values, context=context)

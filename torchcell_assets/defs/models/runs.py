@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from torchcell_assets.defs.models.baselines import classical_baselines
 from torchcell_assets.defs.models.training import MODEL_ASSETS
 
 
@@ -23,6 +24,7 @@ class TrainedRun:
     partition: str | None
     run_dir: Path
     metadata: dict
+    split: str = ""
 
 
 def latest_partition_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> dict | None:
@@ -34,14 +36,17 @@ def latest_partition_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, pa
     return {name: value.value for name, value in materialization.metadata.items()}
 
 
-def trained_runs(instance: dg.DagsterInstance) -> list[TrainedRun]:
-    """Every materialized partition of every neural model asset (its latest run), in model then partition order."""
+def trained_runs(instance: dg.DagsterInstance, classical: bool = False) -> list[TrainedRun]:
+    """Every materialized partition of every neural model asset (its latest run), in model then partition order;
+    with `classical`, the `classical_baselines` partitions too (model `classical_baselines`: one run directory
+    holds the baselines and classical models of that comparison)."""
     runs = []
-    for model, asset in MODEL_ASSETS.items():
+    assets = {**MODEL_ASSETS, **({"classical_baselines": classical_baselines} if classical else {})}
+    for model, asset in assets.items():
         for partition in sorted(instance.get_materialized_partitions(asset.key)):
             metadata = latest_partition_metadata(instance, asset.key, partition)
             if metadata is None or not Path(str(metadata.get("run_dir", ""))).is_dir():
                 continue
-            runs.append(TrainedRun(model, str(metadata["dataset"]), asset.key, partition,
-                                   Path(metadata["run_dir"]), metadata))  # fmt: skip
+            runs.append(TrainedRun(model, str(metadata["dataset"]), asset.key, partition, Path(metadata["run_dir"]),
+                                   metadata, str(metadata.get("split", ""))))  # fmt: skip
     return runs

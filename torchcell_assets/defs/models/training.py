@@ -11,7 +11,7 @@ import pandas as pd
 from torchcell_assets.defs.cell_graphs.assets import cell_graphs, manifest_path
 from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet
 from torchcell_assets.defs.features.assets import feature_path, gene_features
-from torchcell_assets.defs.models.partitions import MODEL_PARTITIONS, RunSpec
+from torchcell_assets.defs.models.partitions import MODEL_PARTITIONS, RunSpec, comparison_of
 from torchcell_assets.defs.sources.genome import go_dag
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS
 from torchcell_assets.lib.metadata import image
@@ -24,17 +24,15 @@ from torchcell_core.train.config import TrainConfig, parse_hparam
 from torchcell_core.train.launch import prepare_staging, promote, training_command
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE
 
-# What each model reads besides its partition's dataset (and graph set). `demo` is the partition `make demo`
-# trains: on 2 CPU cores the graph and ontology models take the small trigenic dataset (DCell runs ~200
-# samples/s on CPU); real runs pick other partitions and set `epochs`, `nproc` and `device` in the launchpad.
+# What each model reads besides its partition's dataset (and graph set). `epochs` is the most a run trains:
+# it stops early when validation interaction Pearson has not improved for `patience` epochs (run config).
 NEURAL_MODELS = {
-    "mlp": {"graph_set": "", "go": False, "epochs": 8, "hparams": {}, "demo": "digenic"},
-    "dcell": {"graph_set": "", "go": True, "epochs": 3, "hparams": {}, "demo": "trigenic"},
-    "dango": {"graph_set": "string9.1", "go": False, "epochs": 3, "hparams": {}, "demo": "trigenic"},
+    "mlp": {"graph_set": "", "go": False, "epochs": 40, "hparams": {}},
+    "dcell": {"graph_set": "", "go": True, "epochs": 20, "hparams": {}},
+    "dango": {"graph_set": "string9.1", "go": False, "epochs": 30, "hparams": {}},
     # One GATv2 layer: with two, a perturbed cell's recomputed 2-hop neighbourhood covers about half of the
     # STRING 12 graph (bench/hetero_gnn_naive.py), which on CPU costs minutes per epoch even here.
-    "hetero_gnn": {"graph_set": "string12", "go": False, "epochs": 3, "hparams": {"num_layers": 1},
-                   "demo": "trigenic"},
+    "hetero_gnn": {"graph_set": "string12", "go": False, "epochs": 20, "hparams": {"num_layers": 1}},
 }  # fmt: skip
 PIPES_MODULE = "torchcell_assets.lib.pipes_train"
 # Read by the dagster-k8s executor / run launcher (ignored elsewhere): one GPU per training step. The `gpu`
@@ -44,14 +42,13 @@ K8S_GPU_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limit
 
 
 class TrainingConfig(dg.Config):
-    """One training run on the partition's dataset. `hparams` are `key=value` strings."""
+    """One training run on the partition's dataset and split. `hparams` are `key=value` strings."""
 
-    split: str = "split_random"
-    epochs: int = 0  # 0: the model's default
+    epochs: int = 0  # 0: the model's default (the most it trains; early stopping on validation ends it sooner)
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-2
-    patience: int = 10
+    patience: int = 4  # epochs without a better validation interaction Pearson before stopping
     seed: int = 0
     nproc: int = 1  # ranks; > 1 launches torchrun (DDP)
     device: str = "cpu"  # cpu, cuda or auto
@@ -82,8 +79,10 @@ def run_spec(model: str, dataset: str, config: TrainingConfig) -> RunSpec:
     return RunSpec(dataset, config.graph_set or default)
 
 
-def train_config(model: str, spec: RunSpec, config: TrainingConfig, storage: TorchcellStorage) -> TrainConfig:
-    """The `TrainConfig` for `model` on `spec`, with the leakage rule enforced."""
+def train_config(
+    model: str, spec: RunSpec, split: str, config: TrainingConfig, storage: TorchcellStorage
+) -> TrainConfig:  # fmt: skip
+    """The `TrainConfig` for `model` on `spec` and `split`, with the leakage rule enforced."""
     defaults = NEURAL_MODELS[model]
     if spec.dataset not in SPECS:
         raise ValueError(f"unknown dataset {spec.dataset!r}; curated datasets: {sorted(SPECS)}")
@@ -91,7 +90,7 @@ def train_config(model: str, spec: RunSpec, config: TrainingConfig, storage: Tor
         check_no_label_leakage(graph_set(spec.graph_set), SPECS[spec.dataset].datasets)
     return TrainConfig(
         model=model, dataset=str(dataset_parquet(storage, spec.dataset)),
-        gene_table=str(storage.path(*GENOME_PARQUET)), out="", split=config.split,
+        gene_table=str(storage.path(*GENOME_PARQUET)), out="", split=split,
         hparams=defaults["hparams"] | dict(parse_hparam(item) for item in config.hparams),
         gene_features=str(feature_path(storage, config.gene_feature)) if config.gene_feature else None,
         cell_graph=_cell_graph_file(storage, spec.graph_set) if spec.graph_set else None,
@@ -100,7 +99,7 @@ def train_config(model: str, spec: RunSpec, config: TrainingConfig, storage: Tor
         epochs=config.epochs or defaults["epochs"], batch_size=config.batch_size, lr=config.lr,
         eval_batch_size=defaults.get("eval_batch_size", 4096),
         weight_decay=config.weight_decay, patience=config.patience, seed=config.seed, device=config.device,
-        bootstrap=config.bootstrap, wandb="auto", run_name=f"{model}-{spec.label}-{config.split}",
+        bootstrap=config.bootstrap, wandb="auto", run_name=f"{model}-{spec.label}-{split}",
     )  # fmt: skip
 
 
@@ -139,11 +138,12 @@ def build_model_asset(model: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: TrainingConfig, storage: TorchcellStorage,
         pipes_subprocess_client: dg.PipesSubprocessClient,
     ):  # fmt: skip
-        spec = run_spec(model, context.partition_key, config)
-        train = train_config(model, spec, config, storage)
-        target = run_dir(storage, model, spec, config.split)
-        context.log.info(f"training {model} on {spec.label}/{config.split} with {config.nproc} rank(s)")
-        shown = {"dataset": spec.dataset, "graph_set": spec.graph_set, "split": config.split}
+        dataset, split = comparison_of(context)
+        spec = run_spec(model, dataset, config)
+        train = train_config(model, spec, split, config, storage)
+        target = run_dir(storage, model, spec, split)
+        context.log.info(f"training {model} on {spec.label}/{split} with {config.nproc} rank(s)")
+        shown = {"dataset": spec.dataset, "graph_set": spec.graph_set, "split": split}
         return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, config.resume, shown)
 
     return _asset
