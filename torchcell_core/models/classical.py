@@ -27,7 +27,7 @@ MAX_GENOTYPE_SIZE = 3
 REFITS = ("train", "train+val")
 DEFAULT_GRIDS: dict[str, list[dict[str, Any]]] = {
     "random_forest": [{"n_estimators": 100, "max_features": features, "min_samples_leaf": leaf}
-                      for features in (0.3, 1.0) for leaf in (1, 5)],
+                      for features in (1.0,) for leaf in (1, 5)],  # chosen over 0.3 on val (demo trigenic, one-hot)
     "svr": [{"C": c, "epsilon": 0.01} for c in (0.1, 1.0, 10.0)],
     "elastic_net": [{"alpha": alpha, "l1_ratio": ratio} for alpha in (1e-4, 1e-3, 1e-2) for ratio in (0.2, 0.8)],
 }  # fmt: skip
@@ -68,6 +68,15 @@ def design_matrix(
     mask = dataset.mask.numpy()
     labels = np.where(mask, dataset.labels.numpy().astype(np.float64), np.nan)
     return DesignMatrix(x=x, labels=labels, mask=mask, rows=dataset.rows.numpy())
+
+
+def drop_unused_columns(designs: Mapping[str, DesignMatrix]) -> dict[str, DesignMatrix]:
+    """The designs without the columns that are zero in every fold (e.g. one-hot genes the dataset never
+    perturbs): the same fits (a zero column carries nothing, standardised or not) at a fraction of the cost."""
+    used = np.zeros(next(iter(designs.values())).x.shape[1], dtype=bool)
+    for design in designs.values():
+        used |= (design.x != 0).any(axis=0)
+    return {fold: DesignMatrix(d.x[:, used], d.labels, d.mask, d.rows) for fold, d in designs.items()}
 
 
 def make_estimator(name: str, params: Mapping[str, Any], seed: int = 0, n_jobs: int = 1):

@@ -1,6 +1,6 @@
 """DCell (Ma et al. 2018): a visible neural network whose hidden layers are the terms of a filtered GO DAG.
 
-Each term t is a subsystem `tanh(BatchNorm(Linear([direct gene states, children outputs])))` with
+Each term t is a subsystem `BatchNorm(tanh(Linear([direct gene states, children outputs])))` with
 `max(20, ceil(0.3 * genes in t's subtree))` outputs and its own linear head (an auxiliary prediction); the
 roots' outputs and the environment vector feed the final head. A term is fed only its direct genes (those
 no child's subtree holds), as in DCell, whether `go_gene_sets` gives direct or propagated annotations.
@@ -14,8 +14,28 @@ slower than 166 shape groups (5.6 s vs 1.4-1.6 s per batch of 256, one CPU threa
 feature-major ([features, B]), so the gathers that build each group's input move whole rows.
 
 Training follows DCell: loss = root loss (the caller's `masked_loss` of `prediction`, MSE by default)
-+ `auxiliary_loss` (0.3 x the mean over all terms of their heads' loss), plus weight decay, which is an
-optimiser setting (`RECOMMENDED_WEIGHT_DECAY`). Construction is seeded by the caller's `torch.manual_seed`.
++ `auxiliary_loss` (0.3 x the mean over all terms of their heads' loss; DCell sums over terms, the mean keeps
+the root loss in charge whatever the DAG's size), plus weight decay, which is an optimiser setting
+(`RECOMMENDED_WEIGHT_DECAY`). Construction is seeded by the caller's `torch.manual_seed`.
+
+What makes it learn with small batches (256) and AdamW at lr 1e-3 (before, it did not: test fitness Pearson
+~0.1, interaction ~0 on the digenic demo data); the first two depart from DCell, the last restores it:
+- BatchNorm `eps` is `NORM_EPS` = 1e-2, not 1e-5. A term whose genes no sample of the batch perturbs has a
+  constant output, so its batch variance is 0 and BatchNorm multiplies the gradient by 1/sqrt(eps) (316 at
+  1e-5); through chains of such terms float rounding grew into gradient norms of 1e5-1e7, which clipping
+  turned into a zero gradient for the real signal, while Adam still took full-size steps along the noise.
+  At 1e-2 the gain on a (nearly) constant feature is at most 10, and that of a term perturbed in one sample
+  of the batch (variance of order 1e-3) is still several-fold, so rare perturbations still stand out.
+- Weights are stored unscaled and multiplied by 1/sqrt(fan-in) in the forward pass (the roots by
+  1/sqrt(width) before the final head): the effective initialisation is nn.Linear's, but an Adam step (about
+  lr per entry) moves a term's pre-activation by about lr x sqrt(fan-in), not lr x fan-in. Unscaled, one step
+  on the ~1,900-wide root readout moved the predictions by ~1 or more, against label spreads of 0.15
+  (fitness) and 0.03 (interaction).
+- The order is DCell's (tanh, then BatchNorm); the tanh used to follow BatchNorm, saturating at +-1 on the
+  one sample of a batch that hits a rarely perturbed term (BatchNorm scales it to ~sqrt(batch size)).
+Left as it is: eval mode's BatchNorm running statistics (momentum 0.1) are noisy for rarely perturbed terms and
+shift eval-mode predictions (interaction by about +0.03 on the digenic demo data: Pearson 0.40, R^2 < 0); a plain
+average over each epoch's batches was tried and did worse.
 """
 
 from __future__ import annotations
@@ -44,6 +64,7 @@ MIN_TERM_OUTPUT = 20
 OUTPUT_PER_GENE = 0.3
 AUXILIARY_WEIGHT = 0.3
 RECOMMENDED_WEIGHT_DECAY = 1e-5  # an L2 penalty for the optimiser (e.g. AdamW(weight_decay=...)); tune per dataset
+NORM_EPS = 1e-2  # BatchNorm's eps: bounds its gain on features (nearly) constant within a batch (see docstring)
 GROUP_OVERHEAD = 16_384  # padded weight entries one extra packed group is worth (its fixed cost in small ops)
 NUM_TARGETS = len(TARGETS)
 
@@ -182,16 +203,18 @@ def _assemble(pieces: list[torch.Tensor], positions: torch.Tensor | None) -> tor
     return torch.cat([*pieces, zero], dim=0).index_select(0, positions)
 
 
-def _uniform(shape: tuple[int, ...], bound: torch.Tensor, keep: torch.Tensor) -> nn.Parameter:
-    """U(-bound, bound) entries (nn.Linear's default init, bound = 1/sqrt(fan-in) per term), 0 where not `keep`."""
+def _uniform(shape: tuple[int, ...], bound: torch.Tensor | float, keep: torch.Tensor) -> nn.Parameter:
+    """U(-bound, bound) entries, 0 where not `keep`."""
     return nn.Parameter((torch.rand(shape) * 2 - 1) * bound * keep)
 
 
 class _TermGroup(nn.Module):
-    """n terms of one stratum padded to [out_max, in_max]: one baddbmm, one BatchNorm, one tanh, one head bmm.
-    Padded inputs read a zero row and padded outputs are masked to 0, so padding never changes the result."""
+    """n terms of one stratum padded to [out_max, in_max]: one baddbmm, one tanh, one BatchNorm, one head bmm.
+    Padded inputs read a zero row and padded outputs are masked to 0, so padding never changes the result.
+    `weight` and `head_weight` are stored unscaled (U(-1, 1)); the effective weights are them times `scale` and
+    `head_scale` (1/sqrt(fan-in) per term), nn.Linear's default initialisation (see the module docstring)."""
 
-    def __init__(self, specs: list[TermSpec], positions: torch.Tensor | None) -> None:
+    def __init__(self, specs: list[TermSpec], positions: torch.Tensor | None, norm_eps: float = NORM_EPS) -> None:
         super().__init__()
         n, self.in_max, self.out_max = len(specs), max(s.in_dim for s in specs), max(s.out_dim for s in specs)
         self.register_buffer("positions", positions, persistent=False)
@@ -199,12 +222,14 @@ class _TermGroup(nn.Module):
         out_dims = torch.tensor([s.out_dim for s in specs]).view(n, 1, 1)
         out_ok = torch.arange(self.out_max).view(1, -1, 1) < out_dims  # [n, out_max, 1]
         in_ok = torch.arange(self.in_max).view(1, 1, -1) < in_dims  # [n, 1, in_max]
-        self.weight = _uniform((n, self.out_max, self.in_max), in_dims.float().rsqrt(), out_ok & in_ok)
-        self.bias = _uniform((n, self.out_max, 1), in_dims.float().rsqrt(), out_ok)
-        self.norm = nn.BatchNorm1d(n * self.out_max)
+        self.register_buffer("scale", in_dims.float().rsqrt(), persistent=False)  # [n, 1, 1]: 1/sqrt(fan-in)
+        self.register_buffer("head_scale", out_dims.float().rsqrt(), persistent=False)  # [n, 1, 1]
+        self.weight = _uniform((n, self.out_max, self.in_max), 1.0, out_ok & in_ok)  # effective: weight * scale
+        self.bias = _uniform((n, self.out_max, 1), self.scale, out_ok)
+        self.norm = nn.BatchNorm1d(n * self.out_max, eps=norm_eps)
         head_in_ok = out_ok.transpose(1, 2)  # [n, 1, out_max]
-        self.head_weight = _uniform((n, NUM_TARGETS, self.out_max), out_dims.float().rsqrt(), head_in_ok)
-        self.head_bias = _uniform((n, NUM_TARGETS, 1), out_dims.float().rsqrt(), torch.ones(1, dtype=torch.bool))
+        self.head_weight = _uniform((n, NUM_TARGETS, self.out_max), 1.0, head_in_ok)  # effective: x head_scale
+        self.head_bias = _uniform((n, NUM_TARGETS, 1), self.head_scale, torch.ones(1, dtype=torch.bool))
         mask = out_ok.reshape(n * self.out_max, 1).float()
         self.register_buffer("output_mask", None if bool(mask.all()) else mask, persistent=False)
 
@@ -212,11 +237,11 @@ class _TermGroup(nn.Module):
         """Shapes: pieces [size_i, B] -> outputs [n * out_max, B] (slot k at row k * out_max), heads [n, 2, B]."""
         n = self.weight.shape[0]
         x = _assemble(pieces, self.positions).view(n, self.in_max, -1)  # [n, in_max, B]
-        hidden = torch.baddbmm(self.bias, self.weight, x)  # [n, out_max, B]
-        out = torch.tanh(self.norm(hidden.view(1, n * self.out_max, -1))).view(n * self.out_max, -1)
+        hidden = torch.baddbmm(self.bias, self.weight * self.scale, x)  # [n, out_max, B]
+        out = self.norm(torch.tanh(hidden).view(1, n * self.out_max, -1)).view(n * self.out_max, -1)  # tanh, then BN
         if self.output_mask is not None:
             out = out * self.output_mask
-        heads = torch.baddbmm(self.head_bias, self.head_weight, out.view(n, self.out_max, -1))
+        heads = torch.baddbmm(self.head_bias, self.head_weight * self.head_scale, out.view(n, self.out_max, -1))
         return out, heads
 
 
@@ -237,6 +262,7 @@ class DCell(PerturbationModel):
         output_per_gene: float = OUTPUT_PER_GENE,
         auxiliary_weight: float = AUXILIARY_WEIGHT,
         group_overhead: int = GROUP_OVERHEAD,
+        norm_eps: float = NORM_EPS,
     ) -> None:
         super().__init__()
         dag = context.need("go_dag", self.name)
@@ -267,7 +293,9 @@ class DCell(PerturbationModel):
         ] + [[[p for r in self.roots for p in rows(r)]]]
         in_max = [max(s.in_dim for s in group) for group in layout] + [len(consumers[-1][0])]
         plans = [_input_plan(inputs, width) for inputs, width in zip(consumers, in_max, strict=True)]
-        self.groups = nn.ModuleList(_TermGroup(group, plan[1]) for group, plan in zip(layout, plans[:-1], strict=True))
+        self.groups = nn.ModuleList(
+            _TermGroup(group, plan[1], norm_eps) for group, plan in zip(layout, plans[:-1], strict=True)
+        )
         self.register_buffer("root_positions", plans[-1][1], persistent=False)
         reads: list[dict[int, list[int]]] = [defaultdict(list) for _ in range(len(layout) + 1)]  # source: c -> rows
         for c, (needed, _) in enumerate(plans):
@@ -279,6 +307,7 @@ class DCell(PerturbationModel):
             for r, height in zip(reads, heights, strict=True)
         )
         self.head = nn.Linear(in_max[-1] + context.env_dim, NUM_TARGETS)
+        self.root_scale = 1.0 / math.sqrt(in_max[-1])  # the roots' readout scale, as the terms' (module docstring)
         if context.label_means is not None:  # start every head at the training means: term outputs are
             self.start_at(context.label_means)  # batch-normalised (zero-mean), so the biases carry the offset
 
@@ -312,7 +341,7 @@ class DCell(PerturbationModel):
             self.fanouts[g + 1](out, pieces)
             heads.append(head)
         roots = _assemble(pieces[-1], self.root_positions)  # [sum of root widths, B]
-        prediction = self.head(torch.cat([roots.t(), batch.environment], dim=1))
+        prediction = self.head(torch.cat([roots.t() * self.root_scale, batch.environment], dim=1))
         return ModelOutput(prediction, self.auxiliary_weight * self.term_loss(torch.cat(heads, dim=0), batch))
 
     def term_loss(self, heads: torch.Tensor, batch: PerturbationBatch) -> torch.Tensor:
@@ -335,7 +364,8 @@ class DCell(PerturbationModel):
             raise ValueError("DCell's BatchNorm needs at least 2 samples per batch in train mode")
 
     def term_parameters(self, go_id: str, gradients: bool = False) -> dict[str, torch.Tensor]:
-        """Views of one term's unpadded tensors (or of their `.grad`), laid out as `nn.Linear` holds them:
+        """One term's unpadded tensors (or their gradients), laid out as `nn.Linear` holds them: views, except
+        `weight` and `head_weight`, which are the effective weights (the stored ones times their fan-in scale):
         weight [out, in], bias [out], norm_weight/norm_bias/running_mean/running_var [out],
         head_weight [2, out], head_bias [2]."""
         spec = self.terms[self.term_index[go_id]]
@@ -345,12 +375,15 @@ class DCell(PerturbationModel):
         def part(tensor: torch.Tensor) -> torch.Tensor:
             return tensor.grad if gradients else tensor
 
+        def scaled(tensor: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:  # slot k's effective weight (or grad)
+            return tensor.grad[k] / scale[k] if gradients else tensor.detach()[k] * scale[k]
+
         return {
-            "weight": part(group.weight)[k, : spec.out_dim, : spec.in_dim],
+            "weight": scaled(group.weight, group.scale)[: spec.out_dim, : spec.in_dim],
             "bias": part(group.bias)[k, : spec.out_dim, 0],
             "norm_weight": part(group.norm.weight)[cols],
             "norm_bias": part(group.norm.bias)[cols],
-            "head_weight": part(group.head_weight)[k, :, : spec.out_dim],
+            "head_weight": scaled(group.head_weight, group.head_scale)[:, : spec.out_dim],
             "head_bias": part(group.head_bias)[k, :, 0],
             **({} if gradients else {"running_mean": group.norm.running_mean[cols]}),
             **({} if gradients else {"running_var": group.norm.running_var[cols]}),

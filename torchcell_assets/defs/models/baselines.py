@@ -22,7 +22,7 @@ from torchcell_core.datasets.loader import PerturbationDataset
 from torchcell_core.features.store import load_gene_feature
 from torchcell_core.genome.gene_index import GeneIndex
 from torchcell_core.hashing import file_sha256
-from torchcell_core.models.classical import baseline_metrics, design_matrix, fit_baseline
+from torchcell_core.models.classical import baseline_metrics, design_matrix, drop_unused_columns, fit_baseline
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE, fold_rows, prediction_completeness
 
 FOLDS = ("train", "val", "test")
@@ -36,6 +36,7 @@ class BaselinesConfig(dg.Config):
     max_train_rows: int = 5_000  # a seeded subset: SVR grows quadratically with rows; raise it for real runs
     seed: int = 0
     bootstrap: int = 1000
+    n_jobs: int = 2  # random forest trees in parallel
 
 
 def _frame(model: str, rows: np.ndarray, folds: np.ndarray, labels: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
@@ -63,14 +64,14 @@ def _classical(context, table_path, split: str, config: BaselinesConfig, storage
         raise ValueError(f"{config.gene_feature}: feature rows do not follow the genome's gene index")
     table = pq.read_table(table_path)
     p_values = np.asarray(table.column("interaction_p_value").to_numpy(zero_copy_only=False), dtype=float)
-    designs = {fold: design_matrix(PerturbationDataset(table, genes, split, fold), features, config.pooling)
-               for fold in FOLDS}  # fmt: skip
+    designs = drop_unused_columns({fold: design_matrix(PerturbationDataset(table, genes, split, fold), features,
+                                                       config.pooling) for fold in FOLDS})  # fmt: skip
     fold_p = {fold: p_values[design.rows] for fold, design in designs.items()}
     summaries, frames = {}, []
     for name in config.models:
         started = time.perf_counter()
         result = fit_baseline(name, designs["train"], designs["val"], designs, LABELS, seed=config.seed,
-                              max_train_rows=config.max_train_rows)  # fmt: skip
+                              n_jobs=config.n_jobs, max_train_rows=config.max_train_rows)  # fmt: skip
         metrics = baseline_metrics(result, designs, fold_p, n_resamples=config.bootstrap, seed=config.seed)
         context.log.info(f"{name}: {time.perf_counter() - started:.1f} s; chosen {result.summary()['targets']}")
         summaries[name] = result.summary() | {"splits": metrics, "gene_feature": config.gene_feature}

@@ -95,7 +95,7 @@ def train_config(
         gene_features=str(feature_path(storage, config.gene_feature)) if config.gene_feature else None,
         cell_graph=_cell_graph_file(storage, spec.graph_set) if spec.graph_set else None,
         go_terms=str(storage.path(*GO_TERMS)) if defaults["go"] else None,
-        go_edges=str(storage.path(*GO_EDGES)) if defaults["go"] else None,
+        go_edges=str(storage.path(*GO_EDGES)) if defaults["go"] else None, go_dataset_genes=defaults["go"],
         epochs=config.epochs or defaults["epochs"], batch_size=config.batch_size, lr=config.lr,
         eval_batch_size=defaults.get("eval_batch_size", 4096),
         weight_decay=config.weight_decay, patience=config.patience, seed=config.seed, device=config.device,
