@@ -1,8 +1,9 @@
 """DCell computed term by term (the reference) vs the packed stratum-by-stratum model: equal outputs, speed.
 
-`DCellReference` loops over the terms in topological order in Python, each with its own `nn.Linear`,
-`nn.BatchNorm1d`, tanh and head, as a direct reading of the DCell paper; `copy_weights_from` gives it
-the packed model's weights, so both compute the same function. The benchmark builds DCell over the real
+`DCellReference` loops over the terms in topological order in Python, each with its own `nn.Linear`, tanh,
+`nn.BatchNorm1d` (the model's eps and momentum) and head, as a direct reading of the DCell paper, and reads
+out the roots times `DCell.root_scale`; `copy_weights_from` gives it the packed model's effective (fan-in
+scaled) weights, so both compute the same function. The benchmark builds DCell over the real
 packaged GO DAG filtered with the real S288C annotations (`dcell_filter` defaults), draws random 2–3-gene
 genotypes and times one epoch (forward + loss + backward, batch 256) of each model on CPU, then prints
 the ratio and the largest difference between the two models' outputs.
@@ -34,7 +35,8 @@ class DCellReference(nn.Module):
     """DCell with one module per term, run in a Python loop over terms; structure taken from `model.terms`.
 
     Each term's input is its direct genes' states then its children's outputs (in `TermSpec.children` order),
-    the order of the packed model's weight rows.
+    the order of the packed model's weight rows; a term computes `BatchNorm(tanh(Linear(input)))`, and the final
+    head reads the roots' outputs times `model.root_scale`, then the environment, as `DCell` does.
     """
 
     def __init__(self, model: DCell) -> None:
@@ -44,8 +46,12 @@ class DCellReference(nn.Module):
         self.num_genes = model.num_genes
         self.order = sorted(model.terms, key=lambda spec: (spec.height, spec.go_id))
         self.roots = list(model.roots)
+        self.root_scale = model.root_scale
+        packed_norm = model.groups[0].norm  # every group's BatchNorm has the model's eps and momentum
         self.linears = nn.ModuleList(nn.Linear(spec.in_dim, spec.out_dim) for spec in self.order)
-        self.norms = nn.ModuleList(nn.BatchNorm1d(spec.out_dim) for spec in self.order)
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(spec.out_dim, eps=packed_norm.eps, momentum=packed_norm.momentum) for spec in self.order
+        )
         self.heads = nn.ModuleList(nn.Linear(spec.out_dim, NUM_TARGETS) for spec in self.order)
         self.head = nn.Linear(model.head.in_features, NUM_TARGETS)
         device = model.head.weight.device
@@ -55,15 +61,16 @@ class DCellReference(nn.Module):
 
     def forward(self, batch: PerturbationBatch) -> ModelOutput:
         """Shapes: `perturbed` [P], `batch` [P], `environment` [B, E] -> `prediction` [B, 2], scalar aux loss."""
-        states = batch.environment.new_zeros(len(batch), self.num_genes)
+        states = batch.environment.new_zeros(len(batch), self.num_genes)  # [B, num_genes]
         states[batch.batch, batch.perturbed] = 1.0
-        outputs: dict[str, torch.Tensor] = {}
+        outputs: dict[str, torch.Tensor] = {}  # go_id -> [B, out_dim]
         term_losses = []
         for i, spec in enumerate(self.order):
-            x = torch.cat([states[:, self.direct_genes[i]]] + [outputs[c] for c in spec.children], dim=1)
-            outputs[spec.go_id] = torch.tanh(self.norms[i](self.linears[i](x)))
+            x = torch.cat([states[:, self.direct_genes[i]]] + [outputs[c] for c in spec.children], dim=1)  # [B, in]
+            outputs[spec.go_id] = self.norms[i](torch.tanh(self.linears[i](x)))  # tanh, then BatchNorm
             term_losses.append(masked_loss(self.heads[i](outputs[spec.go_id]), batch.labels, batch.mask, self.loss))
-        prediction = self.head(torch.cat([outputs[r] for r in self.roots] + [batch.environment], dim=1))
+        roots = torch.cat([outputs[r] for r in self.roots], dim=1) * self.root_scale  # [B, sum of root widths]
+        prediction = self.head(torch.cat([roots, batch.environment], dim=1))  # [B, 2]
         return ModelOutput(prediction, self.auxiliary_weight * torch.stack(term_losses).mean())
 
     def num_parameters(self) -> int:
@@ -72,7 +79,8 @@ class DCellReference(nn.Module):
 
 @torch.no_grad()
 def copy_weights_from(reference: DCellReference, model: DCell) -> None:
-    """Set every reference tensor (weights, biases, BatchNorm statistics) to the packed model's values."""
+    """Set every reference tensor (weights, biases, BatchNorm statistics) to the packed model's values; the
+    weights copied are the effective ones (stored weights times their 1/sqrt(fan-in) scale)."""
     for i, spec in enumerate(reference.order):
         packed = model.term_parameters(spec.go_id)
         reference.linears[i].weight.copy_(packed["weight"])

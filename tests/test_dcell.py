@@ -10,13 +10,12 @@ from torch import nn
 
 from torchcell_core.datasets.loader import PerturbationBatch, PerturbationDataset, make_loader
 from torchcell_core.genome.gene_index import GeneIndex
-from torchcell_core.models.base import ModelContext, ModelOutput, build_model, masked_loss
+from torchcell_core.models.base import ModelContext, build_model, masked_loss
 from torchcell_core.models.dcell import GROUP_OVERHEAD, DCell, pack_stratum, term_output_size
 from torchcell_core.ontology.dag import GoDag, GoEdge, GoTerm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from dcell_reference import DCellReference as BenchReference  # noqa: E402
-from dcell_reference import copy_weights_from  # noqa: E402
+from dcell_reference import DCellReference, copy_weights_from  # noqa: E402
 
 NUM_GENES = 14  # genes 0..12 lie in some term, gene 13 in none
 ROOT, MID1, MID2 = "GO:0000031", "GO:0000021", "GO:0000022"
@@ -64,31 +63,6 @@ def make_batch(genotypes: list[list[int]], seed: int = 0) -> PerturbationBatch:
 
 
 GENOTYPES = [[0], [3, 7], [1, 5, 11], [12, 13], [2, 9, 10], [6], [4, 8], [0, 12, 13]]
-
-
-class DCellReference(BenchReference):
-    """The bench/ per-term reference with DCell's term order, BatchNorm(tanh(Linear)), the model's BatchNorm eps and
-    its 1/sqrt(width) readout of the roots; the packed weights it copies are the effective (scaled) ones."""
-
-    def __init__(self, model: DCell) -> None:
-        super().__init__(model)
-        self.root_scale = model.root_scale
-        for norm in self.norms:
-            norm.eps, norm.momentum = model.groups[0].norm.eps, model.groups[0].norm.momentum
-
-    def forward(self, batch: PerturbationBatch) -> ModelOutput:
-        """Shapes: `perturbed` [P], `batch` [P], `environment` [B, E] -> `prediction` [B, 2], scalar aux loss."""
-        states = batch.environment.new_zeros(len(batch), self.num_genes)  # [B, num_genes]
-        states[batch.batch, batch.perturbed] = 1.0
-        outputs: dict[str, torch.Tensor] = {}
-        term_losses = []
-        for i, spec in enumerate(self.order):
-            x = torch.cat([states[:, self.direct_genes[i]]] + [outputs[c] for c in spec.children], dim=1)
-            outputs[spec.go_id] = self.norms[i](torch.tanh(self.linears[i](x)))  # [B, out_dim]
-            term_losses.append(masked_loss(self.heads[i](outputs[spec.go_id]), batch.labels, batch.mask, self.loss))
-        roots = torch.cat([outputs[r] for r in self.roots], dim=1) * self.root_scale
-        prediction = self.head(torch.cat([roots, batch.environment], dim=1))
-        return ModelOutput(prediction, self.auxiliary_weight * torch.stack(term_losses).mean())
 
 
 def built(seed: int = 0, **hparams) -> DCell:

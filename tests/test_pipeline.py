@@ -298,6 +298,7 @@ def test_a_sweep_runs_as_partitions_and_is_ranked_on_validation(run):
     assert table.loc[table["chosen"], "val_pearson"].iloc[0] == table["val_pearson"].max()
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["graph_set_chart"].value.startswith("![test interaction Pearson per graph set")
+    assert "tiny: 3. STRING 9.1 beats STRING 12.0" in metadata["claim_string_versions"].value  # dango on both
     bad = TorchcellStorage(data_dir=str(storage.root() / "corrupt_sweep"))
     table.assign(chosen=~table["chosen"]).to_csv(bad.path(*SWEEP_CSV), index=False)
     assert chosen_is_best_on_validation(storage=bad).passed is False

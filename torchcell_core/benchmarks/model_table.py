@@ -118,6 +118,7 @@ def comparison_table(table: pd.DataFrame, dataset: str, split: str) -> pd.DataFr
     """One comparison (dataset × split): every model's test Pearson with its 95% CI per target, family first,
     then the ceilings, as printed by `make demo`."""
     part = table[(table["dataset"] == dataset) & (table["split_type"] == split)]
+    part = part.assign(graph_set=part["graph_set"].fillna(""), feature_set=part["feature_set"].fillna(""))
     cells = part.assign(cell=[f"{r:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(r) else "constant (no Pearson)"
                               for r, lo, hi in zip(part["pearson"], part["pearson_ci_low"].fillna(np.nan),
                                                    part["pearson_ci_high"].fillna(np.nan), strict=True)])  # fmt: skip
@@ -127,7 +128,7 @@ def comparison_table(table: pd.DataFrame, dataset: str, split: str) -> pd.DataFr
                              aggfunc="first").reset_index()  # fmt: skip
     rank = {f: i for i, f in enumerate([*FAMILIES, "ceiling"])}
     wide = wide.sort_values(["family", "model"], key=lambda c: c.map(rank) if c.name == "family" else c)
-    return wide.rename_axis(columns=None)
+    return wide.rename_axis(columns=None).fillna("—")
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:

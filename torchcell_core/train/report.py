@@ -4,7 +4,8 @@ Outputs in the run directory: `metrics.json` (per fold and label; bootstrap 95% 
 `predictions.parquet` (table row, fold, measured and predicted per label), `training_curve.png` and one
 predicted-vs-measured scatter per label of the test fold (the validation fold when there is no test).
 Final numbers come from `best.pt` (the validation criterion of loop.py), or `last.pt` when no epoch
-improved it.
+improved it; for models with BatchNorm, that file holds the running statistics loop.py recomputed for its
+weights after training.
 """
 
 from __future__ import annotations

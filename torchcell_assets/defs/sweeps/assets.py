@@ -24,10 +24,12 @@ from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.metadata import image
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
+from torchcell_core.benchmarks.claims import string_versions
+from torchcell_core.benchmarks.model_table import neural_run_rows
 from torchcell_core.benchmarks.sweep_plots import graph_set_bars
 from torchcell_core.hashing import file_sha256
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE
-from torchcell_core.train.sweep import expand_grid, rank_sweep, read_manifest, run_rows, write_manifest
+from torchcell_core.train.sweep import FULL, expand_grid, rank_sweep, read_manifest, run_rows, write_manifest
 
 SWEEP_PARTITIONS = dg.DynamicPartitionsDefinition(name="sweep_runs")
 SWEEP_TABLE = "sweep_results"
@@ -138,6 +140,10 @@ def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) ->
         raise ValueError("no sweep run has finished: materialize sweep_plan, then backfill sweep_model")
     table = rank_sweep(pd.DataFrame(rows))
     published = publish_table(storage, SWEEP_TABLE, SWEEP_CSV, table)
+    claims = [f"{sweep_id}: " + string_versions(pd.DataFrame(
+        [r for key in part.loc[part["ablation"] == FULL, "key"]  # the full models, not their ablations
+         for r in neural_run_rows(storage.root() / "sweeps" / sweep_id / key)])).line()
+        for sweep_id, part in table.groupby("sweep_id")]  # fmt: skip
     chart = graph_set_bars(table, storage.path(*GRAPH_SWEEP_PNG))
     chosen = table[table["chosen"]]
     shown = ["sweep_id", "rank", "key", "model", "dataset", "graph_set", "ablation", "hparams", "val_pearson",
@@ -149,6 +155,7 @@ def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) ->
             "ranked": dg.MetadataValue.md(table[shown].to_markdown(index=False, floatfmt=".3f")),
             "chosen": dg.MetadataValue.md(chosen[shown].to_markdown(index=False, floatfmt=".3f")),
             "graph_set_chart": image(chart, "test interaction Pearson per graph set"),
+            "claim_string_versions": dg.MetadataValue.md("\n".join(f"- {line}" for line in claims)),
             "runs": len(table),
             **published.metadata,
         },
