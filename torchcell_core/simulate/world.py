@@ -51,7 +51,7 @@ class WorldConfig:
     complex_effect_mean: float = 0.08
     redundant_pathway_effect: float = -0.15
     hub_sigma: float = 0.6
-    tendency_sd: float = 0.012
+    tendency_sd: float = 0.0025  # per-gene additive ε: with whole query strains held out, ridge on genes ≈ 0.13
     background_rate: float = 0.05
     background_sd: float = 0.10
     # τ, calibrated on the simulated Kuzmin 2018 design to the real screens (README, "Simulator calibration"):
