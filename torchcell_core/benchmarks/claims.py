@@ -36,7 +36,11 @@ def _best(rows: pd.DataFrame, target: str, families: tuple[str, ...] | None = No
 
 def _show(row: pd.Series) -> str:
     graph = f"/{row['graph_set']}" if isinstance(row.get("graph_set"), str) and row.get("graph_set") else ""
-    return f"{row['model']}{graph} {row['pearson']:.3f} [{row['pearson_ci_low']:.3f}, {row['pearson_ci_high']:.3f}]"
+    return f"{row['model']}{graph} {_ci(row)}"
+
+
+def _ci(row: pd.Series) -> str:
+    return f"{row['pearson']:.3f} [{row['pearson_ci_low']:.3f}, {row['pearson_ci_high']:.3f}]"
 
 
 def _order(a: pd.Series, b: pd.Series) -> int:
@@ -95,8 +99,8 @@ def string_versions(rows: pd.DataFrame) -> Verdict:
     for model, part in pairs:
         old, new = part.loc["string9_1"], part.loc["string12"]
         orders.append(_order(old, new))
-        parts.append(f"{model}: 9.1 {_show(old)} vs 12 {_show(new)}, best epoch {old.get('best_epoch')} vs "
-                     f"{new.get('best_epoch')}")  # fmt: skip
+        parts.append(f"{model}: STRING 9.1 {_ci(old)} vs STRING 12 {_ci(new)}, best epoch {old.get('best_epoch')} "
+                     f"vs {new.get('best_epoch')}")  # fmt: skip
     verdict = SUPPORTED if all(o > 0 for o in orders) else CONTRADICTED if all(o < 0 for o in orders) else UNDECIDED
     return Verdict(claim, verdict, "; ".join(parts))
 
