@@ -15,8 +15,14 @@ import dagster as dg
 import pandas as pd
 
 from torchcell_assets.definitions import defs
-from torchcell_assets.defs.sweeps.assets import SWEEP_CSV, SWEEP_PARTITIONS, SweepConfig, sweep_model, sweep_plan, \
-    sweep_table
+from torchcell_assets.defs.sweeps.assets import (
+    SWEEP_CSV,
+    SWEEP_PARTITIONS,
+    SweepConfig,
+    sweep_model,
+    sweep_plan,
+    sweep_table,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

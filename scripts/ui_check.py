@@ -2,7 +2,8 @@
 
 Starts `dagster dev` in a throwaway DAGSTER_HOME and data dir, materializes `digenic_dataset` and its
 upstream (sources, graph tables, knowledge graph) through the GraphQL API, then screenshots (and dumps the
-DOM of) the asset lineage page and the dataset's asset page into `artifacts/ui/`. Run: `.venv/bin/python scripts/ui_check.py`.
+DOM of) the asset lineage page and the dataset's asset page into `artifacts/ui/`.
+Run: `.venv/bin/python scripts/ui_check.py`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pandas as pd
 import pytest
 
@@ -77,7 +76,8 @@ def test_every_asset_materializes_and_every_check_passes(run):
     }
     assert materialized == {
         "s288c_genome", "go_dag", "simulated_release", *SOURCES, "graph_tables", "knowledge_graph",
-        *(f"{name}_dataset" for name in DATASET_ASSETS), "gene_features", "cell_graphs", "classical_baselines", *(f"{model}_model" for model in NEURAL_MODELS),
+        *(f"{name}_dataset" for name in DATASET_ASSETS), "gene_features", "cell_graphs", "classical_baselines",
+        *(f"{model}_model" for model in NEURAL_MODELS),
         "model_benchmarks", "convergence_projections", "strain_design",
     }  # fmt: skip
     evaluations = [e for result in results for e in result.get_asset_check_evaluations()]

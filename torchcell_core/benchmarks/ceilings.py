@@ -71,8 +71,8 @@ def oracle_interactions(
     if measurements is None or not triples:
         return oracle
     frame = measurements.assign(dataset=measurements["source_file"].map(MEASUREMENT_DATASETS))
-    frame["genotype"] = ["+".join(sorted(g)) for g in
-                         zip(frame["query_gene_1"], frame["query_gene_2"], frame["array_gene"], strict=True)]  # fmt: skip
+    triples = zip(frame["query_gene_1"], frame["query_gene_2"], frame["array_gene"], strict=True)
+    frame["genotype"] = ["+".join(sorted(g)) for g in triples]
     means = frame.groupby(["genotype", "dataset"], as_index=False)["tau_oracle"].agg(["sum", "count"])
     wanted = pd.DataFrame({"row": triples, "genotype": ["+".join(sorted(genotypes[r])) for r in triples],
                            "dataset": [list(source_datasets[r]) for r in triples]}).explode("dataset")  # fmt: skip
@@ -105,5 +105,6 @@ def ceiling_rows(
     for split in splits:
         ceilings = interaction_ceilings(world, dataset, split, measurements=measurements)
         rows += [{"model": f"{kind}_ceiling", "family": "ceiling", "dataset": name, "split_type": split,
-                  "target": "interaction", "n": ceilings["n"], "pearson": ceilings[kind]} for kind in CEILINGS]  # fmt: skip
+                  "target": "interaction", "n": ceilings["n"], "pearson": ceilings[kind]}
+                 for kind in CEILINGS]  # fmt: skip
     return rows

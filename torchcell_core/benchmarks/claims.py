@@ -60,8 +60,8 @@ def classical_fitness_not_interactions(rows: pd.DataFrame) -> Verdict:
     int_other = _best(rows, "interaction", ("baseline", "ontology", "graph"))
     if fit_classical is None or int_classical is None or int_other is None:
         return Verdict(claim, UNDECIDED, "needs classical models and another family on both targets")
-    good_fitness = fit_classical["pearson"] >= FITNESS_CLOSE * fit_best["pearson"] or _order(fit_classical,
-                                                                                              fit_best) == 0  # fmt: skip
+    close = fit_classical["pearson"] >= FITNESS_CLOSE * fit_best["pearson"]
+    good_fitness = close or _order(fit_classical, fit_best) == 0
     order = _order(int_classical, int_other)
     evidence = (f"fitness: best classical {_show(fit_classical)} vs best {_show(fit_best)}; interaction: best "
                 f"classical {_show(int_classical)} vs best other {_show(int_other)}")  # fmt: skip
@@ -93,8 +93,8 @@ def string_versions(rows: pd.DataFrame) -> Verdict:
     pairs = [(m, part.set_index("graph_set")) for m, part in best.groupby("model")
              if {"string9_1", "string12"} <= set(part["graph_set"])]  # fmt: skip
     if not pairs:
-        return Verdict(claim, UNDECIDED, "no model was trained on both STRING 9.1 and STRING 12 in this comparison "
-                                         "(the graph sweep: sweep_plan with graph_sets string9.1, string12)")  # fmt: skip
+        return Verdict(claim, UNDECIDED, "no model was trained on both STRING 9.1 and STRING 12 in this "
+                                         "comparison (the graph sweep: sweep_plan, sweep_table)")
     parts, orders = [], []
     for model, part in pairs:
         old, new = part.loc["string9_1"], part.loc["string12"]
@@ -114,7 +114,8 @@ def dcell_is_the_baseline_to_beat(rows: pd.DataFrame) -> Verdict:
         return Verdict(claim, UNDECIDED, "needs DCell and the simple baselines")
     order = _order(dcell, simple)
     graph = _best(rows, "interaction", ("graph",))
-    beaten = "" if graph is None else f"; best graph {_show(graph)} {'beats' if _order(graph, dcell) > 0 else 'does not clearly beat'} it"
+    verb = "beats" if graph is not None and _order(graph, dcell) > 0 else "does not clearly beat"
+    beaten = "" if graph is None else f"; best graph {_show(graph)} {verb} it"
     evidence = f"{_show(dcell)} vs best simple baseline {_show(simple)}{beaten}"
     return Verdict(claim, {1: SUPPORTED, -1: CONTRADICTED, 0: UNDECIDED}[order], evidence)
 

@@ -159,7 +159,8 @@ class World:
         gene = sum(pair_normal(g, g, c.seed + GENE_TENDENCY_SALT, 1.0) for g in (i, j, k))
         return {
             "module": hub[i] * hub[j] * hub[k] * module,
-            "pair_epsilon": c.trigenic_epsilon_weight * sum(self.epsilon_pairs(a, b, background=False) for a, b in pairs),
+            "pair_epsilon": c.trigenic_epsilon_weight
+            * sum(self.epsilon_pairs(a, b, background=False) for a, b in pairs),
             "pair_sensitivity": c.trigenic_pair_sd * sensitivity,
             "gene": c.trigenic_gene_sd * gene,
             "profile": c.trigenic_profile_weight * sum(self.profile_product(a, b) for a, b in pairs),

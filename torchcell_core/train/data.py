@@ -98,7 +98,8 @@ def load_go(terms_path: str | Path, edges_path: str | Path, genes: GeneIndex, on
     known = set(genes.genes)
     gene_sets = {t["go_id"]: genes.positions([g for g in t["genes"] if g in known]).tolist() for t in terms}
     if only is not None:
-        gene_sets = {term: kept for term, positions in gene_sets.items() if (kept := [p for p in positions if p in only])}
+        gene_sets = {term: kept for term, positions in gene_sets.items()
+                     if (kept := [p for p in positions if p in only])}  # fmt: skip
         dag = dag.subgraph(gene_sets)
     return dag, gene_sets
 
@@ -132,6 +133,7 @@ def load_run_data(config: TrainConfig) -> RunData:
         context.cell_graph = load_cell_graph_for(config.cell_graph, genes)
     if config.go_terms:
         # Terms sized and fed by the genes this dataset perturbs (any fold: no label is read), or by every gene.
-        only = {int(g) for f in folds.values() for g in f.gene_index.unique().tolist()} if config.go_dataset_genes else None
+        only = ({int(g) for f in folds.values() for g in f.gene_index.unique().tolist()}
+                if config.go_dataset_genes else None)
         context.go_dag, context.go_gene_sets = load_go(config.go_terms, config.go_edges, genes, only)
     return RunData(genes=genes, folds=folds, p_values=p_values, context=context)

@@ -85,7 +85,8 @@ def simulated_ceiling_rows(storage: TorchcellStorage, comparisons: list[tuple[st
     torchcell_core.benchmarks.ceilings."""
     world_json = storage.root() / "simulated" / "world.json"
     datasets = sorted({dataset for dataset, _ in comparisons})
-    cards = {name: json.loads(dataset_parquet(storage, name).with_suffix(".card.json").read_text()) for name in datasets}
+    cards = {name: json.loads(dataset_parquet(storage, name).with_suffix(".card.json").read_text())
+             for name in datasets}  # fmt: skip
     simulated = [name for name in datasets if cards[name].get("simulated")]
     if not simulated or not world_json.is_file():
         return []
@@ -103,8 +104,8 @@ def cis_bracket_estimates(storage: TorchcellStorage) -> dg.AssetCheckResult:
     table = pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV))
     table = table[table["family"] != "ceiling"]
     finite = table["pearson"].notna() | table["model"].isin(CONSTANT_BASELINES)
-    inside = ((table["pearson_ci_low"] <= table["pearson"] + 1e-12) & (table["pearson"] <= table["pearson_ci_high"] + 1e-12)
-              ) | table["pearson"].isna()  # fmt: skip
+    inside = ((table["pearson_ci_low"] <= table["pearson"] + 1e-12)
+              & (table["pearson"] <= table["pearson_ci_high"] + 1e-12)) | table["pearson"].isna()  # fmt: skip
     targets = table.groupby(["model", "dataset", "split_type", "graph_set"], dropna=False)["target"].nunique()
     return dg.AssetCheckResult(
         passed=bool(finite.all() and inside[finite].all() and (targets == 2).all()),

@@ -84,7 +84,8 @@ def _classical(context, table_path, split: str, config: BaselinesConfig, storage
     group_name="models", code_version="2", deps=[*DATASET_ASSETS.values(), gene_features], kinds={"scikitlearn"},
     partitions_def=MODEL_PARTITIONS,
     check_specs=[dg.AssetCheckSpec(PREDICTIONS_COMPLETE, asset="classical_baselines",
-                                   description="every fold row has a finite prediction of each target from every model")],
+                                   description="every fold row has a finite prediction of each target from "
+                                               "every model")],
 )  # fmt: skip
 def classical_baselines(
     context: dg.AssetExecutionContext, config: BaselinesConfig, storage: TorchcellStorage

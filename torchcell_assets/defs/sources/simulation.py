@@ -9,13 +9,13 @@ import shutil
 
 import dagster as dg
 import pandas as pd
-from torchcell_core.simulate.kuzmin import simulate_kuzmin
-from torchcell_core.simulate.networks import simulate_networks
 
 from torchcell_assets.defs.sources.genome import s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_ANNOTATIONS_PARQUET
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.simulate.costanzo2016 import SIMULATOR_VERSION, simulate_costanzo2016
+from torchcell_core.simulate.kuzmin import simulate_kuzmin
+from torchcell_core.simulate.networks import simulate_networks
 from torchcell_core.simulate.world import WorldConfig, build_world
 
 SIMULATORS = {"costanzo2016": simulate_costanzo2016, "kuzmin": simulate_kuzmin, "networks": simulate_networks}
