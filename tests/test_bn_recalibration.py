@@ -145,7 +145,8 @@ def _ddp_worker(rank: int, rendezvous: str, results: str) -> None:
 def test_ddp_ranks_agree_on_the_average_over_all_shards(tmp_path):
     """Under DDP every rank ends with the same statistics: those of all ranks' batches together, each batch counted
     once (rank 0 has 3 batches, rank 1 has 2)."""
-    mp.start_processes(_ddp_worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=2, start_method="fork")
+    # spawn, not fork: a forked child of a process whose OpenMP pool has run (any earlier torch test) can hang.
+    mp.start_processes(_ddp_worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=2, start_method="spawn")
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert (rank0["used"], rank1["used"]) == (3, 2)
     for a, b in zip(rank0["buffers"], rank1["buffers"], strict=True):
