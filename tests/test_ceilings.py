@@ -84,3 +84,19 @@ def test_family_summary_puts_the_best_of_each_family_beside_the_ceilings():
     assert pd.isna(summary.loc["fitness"].get("measurement_ceiling"))
     text = summary_markdown(family_summary(table))
     assert "nan" not in text and "—" in text and "dango 0.540 [0.530, 0.550]" in text
+
+
+def test_oracle_of_a_triple_is_the_mean_of_its_measurements_in_the_row_s_datasets(world):
+    from torchcell_core.benchmarks.ceilings import oracle_interactions
+
+    g = list(world.genes["systematic_name"][:5])
+    measurements = pd.DataFrame({
+        "source_file": ["aao1729_data_s1.tsv", "aaz5667-Table-S1.xlsx", "aaz5667-Table-S3.xlsx"],
+        "query_gene_1": [g[0], g[0], g[1]], "query_gene_2": [g[1], g[1], g[2]], "array_gene": [g[2], g[2], g[3]],
+        "tau_true": [0.0, 0.0, 0.0], "tau_oracle": [-0.1, -0.3, 0.2]})  # fmt: skip
+    genotypes = [[g[2], g[0], g[1]], [g[0], g[1], g[2]], [g[1], g[2], g[3]], [g[0], g[4]], [g[2], g[3], g[4]]]
+    sources = [["kuzmin2018"], ["kuzmin2018", "kuzmin2020"], ["kuzmin2020"], ["costanzo2016"], ["kuzmin2018"]]
+    oracle = oracle_interactions(world, genotypes, sources, measurements)
+    assert oracle[:3] == pytest.approx([-0.1, -0.2, 0.2])
+    assert oracle[3] == pytest.approx(world.epsilon_pairs(*world.positions([g[0], g[4]]).reshape(2, 1))[0])
+    assert np.isnan(oracle[4])  # a triple never measured has no oracle

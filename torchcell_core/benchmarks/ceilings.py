@@ -71,8 +71,8 @@ def oracle_interactions(
     if measurements is None or not triples:
         return oracle
     frame = measurements.assign(dataset=measurements["source_file"].map(MEASUREMENT_DATASETS))
-    triples = zip(frame["query_gene_1"], frame["query_gene_2"], frame["array_gene"], strict=True)
-    frame["genotype"] = ["+".join(sorted(g)) for g in triples]
+    measured = zip(frame["query_gene_1"], frame["query_gene_2"], frame["array_gene"], strict=True)
+    frame["genotype"] = ["+".join(sorted(g)) for g in measured]
     means = frame.groupby(["genotype", "dataset"], as_index=False)["tau_oracle"].agg(["sum", "count"])
     wanted = pd.DataFrame({"row": triples, "genotype": ["+".join(sorted(genotypes[r])) for r in triples],
                            "dataset": [list(source_datasets[r]) for r in triples]}).explode("dataset")  # fmt: skip
