@@ -18,11 +18,11 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from torchcell_core.benchmarks.baselines import baseline_metrics
 from torchcell_core.benchmarks.ceilings import interaction_ceilings, read_measurements
+from torchcell_core.benchmarks.model_table import pearson_with_ci
 from torchcell_core.simulate.world import load_world
 
 SPLITS = ("split_random", "split_query")
@@ -56,11 +56,7 @@ def _flat(tree, prefix: str = ""):
 
 
 def _cell(metrics: dict) -> str:
-    r = metrics["pearson"]
-    if not np.isfinite(r):
-        return "constant (no Pearson)"
-    low, high = metrics["ci"]["pearson"]
-    return f"{r:.3f} [{low:.3f}, {high:.3f}]"
+    return pearson_with_ci(metrics["pearson"], *metrics["ci"]["pearson"])
 
 
 def calibration(data: Path, dataset: str, bootstrap: int) -> list[dict]:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from torchcell_core.benchmarks.model_table import row_pearson
+
 SUPPORTED, CONTRADICTED, UNDECIDED = "SUPPORTED", "CONTRADICTED", "NOT DECIDED"
 FITNESS_CLOSE = 0.9  # "predicts fitness well": at least this share of the best model's fitness Pearson
 
@@ -36,11 +38,7 @@ def _best(rows: pd.DataFrame, target: str, families: tuple[str, ...] | None = No
 
 def _show(row: pd.Series) -> str:
     graph = f"/{row['graph_set']}" if isinstance(row.get("graph_set"), str) and row.get("graph_set") else ""
-    return f"{row['model']}{graph} {_ci(row)}"
-
-
-def _ci(row: pd.Series) -> str:
-    return f"{row['pearson']:.3f} [{row['pearson_ci_low']:.3f}, {row['pearson_ci_high']:.3f}]"
+    return f"{row['model']}{graph} {row_pearson(row)}"
 
 
 def _order(a: pd.Series, b: pd.Series) -> int:
@@ -99,8 +97,8 @@ def string_versions(rows: pd.DataFrame) -> Verdict:
     for model, part in pairs:
         old, new = part.loc["string9_1"], part.loc["string12"]
         orders.append(_order(old, new))
-        parts.append(f"{model}: STRING 9.1 {_ci(old)} vs STRING 12 {_ci(new)}, best epoch {old.get('best_epoch')} "
-                     f"vs {new.get('best_epoch')}")  # fmt: skip
+        parts.append(f"{model}: STRING 9.1 {row_pearson(old)} vs STRING 12 {row_pearson(new)}, "
+                     f"best epoch {old.get('best_epoch')} vs {new.get('best_epoch')}")  # fmt: skip
     verdict = SUPPORTED if all(o > 0 for o in orders) else CONTRADICTED if all(o < 0 for o in orders) else UNDECIDED
     return Verdict(claim, verdict, "; ".join(parts))
 

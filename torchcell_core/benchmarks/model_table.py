@@ -82,8 +82,20 @@ def classical_run_rows(run_dir: str | Path, dataset_path: str | Path, feature_se
     return rows
 
 
-def _with_ci(row: pd.Series) -> str:
-    return f"{row['model']} {row['pearson']:.3f} [{row['pearson_ci_low']:.3f}, {row['pearson_ci_high']:.3f}]"
+def pearson_with_ci(pearson: float, low: float, high: float) -> str:
+    """`0.412 [0.350, 0.470]`, or `constant (no Pearson)` where the prediction was constant (NaN Pearson)."""
+    return f"{pearson:.3f} [{low:.3f}, {high:.3f}]" if np.isfinite(pearson) else "constant (no Pearson)"
+
+
+def row_pearson(row: pd.Series) -> str:
+    """`pearson_with_ci` of a benchmark row."""
+    return pearson_with_ci(row["pearson"], row["pearson_ci_low"], row["pearson_ci_high"])
+
+
+def by_family(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in family order (baseline, classical, ontology, graph, then ceilings), models by name within one."""
+    rank = {f: i for i, f in enumerate([*FAMILIES, "ceiling"])}
+    return frame.sort_values(["family", "model"], key=lambda c: c.map(rank) if c.name == "family" else c)
 
 
 def family_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -101,7 +113,8 @@ def family_summary(table: pd.DataFrame) -> pd.DataFrame:
         for family in FAMILIES:
             members = part[part["family"] == family]
             if not members.empty:
-                row[family] = _with_ci(members.loc[members["pearson"].idxmax()])
+                best = members.loc[members["pearson"].idxmax()]
+                row[family] = f"{best['model']} {row_pearson(best)}"
         if (dataset, split, target) in ceilings.index:
             for name, value in ceilings.loc[(dataset, split, target)].dropna().items():
                 row[name] = round(float(value), 3)
@@ -119,16 +132,12 @@ def comparison_table(table: pd.DataFrame, dataset: str, split: str) -> pd.DataFr
     then the ceilings, as printed by `make demo`."""
     part = table[(table["dataset"] == dataset) & (table["split_type"] == split)]
     part = part.assign(graph_set=part["graph_set"].fillna(""), feature_set=part["feature_set"].fillna(""))
-    cells = part.assign(cell=[f"{r:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(r) else "constant (no Pearson)"
-                              for r, lo, hi in zip(part["pearson"], part["pearson_ci_low"].fillna(np.nan),
-                                                   part["pearson_ci_high"].fillna(np.nan), strict=True)])  # fmt: skip
+    cells = part.assign(cell=[row_pearson(row) for _, row in part.iterrows()])
     cells.loc[cells["family"] == "ceiling", "cell"] = [f"{r:.3f}" for r in cells.loc[cells["family"] == "ceiling",
                                                                                       "pearson"]]  # fmt: skip
     wide = cells.pivot_table(index=["family", "model", "graph_set", "feature_set"], columns="target", values="cell",
                              aggfunc="first").reset_index()  # fmt: skip
-    rank = {f: i for i, f in enumerate([*FAMILIES, "ceiling"])}
-    wide = wide.sort_values(["family", "model"], key=lambda c: c.map(rank) if c.name == "family" else c)
-    return wide.rename_axis(columns=None).fillna("—")
+    return by_family(wide).rename_axis(columns=None).fillna("—")
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
@@ -150,10 +159,7 @@ def pearson_bars(table: pd.DataFrame, path: str | Path, title: str) -> Path:
     for ax, (dataset, split) in zip(axes[:, 0], groups, strict=True):
         part = table[(table["dataset"] == dataset) & (table["split_type"] == split)]
         ceilings, models = part[part["family"] == "ceiling"], part[part["family"] != "ceiling"]
-        rank = {f: i for i, f in enumerate(FAMILIES)}
-        runs = (models[["family", "model", "graph_set"]].drop_duplicates()
-                .sort_values(["family", "model"], key=lambda c: c.map(rank) if c.name == "family" else c)
-                .reset_index(drop=True))  # fmt: skip
+        runs = by_family(models[["family", "model", "graph_set"]].drop_duplicates()).reset_index(drop=True)
         for offset, target in ((-width / 2, "fitness"), (width / 2, "interaction")):
             rows = runs.merge(models[models["target"] == target], on=["family", "model", "graph_set"], how="left")
             low = (rows["pearson"] - rows["pearson_ci_low"]).clip(lower=0).fillna(0)
