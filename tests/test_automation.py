@@ -16,20 +16,28 @@ def _evaluate(storage: TorchcellStorage, cursor: str | None, definitions: dg.Def
         return raw_files_sensor(context)
 
 
-def test_sensor_requests_a_refresh_of_a_changed_source_and_its_dependents(tmp_path):
+def test_sensor_requests_a_refresh_of_a_changed_source_once_its_files_stop_changing(tmp_path):
     definitions = defs()
     storage = TorchcellStorage(data_dir=str(tmp_path / "data"), raw_dir=str(tmp_path / "raw"))
     first = _evaluate(storage, None, definitions)
     assert first.run_requests == []  # the first look only records what is there
     unchanged = _evaluate(storage, first.cursor, definitions)
     assert unchanged.run_requests == []
-    (tmp_path / "raw" / "kuzmin2018").mkdir(parents=True)
-    (tmp_path / "raw" / "kuzmin2018" / "aao1729_data_s1.tsv").write_text("a new release\n")
-    changed = _evaluate(storage, unchanged.cursor, definitions)
-    (request,) = changed.run_requests
+    raw = tmp_path / "raw" / "kuzmin2018"
+    raw.mkdir(parents=True)
+    (raw / "aao1729_data_s1.tsv").write_text("the first part of a new release\n")
+    appeared = _evaluate(storage, unchanged.cursor, definitions)
+    assert appeared.run_requests == []  # maybe still being copied
+    with (raw / "aao1729_data_s1.tsv").open("a") as file:
+        file.write("more rows\n")
+    growing = _evaluate(storage, appeared.cursor, definitions)
+    assert growing.run_requests == []  # its size changed since the last tick
+    (raw / "README.txt").write_text("stray files do not count")
+    (request,) = (stable := _evaluate(storage, growing.cursor, definitions)).run_requests
     keys = {key.to_user_string() for key in request.asset_selection}
     assert "kuzmin2018" in keys and "costanzo2016" not in keys
-    assert _evaluate(storage, changed.cursor, definitions).run_requests == []
+    assert _evaluate(storage, stable.cursor, definitions).run_requests == []
+    assert "two consecutive ticks" in raw_files_sensor.description
 
 
 def test_weekly_schedule_refreshes_every_source():

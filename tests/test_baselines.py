@@ -1,9 +1,18 @@
 """The baselines every model is compared with, and the claim verdicts drawn from a comparison."""
 
+import json
+
+import dagster as dg
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
+from tests.test_partial_failure import empty_dataset
+from torchcell_assets.defs.datasets.assets import dataset_card_path, dataset_parquet
+from torchcell_assets.defs.models.baselines import BaselinesConfig, classical_baselines
+from torchcell_assets.defs.models.partitions import partition_key
+from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.benchmarks.baselines import baseline_metrics, baseline_predictions, query_identity
 from torchcell_core.benchmarks.claims import CONTRADICTED, SUPPORTED, UNDECIDED, claim_verdicts
 from torchcell_core.datasets.splits import genotype_random_split, query_split
@@ -88,3 +97,15 @@ def test_claims_follow_the_numbers():
     overlapping.loc[(overlapping["model"] == "dango") & (overlapping["target"] == "interaction"), "pearson_ci_low"] = 0
     assert claim_verdicts(overlapping, "trigenic", "split_query")[1].verdict == UNDECIDED
     assert all(v.verdict == UNDECIDED for v in claim_verdicts(table, "trigenic", "split_random")[:4])
+
+
+def test_baselines_on_an_empty_dataset_fail_at_once_naming_it(tmp_path):
+    """A partition on an empty dataset (a release without triples) stops with the dataset and the reason, before
+    any model is fitted."""
+    storage = TorchcellStorage(data_dir=str(tmp_path))
+    table, card = empty_dataset(tmp_path)
+    pq.write_table(table, dataset_parquet(storage, "trigenic"))
+    dataset_card_path(storage, "trigenic").write_text(json.dumps(card))
+    context = dg.build_asset_context(partition_key=partition_key("trigenic", "split_random"))
+    with pytest.raises(dg.Failure, match="trigenic dataset is empty: no trigenic experiments in the graph"):
+        classical_baselines(context=context, config=BaselinesConfig(), storage=storage)

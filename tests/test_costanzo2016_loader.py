@@ -1,5 +1,7 @@
 """The Costanzo 2016 loader on tiny files in the exact released format, good and malformed."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,17 @@ ROWS = [
     "YAL001C_tsq508\ttfc3-1\tYBL023C_tsa111\tmcm2-1\tTSA26\t0.0521\t0.3\t0.7\t0.8\t0.6121\t",
     "YAL001C_tsq508\ttfc3-1\tYDL227C_damp5\tho\tDMA26\t-0.1\tNaN\t0.7\t0.9\t0.53\t0.02",
 ]
+
+
+def copies(rows, n, start=1):
+    """`n` copies of `rows` with their array strains renumbered, so that no measurement repeats."""
+    out = []
+    for k in range(start, start + n):
+        for row in rows:
+            fields = row.split("\t")
+            fields[2] = re.sub(r"\d+$", lambda m, k=k: str(int(m.group()) + 1000 * k), fields[2])
+            out.append("\t".join(fields))
+    return out
 
 
 def write_sga(path, rows, header=HEADER):
@@ -42,7 +55,7 @@ def test_line_numbers_follow_the_file_across_reader_chunks(tmp_path):
     """DuckDB reads in parallel chunks; every row must still carry its own file line."""
     n = 250_000
     lines = np.arange(2, n + 2)
-    rows = [f"YAL002W_sn1\tvps8\tYBR066C_dma1\tnrg2\tDMA30\t0.0\t0.5\t0.9\t0.9\t0.81\t{line}e-9" for line in lines]
+    rows = [f"YAL002W_sn1\tvps8\tYBR066C_dma{line}\tnrg2\tDMA30\t0.0\t0.5\t0.9\t0.9\t0.81\t{line}e-9" for line in lines]
     path = write_sga(tmp_path / "SGA_NxN.txt", rows)
     frame = read_sga_file(path)
     assert (frame["line"].to_numpy() == lines).all()
@@ -161,7 +174,7 @@ def test_smf_xlsx_bad_value_names_row_and_column(tmp_path):
 
 
 def test_bad_array_type_names_line_in_a_later_chunk(tmp_path):
-    rows = ROWS * 3 + [ROWS[0].replace("\tDMA30\t", "\t30DMA\t")]
+    rows = copies(ROWS, 3) + [ROWS[0].replace("\tDMA30\t", "\t30DMA\t")]
     path = write_sga(tmp_path / "SGA_NxN.txt", rows)
     with pytest.raises(SourceFormatError, match="'30DMA'") as error:
         read_sga_file(path)
@@ -169,7 +182,7 @@ def test_bad_array_type_names_line_in_a_later_chunk(tmp_path):
 
 
 def test_malformed_strain_id_in_a_later_chunk(tmp_path):
-    rows = ROWS * 2 + [ROWS[1].replace("YAL001C_tsq508", "YAL001C-tsq508")]
+    rows = copies(ROWS, 2) + [ROWS[1].replace("YAL001C_tsq508", "YAL001C-tsq508")]
     path = write_sga(tmp_path / "SGA_NxN.txt", rows)
     with pytest.raises(SourceFormatError, match="malformed strain id 'YAL001C-tsq508'") as error:
         read_sga_file(path)
@@ -177,7 +190,7 @@ def test_malformed_strain_id_in_a_later_chunk(tmp_path):
 
 
 def test_bulk_parse_locates_the_line_of_a_range_error(tmp_path):
-    first = write_sga(tmp_path / "SGA_NxN.txt", ROWS * 4)
+    first = write_sga(tmp_path / "SGA_NxN.txt", copies(ROWS, 4))
     second = write_sga(tmp_path / "SGA_ExE.txt", [ROWS[0], ROWS[1].replace("\t0.6121\t", "\t2.5\t"), ROWS[2]])
     with pytest.raises(SourceFormatError, match="outside the plausible range") as error:
         sga_files_to_parquet([first, second], tmp_path / "out.parquet")

@@ -7,9 +7,17 @@ import pyarrow as pa
 import pytest
 
 from torchcell_core.datasets.card import dataset_card, strong_interaction_fraction
-from torchcell_core.datasets.curate import DatasetError, DatasetSpec, DedupRule, combined_p_values, curate
+from torchcell_core.datasets.curate import (
+    DatasetError,
+    DatasetSpec,
+    DedupRule,
+    combined_p_values,
+    curate,
+    empty_reason,
+)
 from torchcell_core.datasets.splits import (
     LEAKAGE_RULES,
+    SPLIT_COLUMNS,
     SplitError,
     assign_splits,
     gene_split,
@@ -80,10 +88,15 @@ def test_the_dedup_rule_is_a_choice():
 def test_gene_set_filter_and_bad_input():
     table, counts = curate(duckdb.connect(), SPEC, EXPERIMENTS, ENVIRONMENTS, SIMULATED, genes=["YA", "YC"])
     assert table.column("genotype").to_pylist() == ["YA+YC"] and counts.dropped_outside_gene_set == 4
-    with pytest.raises(DatasetError, match="no 2-gene experiments"):
-        curate(duckdb.connect(), SPEC, EXPERIMENTS.slice(0, 0), ENVIRONMENTS, SIMULATED)
-    with pytest.raises(DatasetError, match="no genotype is left"):
-        curate(duckdb.connect(), SPEC, EXPERIMENTS, ENVIRONMENTS, SIMULATED, genes=["YZ"])
+    # Nothing in the graph, or nothing left: an empty table with the usual columns and a reason, not an error.
+    empty, counts = curate(duckdb.connect(), SPEC, EXPERIMENTS.slice(0, 0), ENVIRONMENTS, SIMULATED)
+    assert empty.num_rows == 0 and empty.schema == table.schema
+    assert empty_reason(SPEC, counts) == ("no digenic experiments in the graph: costanzo2016, kuzmin2018 hold no "
+                                          "2-gene rows in this release")  # fmt: skip
+    none_left, counts = curate(duckdb.connect(), SPEC, EXPERIMENTS, ENVIRONMENTS, SIMULATED, genes=["YZ"])
+    assert none_left.num_rows == 0 and "1 repeat a gene, 5 lie outside the configured gene set" in empty_reason(
+        SPEC, counts)  # fmt: skip
+    assert empty_reason(SPEC, curate(duckdb.connect(), SPEC, EXPERIMENTS, ENVIRONMENTS, SIMULATED)[1]) is None
     unknown_environment = EXPERIMENTS.set_column(8, "environment", pa.array(["SC_30C"] * 6))
     with pytest.raises(DatasetError, match="SC_30C"):
         curate(duckdb.connect(), SPEC, unknown_environment, ENVIRONMENTS, SIMULATED)
@@ -198,6 +211,12 @@ def test_query_keys_come_from_the_query_strains():
     assert queries[("YA+YB", "YPD_30C")] == ["YA", "YB"]  # reciprocal crosses: both query genes
     assert queries[("YA+YB", "YPD_26C")] == ["YA"]
     assert queries[("YA+YC", "YPD_30C")] == ["YA+YC"]  # no query allele: the genotype is its own query
+
+
+def test_an_empty_dataset_has_empty_splits():
+    splits, seeds = assign_splits([], [], [], seed=3)
+    assert set(splits) == {*SPLIT_COLUMNS, "query"} and all(len(labels) == 0 for labels in splits.values())
+    assert seeds == dict.fromkeys(SPLIT_COLUMNS, 3)
 
 
 def test_a_split_with_an_empty_fold_is_refused():

@@ -33,6 +33,18 @@ ROWS = [
 ]
 
 
+def copies(rows, n):
+    """`n` copies of `rows` with their array strains renumbered (`_dma91` → `_dma{91 + 1000k}`), all distinct."""
+    out = []
+    for k in range(n):
+        for row in rows:
+            fields = row.split("\t")
+            strain, number = fields[2].rstrip("0123456789"), fields[2][len(fields[2].rstrip("0123456789")) :]
+            fields[2] = f"{strain}{int(number) + 1000 * k}"
+            out.append("\t".join(fields))
+    return out
+
+
 def write_tsv(path, rows, header=HEADER):
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     return path
@@ -126,7 +138,7 @@ def test_wrong_field_count_names_the_line(tmp_path):
 
 
 def test_many_rows_keep_their_lines(tmp_path):
-    frame = read_kuzmin2018(write_tsv(tmp_path / "aao1729_data_s1.tsv", ROWS * 1000))
+    frame = read_kuzmin2018(write_tsv(tmp_path / "aao1729_data_s1.tsv", copies(ROWS, 1000)))
     assert len(frame) == 5000 and frame["line"].tolist() == list(range(2, 5002))
     assert (frame["mutant_type"] == "trigenic").sum() == 1000
 

@@ -18,6 +18,7 @@ from torchcell_assets.defs.datasets.checks import dataset_checks
 from torchcell_assets.defs.graph.assets import knowledge_graph
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.models.training import NEURAL_MODELS
+from torchcell_assets.defs.resources import ProcessGroupPipesClient
 from torchcell_assets.defs.sources.checks import DIGEST_CHECKS, epsilon_consistency
 from torchcell_assets.defs.sources.genome import s288c_genome
 from torchcell_assets.defs.sources.paths import COSTANZO_RECORDS, read_provenance
@@ -63,7 +64,7 @@ def run(tmp_path_factory):
     graph = _graph(storage)
     definitions = defs()
     with dg.instance_for_test(temp_dir=str(home)) as instance:
-        resources = {"storage": storage, "graph": graph, "pipes_subprocess_client": dg.PipesSubprocessClient()}
+        resources = {"storage": storage, "graph": graph, "pipes_subprocess_client": ProcessGroupPipesClient()}
         results = materialize_in_stages(definitions, instance, resources, OP_CONFIG)
         yield results, storage, instance
 
@@ -278,7 +279,7 @@ def test_lineage_of_a_benchmark_row_reaches_the_raw_files(run):
 def test_a_sweep_runs_as_partitions_and_is_ranked_on_validation(run):
     """sweep_plan adds one partition per configuration; each trains through Pipes; sweep_table ranks them."""
     _, storage, instance = run
-    resources = {"storage": storage, "pipes_subprocess_client": dg.PipesSubprocessClient()}
+    resources = {"storage": storage, "pipes_subprocess_client": ProcessGroupPipesClient()}
     grid = {"sweep_id": "tiny", "models": ["mlp", "dango"], "datasets": ["trigenic"],
             "graph_sets": ["string9.1", "string12"], "ablations": {}, "epochs": 1, "bootstrap": 50}  # fmt: skip
     planned = dg.materialize([sweep_plan, every_run_is_a_partition], instance=instance, resources=resources,

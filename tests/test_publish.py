@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from torchcell_core.publish import current_version, publish, recover, staging_dir
 
 
@@ -60,3 +62,29 @@ def test_recover_puts_back_an_old_layout_backup_and_leaves_live_builds_alone(tmp
     recover(target)
     assert (target / "data.txt").read_text() == "kept"
     assert live.exists()
+
+
+def test_recover_removes_a_dead_publishers_temporary_link_and_a_link_to_nothing(tmp_path):
+    target = tmp_path / "graph"
+    dead = _dead_pid()
+    os.symlink(f"graph.v-1-{dead}", tmp_path / f"graph.link-{dead}")  # killed before its os.replace
+    os.symlink(f"graph.v-2-{dead}", target)  # its version folder deleted by hand
+    actions = recover(target)
+    assert list(tmp_path.iterdir()) == []
+    assert f"removed graph.link-{dead} (left by process {dead}, which is gone)" in actions
+    assert f"removed the dangling link {target} (no version left to restore)" in actions
+
+
+def test_a_failed_link_swap_puts_an_old_layout_directory_back(tmp_path, monkeypatch):
+    target = tmp_path / "graph"
+    target.mkdir()
+    (target / "data.txt").write_text("old")
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        _version(target, "new")
+    assert not target.is_symlink() and (target / "data.txt").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["graph"]

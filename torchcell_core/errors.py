@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -28,3 +29,26 @@ class SourceFormatError(ValueError):
         if column is not None:
             where += f", column {column!r}"
         super().__init__(f"{where}: {message}")
+
+
+class DuplicateRowError(SourceFormatError):
+    """Two rows of a source hold the same measurement key: names the repeat (`path`, `line`),
+    the row it repeats (`first_path`, `first_line`) and the key columns."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        line: int,
+        first_path: str | Path,
+        first_line: int,
+        key_columns: Sequence[str],
+        key: Sequence[object],
+    ) -> None:
+        self.first_path = Path(first_path)
+        self.first_line = int(first_line)
+        self.key_columns = tuple(key_columns)
+        self.key = tuple(key)
+        where = f"line {first_line}" if self.first_path == Path(path) else f"{self.first_path}, line {first_line}"
+        names = ", ".join(self.key_columns)
+        message = f"duplicate row: repeats {where} on the key ({names}) = {self.key!r}"
+        super().__init__(path, message, int(line))

@@ -5,9 +5,11 @@ Work is written into a staging folder (`staging_dir`, `<name>.building-<pid>`); 
 version and replaces the link with `os.replace`, which is atomic: a reader, or a process killed at any
 moment, sees the old version or the new one, never neither. The old version is removed after the swap.
 
-`recover` runs before a new build: it removes staging and version folders left by processes that are gone,
-restores the link when a kill left none, and converts a plain directory from the layout before this module
-(which also left `<name>.previous-<pid>` folders behind on a crash).
+`recover` runs before a new build: it removes staging and version folders and temporary links
+(`<name>.link-<pid>`) left by processes that are gone, restores the link when a kill left none (or removes a
+link to nothing), and puts back a `<name>.previous-<pid>` folder that the layout before this module (a plain
+directory swapped by two renames) left behind when killed between its renames. A failed `publish` leaves the
+old version in place.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import shutil
 import time
 from pathlib import Path
 
-_OWNED = re.compile(r"^(?P<name>.+)\.(?P<kind>building|previous|v)-(?P<stamp>\d+-)?(?P<pid>\d+)$")
+_OWNED = re.compile(r"^(?P<name>.+)\.(?P<kind>building|previous|link|v)-(?P<stamp>\d+-)?(?P<pid>\d+)$")
 
 
 def pid_alive(pid: int) -> bool:
@@ -32,6 +34,11 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _live_other(pid: int) -> bool:
+    """Whether `pid` is another process that is still running (its folders may be in use)."""
+    return pid != os.getpid() and pid_alive(pid)
 
 
 def staging_dir(target: str | Path) -> Path:
@@ -64,11 +71,24 @@ def current_version(target: str | Path) -> Path | None:
     return version if version.is_dir() else None
 
 
+def _remove(path: Path) -> None:
+    """Delete a folder, or a link without following it."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _link(target: Path, version: Path) -> None:
+    """Point `target` at the sibling folder `version`: a new link made aside, then renamed over `target`."""
     link = target.with_name(f"{target.name}.link-{os.getpid()}")
     link.unlink(missing_ok=True)
     os.symlink(version.name, link)
-    os.replace(link, target)  # the atomic step
+    try:
+        os.replace(link, target)  # the atomic step
+    except BaseException:
+        link.unlink(missing_ok=True)
+        raise
 
 
 def publish(staging: str | Path, target: str | Path) -> Path:
@@ -80,11 +100,19 @@ def publish(staging: str | Path, target: str | Path) -> Path:
     version = target.with_name(f"{target.name}.v-{time.time_ns()}-{os.getpid()}")
     staging.rename(version)
     previous = current_version(target)
-    if target.exists() and not target.is_symlink():  # a plain directory from before: move it aside first
+    moved_aside = target.exists() and not target.is_symlink()
+    if moved_aside:  # a plain directory from before: move it aside first
         previous = target.with_name(f"{target.name}.previous-{os.getpid()}")
         shutil.rmtree(previous, ignore_errors=True)
         target.rename(previous)
-    _link(target, version)
+    try:
+        _link(target, version)
+    except BaseException:
+        if current_version(target) != version:  # the link was not replaced: the old version goes back
+            if moved_aside and not os.path.lexists(target):
+                previous.rename(target)
+            shutil.rmtree(version, ignore_errors=True)
+        raise
     if previous is not None and previous != version:
         shutil.rmtree(previous, ignore_errors=True)
     return version
@@ -101,7 +129,7 @@ def recover(target: str | Path) -> list[str]:
     owned = _owned(target)
     if current_version(target) is None and not (target.exists() and not target.is_symlink()):
         candidates = sorted((p for p, kind, _ in owned if kind == "v"), key=lambda p: p.name)
-        backups = [p for p, kind, _ in owned if kind == "previous"]
+        backups = [p for p, kind, pid in owned if kind == "previous" and not _live_other(pid)]
         restore = candidates[-1] if candidates else (backups[0] if backups else None)
         if restore is not None:
             if target.is_symlink():
@@ -113,10 +141,13 @@ def recover(target: str | Path) -> list[str]:
                 _link(target, restore)
                 actions.append(f"relinked {target} to {restore.name}")
             owned = _owned(target)
+        elif target.is_symlink():
+            target.unlink()
+            actions.append(f"removed the dangling link {target} (no version left to restore)")
     keep = current_version(target)
     for path, _kind, pid in owned:
-        if path == keep or (pid_alive(pid) and pid != os.getpid()):
+        if path == keep or _live_other(pid):
             continue
-        shutil.rmtree(path, ignore_errors=True)
+        _remove(path)
         actions.append(f"removed {path.name} (left by process {pid}, which is gone)")
     return actions

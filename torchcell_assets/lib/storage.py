@@ -1,25 +1,98 @@
-"""The storage resource: where torchcell keeps raw files, processed files and DuckDB."""
+"""The storage resource: where torchcell keeps raw files, processed files and DuckDB.
 
+Every path it hands out stays inside its folder: a part that would leave it (`..`, an absolute path, a link
+to elsewhere) raises `ValueError`, so a config value that becomes a file name cannot write outside the data.
+
+DuckDB lets one process write a file at a time, and a reader's connection blocks writers while it is open.
+Pipeline steps wait for the lock (`TorchcellStorage.duckdb`, logged every ~10 s with the holder's PID).
+Readers outside the pipeline should not hold the file open: read the published Parquet files
+(`<data dir>/datasets/*.parquet`, the DuckDB tables' CSVs), or use `TorchcellStorage.read_snapshot()`, a
+private copy taken under a lock held only for the copy.
+"""
+
+import logging
 import os
+import re
+import shutil
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import dagster as dg
 import duckdb
+from duckdb import DuckDBPyConnection
+
+LOG = logging.getLogger("torchcell_assets.storage")
+LOCK_LOG_SECONDS = 10.0  # how often a wait for the DuckDB lock is reported
+_HOLDER = re.compile(r"held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
 
 
-def connect_waiting(path: Path, read_only: bool, seconds: float) -> duckdb.DuckDBPyConnection:
-    """`duckdb.connect`, retried while another process holds the file's lock (for up to `seconds`)."""
-    deadline = time.monotonic() + seconds
+def lock_holder(message: str) -> str:
+    """Who holds the lock, from DuckDB's error ("PID 1234 (/usr/bin/python)"), or "another process"."""
+    match = _HOLDER.search(message)
+    return f"PID {match['pid']} ({match['program']})" if match else "another process"
+
+
+def _report(message: str, log: Callable[[str], None] | None) -> None:
+    LOG.info(message)
+    if log is not None:
+        log(message)
+
+
+def connect_waiting(
+    path: Path,
+    read_only: bool,
+    seconds: float,
+    log: Callable[[str], None] | None = None,
+    every: float = LOCK_LOG_SECONDS,
+) -> DuckDBPyConnection:
+    """`duckdb.connect`, retried while another process holds the file's lock (for up to `seconds`).
+
+    A wait is reported (logger `torchcell_assets.storage`, and `log`, e.g. `context.log.info`) when it starts,
+    every `every` seconds, and when it ends, naming the process that holds the lock.
+    """
+    started = time.monotonic()
+    reported = None
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+            if "lock" not in str(error).lower():
                 raise
+            waited, holder = time.monotonic() - started, lock_holder(str(error))
+            if waited > seconds:
+                _report(f"gave up waiting for the DuckDB lock on {path} after {waited:.1f} s; held by {holder}", log)
+                raise
+            if reported is None or time.monotonic() - reported >= every:
+                state = "is locked" if reported is None else f"is still locked after {waited:.0f} s"
+                _report(f"{path} {state} by {holder}; waiting up to {seconds:.0f} s", log)
+                reported = time.monotonic()
             time.sleep(0.5)
+            continue
+        if reported is not None:
+            _report(f"got the DuckDB lock on {path} after {time.monotonic() - started:.1f} s", log)
+        return con
+
+
+def inside(base: Path, parts: tuple[str, ...], what: str = "data directory", links: bool = True) -> Path:
+    """`base` joined with `parts`, refused (`ValueError`) when a part would lead outside `base`.
+
+    A part may hold several names ("sources/costanzo2016") but no `..` and no absolute path. With `links`,
+    links are followed and must end inside `base` (as `torchcell_core.publish`'s links to a sibling version do).
+    """
+    base = base.resolve() if links else base
+    for part in parts:
+        pure = PurePath(str(part))
+        if pure.is_absolute() or ".." in pure.parts or "\0" in str(part):
+            raise ValueError(f"{str(part)!r} is not a path inside the {what} {base}")
+    target = base
+    for part in map(str, parts):
+        target = target / part
+        if links and not target.resolve().is_relative_to(base):  # a link to elsewhere
+            raise ValueError(f"{part!r} leads outside the {what} {base} (to {target.resolve()})")
+    return target
 
 
 def default_data_dir() -> str:
@@ -38,18 +111,19 @@ class TorchcellStorage(dg.ConfigurableResource):
         return Path(self.data_dir).resolve()
 
     def raw(self, *parts: str) -> Path:
+        """A path under the raw-files directory (not created); links to raw files kept elsewhere are fine."""
         base = self.raw_dir or os.environ.get("TORCHCELL_RAW_DIR", "") or str(self.root() / "raw")
-        return Path(base, *parts)
+        return inside(Path(base), parts, "raw directory", links=False)
 
     def path(self, *parts: str) -> Path:
         """A path under the data directory, with its parent folder created."""
-        target = self.root().joinpath(*parts)
+        target = inside(self.root(), parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
     def directory(self, *parts: str) -> Path:
         """A directory under the data directory, created if missing."""
-        target = self.root().joinpath(*parts)
+        target = inside(self.root(), parts)
         target.mkdir(parents=True, exist_ok=True)
         return target
 
@@ -58,12 +132,34 @@ class TorchcellStorage(dg.ConfigurableResource):
         return self.path("torchcell.duckdb")
 
     @contextmanager
-    def duckdb(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def duckdb(self, read_only: bool = False, log: Callable[[str], None] | None = None) -> Iterator[DuckDBPyConnection]:
         """A connection to the project's DuckDB file. DuckDB lets one process write at a time; steps that
         run in parallel (Dagster's multiprocess executor, concurrent runs) wait for the lock, up to
-        `duckdb_lock_seconds`, instead of failing."""
-        con = connect_waiting(self.duckdb_path, read_only, self.duckdb_lock_seconds)
+        `duckdb_lock_seconds`, instead of failing; the wait is logged (pass `log=context.log.info` too)."""
+        con = connect_waiting(self.duckdb_path, read_only, self.duckdb_lock_seconds, log)
         try:
             yield con
         finally:
             con.close()
+
+    @contextmanager
+    def read_snapshot(self, log: Callable[[str], None] | None = None) -> Iterator[DuckDBPyConnection]:
+        """A read-only connection to a private copy of the DuckDB file, for readers outside the pipeline.
+
+        The copy is taken under a read-only connection (which waits for a writer to finish and keeps writers
+        out only while the file is copied); the copy is then read without any lock on the original, and deleted
+        on exit. Its content is the file's as of the copy.
+        """
+        source = self.duckdb_path
+        with tempfile.TemporaryDirectory(prefix="snapshot-", dir=self.directory("tmp")) as folder:
+            copy = Path(folder) / source.name
+            with self.duckdb(read_only=True, log=log):
+                shutil.copyfile(source, copy)
+                wal = source.with_name(f"{source.name}.wal")  # present only after a writer crashed
+                if wal.is_file():
+                    shutil.copyfile(wal, copy.with_name(f"{copy.name}.wal"))
+            con = duckdb.connect(str(copy), read_only=True)
+            try:
+                yield con
+            finally:
+                con.close()

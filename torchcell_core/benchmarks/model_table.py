@@ -23,6 +23,8 @@ FAMILY = {"train_mean": "baseline", "query_identity": "baseline", "additive": "b
           "dcell": "ontology", "dango": "graph", "hetero_gnn": "graph"}  # fmt: skip
 FAMILIES = ("baseline", "classical", "ontology", "graph")
 GROUP = ["dataset", "split_type"]  # one comparison: every family on the same dataset and split
+# Which inputs of a row were simulated (torchcell_core.benchmarks.inputs): any, and their source keys.
+SIMULATED_COLUMNS = ("simulated", "simulated_inputs")
 
 
 def _stem(path: str | None) -> str:
@@ -129,14 +131,14 @@ def family_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 def comparison_table(table: pd.DataFrame, dataset: str, split: str) -> pd.DataFrame:
     """One comparison (dataset × split): every model's test Pearson with its 95% CI per target, family first,
-    then the ceilings, as printed by `make demo`."""
+    then the ceilings, as printed by `make demo`; with the row's simulated inputs where the table has them."""
     part = table[(table["dataset"] == dataset) & (table["split_type"] == split)]
-    part = part.assign(graph_set=part["graph_set"].fillna(""), feature_set=part["feature_set"].fillna(""))
+    index = ["family", "model", "graph_set", "feature_set", *[c for c in SIMULATED_COLUMNS[1:] if c in part]]
+    part = part.assign(**{column: part[column].fillna("") for column in index[2:]})
     cells = part.assign(cell=[row_pearson(row) for _, row in part.iterrows()])
     cells.loc[cells["family"] == "ceiling", "cell"] = [f"{r:.3f}" for r in cells.loc[cells["family"] == "ceiling",
                                                                                       "pearson"]]  # fmt: skip
-    wide = cells.pivot_table(index=["family", "model", "graph_set", "feature_set"], columns="target", values="cell",
-                             aggfunc="first").reset_index()  # fmt: skip
+    wide = cells.pivot_table(index=index, columns="target", values="cell", aggfunc="first").reset_index()
     return by_family(wide).rename_axis(columns=None).fillna("—")
 
 

@@ -44,14 +44,15 @@ def strong_interaction_fraction(table: pa.Table, n_genes: int) -> float | None:
 
 
 def dataset_card(table: pa.Table, n_genes: int, sources: list[dict], histogram: str | Path, title: str) -> dict:
-    """Rows, genes, label summaries, strong-interaction fraction, split sizes and source versions,
-    plus a histogram PNG of the labels written to `histogram`."""
+    """Rows (`empty` when none), genes, label summaries, strong-interaction fraction, split sizes and source
+    versions, plus a histogram PNG of the labels written to `histogram`."""
     genes = set(table.column("genes").combine_chunks().flatten().to_pylist())
     labels = {name: _numbers(table, name) for name in LABELS}
     measured = {name: values for name, values in labels.items() if not np.isnan(values).all()}
-    label_histograms(measured, histogram, title)
+    label_histograms(measured or labels, histogram, title)  # an empty dataset: empty panels, not no figure
     return {
         "rows": table.num_rows,
+        "empty": table.num_rows == 0,
         "genotypes": len(set(table.column("genotype").to_pylist())),
         "genes": len(genes),
         "labels": {name: label_summary(values) for name, values in labels.items()},

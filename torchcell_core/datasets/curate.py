@@ -28,7 +28,18 @@ KUZMIN_QUERY_PATTERN = "^(.+)@.+$"
 
 
 class DatasetError(ValueError):
-    """A dataset cannot be built: an empty query result, unknown genes, an empty split fold."""
+    """A dataset cannot be built: unknown genes or environments, a bad dedup rule."""
+
+
+GENOTYPE_KIND = {1: "single-mutant", 2: "digenic", 3: "trigenic"}
+# The columns of `queries.experiments_with_genes`, typed: an empty query result curates to an empty table
+# with the usual columns whatever types the backend gives an empty result.
+EXPERIMENT_SCHEMA = pa.schema([
+    ("experiment", pa.string()), ("dataset", pa.string()), ("genes", pa.list_(pa.string())),
+    ("alleles", pa.list_(pa.string())), ("kind", pa.string()), ("fitness", pa.float64()),
+    ("fitness_std", pa.float64()), ("interaction", pa.float64()), ("interaction_p_value", pa.float64()),
+    ("environment", pa.string()), ("screen", pa.string()),
+])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -151,7 +162,7 @@ def curate(
     keys that measured a genotype: its query strain's gene(s) joined by `+` (from the `alleles` ids; a
     genotype without a query allele, such as a single mutant, is its own query)."""
     if experiments.num_rows == 0:
-        raise DatasetError(f"{spec.name}: the graph holds no {spec.n_genes}-gene experiments in {list(spec.datasets)}")
+        experiments = EXPERIMENT_SCHEMA.empty_table()
     env_table, env_columns = environment_vectors(environments)
     unknown_env = set(experiments.column("environment").to_pylist()) - set(env_table.column("environment").to_pylist())
     if unknown_env:
@@ -193,8 +204,6 @@ def curate(
     finally:
         for name in ("experiments_in", "environments_in", "dataset_flags"):
             con.unregister(name)
-    if table.num_rows == 0:
-        raise DatasetError(f"{spec.name}: no genotype is left after dropping repeated genes and the gene-set filter")
     p = combined_p_values(
         np.asarray(table.column("interaction").to_numpy(zero_copy_only=False), float),
         np.asarray(table.column("interaction_std").to_numpy(zero_copy_only=False), float),
@@ -212,3 +221,15 @@ def curate(
         environments=sorted(set(table.column("environment").to_pylist())),
     )
     return table, counts
+
+
+def empty_reason(spec: DatasetSpec, counts: CurationCounts) -> str | None:
+    """Why a curated dataset has no rows (None when it has some): no experiment in the graph, or none left."""
+    if counts.rows:
+        return None
+    kind = GENOTYPE_KIND.get(spec.n_genes, f"{spec.n_genes}-gene")
+    if counts.experiments == 0:
+        return (f"no {kind} experiments in the graph: {', '.join(spec.datasets)} hold no {spec.n_genes}-gene "
+                "rows in this release")  # fmt: skip
+    return (f"no genotype is left of {counts.experiments} {kind} experiments: {counts.dropped_repeated_gene} repeat a "
+            f"gene, {counts.dropped_outside_gene_set} lie outside the configured gene set")  # fmt: skip

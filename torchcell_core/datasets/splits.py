@@ -125,7 +125,11 @@ def assign_splits(
     attempts: int = 20,
 ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Every `SPLIT_COLUMNS` column for a dataset plus `query` (each row's primary query key), and the seed
-    each split used; raises `SplitError` naming a split whose fold stays empty."""
+    each split used; raises `SplitError` naming a split whose fold stays empty. An empty dataset gets empty
+    columns (there is nothing to split)."""
+    if len(genotypes) == 0:
+        empty = np.array([], dtype=object)
+        return {column: empty.copy() for column in (*SPLIT_COLUMNS, "query")}, dict.fromkeys(SPLIT_COLUMNS, seed)
     primary: dict[int, np.ndarray] = {}
 
     unique, inverse = np.unique(np.asarray(genotypes, dtype=object), return_inverse=True)

@@ -6,14 +6,17 @@ that do not open the database). The schema version and build metadata are also k
 the database itself, in a `Meta` node table, so they travel with the data.
 
 `build` is atomic and idempotent: it loads a new database in `<dir>.building-<pid>` beside
-the target, checks every table's count against the graph tables, and only then swaps it
-into place; any failure leaves the previous database as it was, answering queries.
+the target, checks every table's count against the graph tables, and only then publishes it
+(`torchcell_core.publish`: `<dir>` is a link to `<dir>.v-<time>-<pid>`, replaced in one atomic
+rename); any failure, or a kill at any moment, leaves the previous database answering queries.
+What a killed build left behind is cleaned up (`recover`) before the next build or when no
+database is found.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 import shutil
 import time
 from datetime import UTC, datetime
@@ -26,6 +29,9 @@ import pyarrow.parquet as pq
 
 from torchcell_core.graph.backend import GraphBackend, GraphBuildError, check_counts, load_query, table_names
 from torchcell_core.graph.schema import NODE, NODES, REL, RELS, SCHEMA_VERSION
+from torchcell_core.publish import current_version, publish, recover, staging_dir
+
+LOG = logging.getLogger("torchcell_core.graph")
 
 DB_FILE = "graph.lbug"
 BUILD_FILE = "build.json"
@@ -81,13 +87,26 @@ class LadybugBackend(GraphBackend):
 
     @property
     def database_file(self) -> Path:
-        return self.path / DB_FILE
+        """The store in the version `path` links to now, so a rebuild published meanwhile changes nothing here."""
+        return (current_version(self.path) or self.path) / DB_FILE
 
     def exists(self) -> bool:
         return self.database_file.is_file()
 
+    def recover(self) -> list[str]:
+        """Restore or remove what a killed build left beside `path`; a line per action, also logged."""
+        try:
+            actions = recover(self.path)
+        except OSError as error:  # e.g. a reader without write access to the folder
+            actions = [f"could not recover {self.path}: {error}"]
+        for line in actions:
+            LOG.warning("graph recovery: %s", line)
+        return actions
+
     def _connection(self, create: bool = False) -> ladybug.Connection:
         if self._conn is None:
+            if not self.exists() and not create:
+                self.recover()  # a killed build may have left the graph in a backup or an unlinked version
             if not self.exists():
                 if not create or self.read_only:
                     raise FileNotFoundError(f"no graph database at {self.path} (build it first)")
@@ -203,8 +222,8 @@ class LadybugBackend(GraphBackend):
         missing = [name for name in table_names() if name not in counts]
         if missing:
             raise GraphBuildError(missing[0], f"no expected count given for {missing}")
-        staging = self.path.with_name(f"{self.path.name}.building-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
+        self.recover()
+        staging = staging_dir(self.path)
         builder = LadybugBackend(staging, self.buffer_pool_size, self.max_threads)
         started = time.perf_counter()
         try:
@@ -233,21 +252,13 @@ class LadybugBackend(GraphBackend):
         return record
 
     def _swap_in(self, staging: Path) -> None:
-        """Move `staging` to `path`; the old directory goes to a backup first and is deleted last."""
+        """Publish `staging` as `path` in one atomic step; the old version is deleted after it."""
         self.close()
-        backup = self.path.with_name(f"{self.path.name}.previous-{os.getpid()}")
-        shutil.rmtree(backup, ignore_errors=True)
-        had_previous = self.path.exists()
-        if had_previous:
-            self.path.rename(backup)
         try:
-            staging.rename(self.path)
+            publish(staging, self.path)
         except BaseException:
-            if had_previous:
-                backup.rename(self.path)
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        shutil.rmtree(backup, ignore_errors=True)
 
     def build_record(self) -> dict[str, Any] | None:
         """The `build.json` of the current database, or None."""

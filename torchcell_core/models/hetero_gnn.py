@@ -36,6 +36,12 @@ from torchcell_core.datasets.loader import PerturbationBatch
 from torchcell_core.models.base import ModelContext, ModelOutput, PerturbationModel, register_model
 
 EdgeList = list[tuple[Tensor, Tensor]]  # per edge type: (edge_index [2, E] int64, edge_weight [E] float)
+# Evaluation memory (`HeteroGNN.eval_memory`), in float32 rows of hidden width, fitted to the peak RSS of
+# forward passes without gradients on CPU (bench/model_memory.py; 6,000 genes, 1, 3 and 6 edge types):
+EDGE_ROWS = 2.0  # per edge of every edge type of a layer (the gathered inputs, the mixed outputs)
+LARGEST_TYPE_EDGE_ROWS = 3.5  # per edge of the largest type (GATv2's per-edge tensors: one type at a time)
+NODE_ROWS = 1.0  # per node a layer reads (targets and boundary)
+MASK_BYTES = 16  # per (sample, gene) key: the dense masks and the key → row map of the disjoint batch graph
 
 
 def csr_pointer(sorted_index: Tensor, num_nodes: int) -> Tensor:
@@ -186,23 +192,32 @@ class HeteroGNN(PerturbationModel):
         states = self.wild_type_states()
         return states[-1].sum(0) - self.operator_difference(perturbed, batch, num_samples, states)
 
-    def _operator_difference(self, perturbed: Tensor, batch: Tensor, num_samples: int, states: list[Tensor]) -> Tensor:
-        # Nodes of the disjoint batch graph are keys sample · n + gene; sets of keys are dense [B · n] masks,
-        # so membership and relabelling are gathers (no sort, no search) and `nonzero` lists keys sorted.
+    def _reach(self, perturbed: Tensor, batch: Tensor, num_samples: int) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """(is_removed [B · n] bool, removed keys [R], [D_1, …, D_k] keys, each sorted) of the disjoint batch graph.
+
+        Nodes of that graph are keys sample · n + gene; sets of keys are dense [B · n] masks, so membership and
+        relabelling are gathers (no sort, no search) and `nonzero` lists keys sorted.
+        """
         n = self.num_genes
         is_removed = torch.zeros(num_samples * n, dtype=torch.bool, device=perturbed.device)
         is_removed[batch * n + perturbed] = True
         removed = is_removed.nonzero().squeeze(1)
-        is_reached, frontier = is_removed.clone(), removed
-        changed, values = removed[:0], states[0][:0]
-        for index in range(self.num_layers):
+        is_reached, frontier, downstream = is_removed.clone(), removed, []
+        for _ in range(self.num_layers):
             owner, entry = expand_csr(self.out_pointer, frontier % n)
             is_new = torch.zeros_like(is_reached)
             is_new[(frontier // n)[owner] * n + self.out_target[entry]] = True
             is_new &= ~is_reached
             is_reached |= is_new
             frontier = is_new.nonzero().squeeze(1)
-            targets = (is_reached & ~is_removed).nonzero().squeeze(1)  # D_{index+1}
+            downstream.append((is_reached & ~is_removed).nonzero().squeeze(1))
+        return is_removed, removed, downstream
+
+    def _operator_difference(self, perturbed: Tensor, batch: Tensor, num_samples: int, states: list[Tensor]) -> Tensor:
+        n = self.num_genes
+        is_removed, removed, downstream = self._reach(perturbed, batch, num_samples)
+        changed, values = removed[:0], states[0][:0]
+        for index, targets in enumerate(downstream):
             values = self._recompute(index, targets, is_removed, changed, values, states[index])
             changed = targets
         final = states[-1]
@@ -210,6 +225,23 @@ class HeteroGNN(PerturbationModel):
         difference = difference.index_add(0, removed // n, final[removed % n])
         difference = difference.index_add(0, changed // n, final[changed % n] - values)
         return difference
+
+    def _layer_graph(self, targets: Tensor, is_removed: Tensor) -> tuple[list[tuple[Tensor, Tensor, Tensor]], Tensor]:
+        """The in-edges of the target keys [D] per edge type, (owner [E_t] position in `targets`, source keys
+        [E_t], edge weight [E_t]) with removed sources dropped, and the boundary keys [S] (the sources that are
+        not targets, sorted); `is_removed` [B · n]."""
+        n = self.num_genes
+        target_sample = targets // n
+        is_source = torch.zeros_like(is_removed)
+        per_type = []
+        for t in range(len(self.relations)):
+            owner, entry = expand_csr(getattr(self, f"in_pointer_{t}"), targets % n)
+            source = target_sample[owner] * n + getattr(self, f"edge_index_{t}")[0, entry]
+            keep = ~is_removed[source]  # a removed gene's edges are gone
+            per_type.append((owner[keep], source[keep], getattr(self, f"edge_weight_{t}")[entry[keep]]))
+            is_source[source[keep]] = True
+        is_source[targets] = False
+        return per_type, is_source.nonzero().squeeze(1)
 
     def _recompute(
         self, index: int, targets: Tensor, is_removed: Tensor, previous: Tensor, previous_values: Tensor, inputs: Tensor
@@ -222,17 +254,7 @@ class HeteroGNN(PerturbationModel):
         if targets.numel() == 0:
             return inputs[:0]
         n = self.num_genes
-        target_sample = targets // n
-        is_source = torch.zeros_like(is_removed)
-        per_type = []
-        for t in range(len(self.relations)):
-            owner, entry = expand_csr(getattr(self, f"in_pointer_{t}"), targets % n)
-            source = target_sample[owner] * n + getattr(self, f"edge_index_{t}")[0, entry]
-            keep = ~is_removed[source]  # a removed gene's edges are gone
-            per_type.append((owner[keep], source[keep], getattr(self, f"edge_weight_{t}")[entry[keep]]))
-            is_source[source[keep]] = True
-        is_source[targets] = False
-        boundary = is_source.nonzero().squeeze(1)  # unchanged at this layer's input: wild-type values
+        per_type, boundary = self._layer_graph(targets, is_removed)  # boundary: wild-type values at this input
         position = torch.full_like(is_removed, -1, dtype=torch.long)  # key → row of x (targets first)
         position[targets] = torch.arange(targets.numel(), device=targets.device)
         position[boundary] = torch.arange(boundary.numel(), device=targets.device) + targets.numel()
@@ -241,6 +263,33 @@ class HeteroGNN(PerturbationModel):
             x = x.index_copy(0, position[previous], previous_values)
         edges = [(torch.stack([position[source], owner]), weight) for owner, source, weight in per_type]
         return self.layer(index, x, x[: targets.numel()], edges)
+
+    # --- evaluation memory ---------------------------------------------------------------------------------
+    def _pass_bytes(self, edges: list[int], nodes: int) -> float:
+        """Estimated peak bytes of one layer without gradients over `edges` [per edge type] and `nodes`."""
+        width = 4 * self.hidden  # one float32 row of hidden width
+        return width * (EDGE_ROWS * sum(edges) + LARGEST_TYPE_EDGE_ROWS * max(edges) + NODE_ROWS * nodes)
+
+    @torch.no_grad()
+    def eval_memory(self, batch: PerturbationBatch) -> tuple[float, float]:
+        """Estimated bytes of `forward` without gradients: (fixed, the wild-type pass; per sample, the mean over
+        `batch`'s samples of their dense masks and the largest layer of their operator recompute).
+
+        Counts the edges and nodes each layer of the operator head would read for `batch` (the same reach and
+        in-edge gathers, no message passing); the loop sizes its evaluation batches by it (`eval_memory_gib`).
+        """
+        n, num_samples = self.num_genes, len(batch)
+        full = [getattr(self, f"edge_index_{t}").shape[1] + n for t in range(len(self.relations))]  # + self loops
+        fixed = self._pass_bytes(full, n) + 4 * self.hidden * n * (self.num_layers + 1)
+        if num_samples == 0:
+            return fixed, 0.0
+        is_removed, _, downstream = self._reach(batch.perturbed, batch.batch, num_samples)
+        largest = 0.0
+        for targets in downstream:
+            per_type, boundary = self._layer_graph(targets, is_removed)
+            edges = [owner.numel() + targets.numel() for owner, _, _ in per_type]  # + self loops
+            largest = max(largest, self._pass_bytes(edges, targets.numel() + boundary.numel()))
+        return fixed, (largest + MASK_BYTES * num_samples * n) / num_samples
 
     # --- heads ---------------------------------------------------------------------------------------------
     def forward(self, batch: PerturbationBatch) -> ModelOutput:

@@ -8,6 +8,11 @@ Only rows whose two organism ids are 559292 (S. cerevisiae S288C) are used. They
 by `Experimental System Type` (physical / genetic) into two undirected edge tables: each
 unordered gene pair once (gene_a < gene_b), weight = number of supporting records, the
 distinct experimental systems (sorted, `|`-joined) and the number of distinct publications.
+
+Rules: a pair reported by several records (other experiments, other papers, either orientation)
+is legitimate evidence, merged into one edge and counted in `duplicates_merged`. A record is
+identified by its `#BioGRID Interaction ID`, which is unique in a release: an id on two lines is
+refused (`DuplicateRowError` naming both), as is a header with no rows.
 """
 
 from __future__ import annotations
@@ -21,19 +26,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from torchcell_core.errors import SourceFormatError
+from torchcell_core.errors import DuplicateRowError, SourceFormatError
 from torchcell_core.networks.edges import (
     check_field_counts_stream,
+    count_rows,
     drop_outside_genome,
     drop_self_loops,
     encode_genes,
     first_bad_row,
+    first_repeat,
     group_rows,
     new_stats,
     read_first_line,
     undirected,
 )
-from torchcell_core.sources.validation import check_header
+from torchcell_core.sources.quality import DEFAULT_RULES, QualityReport, ValueRules
+from torchcell_core.sources.validation import check_header, require_rows
 
 BIOGRID_COLUMNS = (
     "#BioGRID Interaction ID", "Entrez Gene Interactor A", "Entrez Gene Interactor B",
@@ -53,10 +61,11 @@ BIOGRID_COLUMNS = (
 SYSTEMATIC_A, SYSTEMATIC_B = "Systematic Name Interactor A", "Systematic Name Interactor B"
 ORGANISM_A, ORGANISM_B = "Organism ID Interactor A", "Organism ID Interactor B"
 SYSTEM, SYSTEM_TYPE, PUBLICATION = "Experimental System", "Experimental System Type", "Publication Source"
+INTERACTION_ID = "#BioGRID Interaction ID"
 YEAST_S288C_TAXON = 559292
 SYSTEM_TYPES = ("physical", "genetic")
 MISSING = "-"
-_USED_COLUMNS = (SYSTEMATIC_A, SYSTEMATIC_B, SYSTEM, SYSTEM_TYPE, PUBLICATION, ORGANISM_A, ORGANISM_B)
+_USED_COLUMNS = (INTERACTION_ID, SYSTEMATIC_A, SYSTEMATIC_B, SYSTEM, SYSTEM_TYPE, PUBLICATION, ORGANISM_A, ORGANISM_B)
 _VERSION_IN_NAME = re.compile(r"-(\d+\.\d+\.\d+)\.tab3")
 
 
@@ -70,26 +79,34 @@ def read_biogrid_tab3(
     path: str | Path,
     genome_genes: Collection[str] | None = None,
     chunk_rows: int = 1_000_000,
+    *,
+    rules: ValueRules = DEFAULT_RULES,
+    report: QualityReport | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """'physical' and 'genetic' -> undirected edge table (gene_a, gene_b, weight,
-    experimental_systems, n_publications) of S288C-S288C records, and the parse stats."""
+    experimental_systems, n_publications) of S288C-S288C records, and the parse stats.
+
+    No column used here is numeric, so `rules` drops nothing; `report` counts the rows read."""
     path = Path(path)
     with open(path, "rb") as handle:
         check_header(path, read_first_line(handle, path).split("\t"), BIOGRID_COLUMNS)
-        check_field_counts_stream(handle, path, len(BIOGRID_COLUMNS), b"\t")
+        require_rows(path, check_field_counts_stream(handle, path, len(BIOGRID_COLUMNS), b"\t"))
     reader = pd.read_csv(
         path, sep="\t", header=0, names=list(BIOGRID_COLUMNS), usecols=list(_USED_COLUMNS), dtype=str,
         keep_default_na=False, quoting=csv.QUOTE_NONE, chunksize=chunk_rows,
         encoding="utf-8", encoding_errors="replace", engine="c",
     )  # fmt: skip
     counts = {"rows_read": 0, "rows_other_organism": 0, "rows_missing_systematic_name": 0}
-    parts = []
+    parts, ids = [], []
     first_line = 2
     for chunk in reader:
         chunk.index = pd.RangeIndex(first_line, first_line + len(chunk))
         first_line += len(chunk)
+        ids.append(_interaction_ids(path, chunk))
         parts.append(_yeast_rows(path, chunk, counts))
     records = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(_USED_COLUMNS))
+    _check_unique_ids(path, np.concatenate(ids))
+    count_rows(report, counts["rows_read"])
 
     stats = new_stats(counts.pop("rows_read"))
     stats.update(counts, file=path.name, version=biogrid_version(path))
@@ -103,6 +120,26 @@ def read_biogrid_tab3(
         tables[kind] = _edges(names, gene_a[rows], gene_b[rows], records.loc[rows], stats)
         stats["edges_kept"][kind] = len(tables[kind])
     return tables, stats
+
+
+def _interaction_ids(path: Path, chunk: pd.DataFrame) -> np.ndarray:
+    """The chunk's `#BioGRID Interaction ID`s as int64; raises on one that is not a whole number."""
+    text = chunk[INTERACTION_ID]
+    bad = ~text.str.fullmatch(r"[0-9]{1,18}").to_numpy(dtype=bool)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise SourceFormatError(
+            path, f"interaction id {text.iloc[row]!r} is not a whole number", int(chunk.index[row]), INTERACTION_ID
+        )
+    return pd.to_numeric(text).to_numpy(dtype=np.int64)
+
+
+def _check_unique_ids(path: Path, ids: np.ndarray) -> None:
+    """Raise `DuplicateRowError` when one interaction id is on two lines (ids are in file order, from line 2)."""
+    repeat = first_repeat(ids)
+    if repeat is not None:
+        row, earlier = repeat
+        raise DuplicateRowError(path, row + 2, path, earlier + 2, (INTERACTION_ID,), (str(ids[row]),))
 
 
 def _yeast_rows(path: Path, chunk: pd.DataFrame, counts: dict[str, int]) -> pd.DataFrame:

@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from torchcell_core.errors import SourceFormatError
+from torchcell_core.sources.quality import QualityReport
+from torchcell_core.sources.validation import UTF8_BOM
 
 EDGE_COLUMNS = ("gene_a", "gene_b", "weight")
 MAX_EXAMPLES = 10
@@ -151,8 +153,9 @@ def group_rows(*keys: tuple[np.ndarray, int]) -> RowGroups:
 
 def check_field_counts_stream(
     handle: IO[bytes], path: Path, expected: int, sep: bytes, first_line: int = 2, block_bytes: int = 1 << 24
-) -> None:
-    """Raise on the first line whose `sep`-separated field count is not `expected`, or that is blank.
+) -> int:
+    """Raise on the first line whose `sep`-separated field count is not `expected`, or that is blank;
+    return the number of lines read (the data rows).
 
     Reads a binary stream (plain or decompressing) from its current position, numbered from
     `first_line` (2: the header, line 1, was read already), in blocks, vectorised with numpy.
@@ -166,7 +169,7 @@ def check_field_counts_stream(
         data = carry + block
         if not block:
             if not data:
-                return
+                return line_number - first_line
             data += b"\n"  # a last line without its newline
         buffer = np.frombuffer(data, dtype=np.uint8)
         newlines = np.flatnonzero(buffer == ord("\n"))
@@ -189,7 +192,7 @@ def check_field_counts_stream(
         line_number += len(newlines)
         carry = data[newlines[-1] + 1 :]
         if not block:
-            return
+            return line_number - first_line
 
 
 _SEPARATOR_NAMES = {b"\t": "tab", b" ": "space"}
@@ -201,9 +204,29 @@ def first_bad_row(codes: np.ndarray, bad_distinct: np.ndarray) -> int:
     return int(hits[0]) if len(hits) else -1
 
 
+def first_repeat(keys: np.ndarray) -> tuple[int, int] | None:
+    """(row, earlier row with the same key) for the first row repeating an earlier row's key, or None.
+
+    One sort finds whether any key repeats; row positions are worked out only when one does.
+    """
+    if len(keys) < 2 or not (np.diff(np.sort(keys)) == 0).any():
+        return None
+    order = np.argsort(keys, kind="stable")  # equal keys keep their file order
+    same = keys[order[1:]] == keys[order[:-1]]
+    later, earlier = order[1:][same], order[:-1][same]
+    first = int(np.argmin(later))
+    return int(later[first]), int(earlier[first])
+
+
+def count_rows(report: QualityReport | None, rows: int) -> None:
+    """Add the rows a parse read to `report`, if one is kept."""
+    if report is not None:
+        report.rows_read += rows
+
+
 def read_first_line(handle: IO[bytes], path: Path) -> str:
-    """The header line of a binary stream, decoded as UTF-8, without its line ending."""
-    raw = handle.readline().rstrip(b"\r\n")
+    """The header line of a binary stream, decoded as UTF-8 (a byte order mark dropped), without its line ending."""
+    raw = handle.readline().removeprefix(UTF8_BOM).rstrip(b"\r\n")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -16,6 +16,10 @@ The network is DIRECTED: pairs are never reordered. Records with the same regula
 target and regulation type are merged into one edge; `n_evidence` counts the merged
 records and is also the `weight`. A pair reported both as activator and as repressor keeps
 one edge per type (counted in the stats as `pairs_with_several_types`).
+
+Rules: several records of one edge are legitimate (other evidence, other sources) and merged,
+and so are records repeated word for word, which conversions from YEASTRACT produce: they are
+counted apart as `identical_rows_merged`. A header with no rows, or a body that is not UTF-8, is refused.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import pandas as pd
 from torchcell_core.errors import SourceFormatError
 from torchcell_core.networks.edges import (
     check_field_counts_stream,
+    count_rows,
     drop_outside_genome,
     drop_self_loops,
     encode_genes,
@@ -39,7 +44,8 @@ from torchcell_core.networks.edges import (
     new_stats,
     read_first_line,
 )
-from torchcell_core.sources.validation import check_header
+from torchcell_core.sources.quality import DEFAULT_RULES, QualityReport, ValueRules
+from torchcell_core.sources.validation import check_header, first_non_utf8_line, require_rows
 
 REGULATORY_COLUMNS = (
     "Regulator systematic name",
@@ -59,28 +65,34 @@ def read_regulatory_tsv(
     path: str | Path,
     genome_genes: Collection[str] | None = None,
     keep_self_loops: bool = False,
+    *,
+    rules: ValueRules = DEFAULT_RULES,
+    report: QualityReport | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Directed edge table (columns `EDGE_COLUMNS`, sorted by regulator, target, type) and the parse stats.
 
     `evidence` and `sources` list the distinct values of the merged records, sorted and `; `-joined.
     Autoregulation (regulator == target) is dropped and counted unless `keep_self_loops`.
+    No column is numeric, so `rules` drops nothing; `report` counts the rows read.
     """
     path = Path(path)
     with open(path, "rb") as handle:
         check_header(path, read_first_line(handle, path).split("\t"), REGULATORY_COLUMNS)
-        check_field_counts_stream(handle, path, len(REGULATORY_COLUMNS), b"\t")
+        require_rows(path, check_field_counts_stream(handle, path, len(REGULATORY_COLUMNS), b"\t"))
     try:
         frame = pd.read_csv(
             path, sep="\t", header=0, names=list(REGULATORY_COLUMNS), dtype=str,
             keep_default_na=False, quoting=csv.QUOTE_NONE, encoding="utf-8", engine="c",
         )  # fmt: skip
     except UnicodeDecodeError as error:
-        raise SourceFormatError(path, f"not UTF-8 ({error})") from None
+        raise SourceFormatError(path, f"not UTF-8 ({error.reason})", first_non_utf8_line(path)) from None
     frame.index = pd.RangeIndex(2, 2 + len(frame))
     _validate(path, frame)
+    count_rows(report, len(frame))
 
     stats = new_stats(len(frame))
     stats["file"] = path.name
+    stats["identical_rows_merged"] = int(frame.duplicated().sum())
     names, regulator, target = encode_genes(
         frame["Regulator systematic name"].to_numpy(), frame["Target systematic name"].to_numpy()
     )

@@ -9,6 +9,11 @@ same layout holds for v9.1, v11.0 and v12.0.
 Each requested channel becomes one undirected edge table: pairs with score > 0, each
 unordered pair once (gene_a < gene_b), weight = score / 1000. The file is read by Arrow's
 multithreaded CSV reader; a file it rejects is re-scanned to report the exact line and column.
+
+Rules: the two directions of a pair are two rows and are merged (counted in `duplicates_merged`);
+the same DIRECTED pair on two lines never occurs in a STRING release and is refused
+(`DuplicateRowError` naming both lines). A header with no rows is refused. A score outside
+[0, 1000] drops its row, within `ValueRules.max_out_of_range_fraction` (see `sources.quality`).
 """
 
 from __future__ import annotations
@@ -27,19 +32,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from torchcell_core.errors import SourceFormatError
+from torchcell_core.errors import DuplicateRowError, SourceFormatError
 from torchcell_core.networks.edges import (
     check_field_counts_stream,
     drop_outside_genome,
     drop_self_loops,
     encode_genes,
     first_bad_row,
+    first_repeat,
     group_rows,
     new_stats,
     read_first_line,
     undirected,
 )
-from torchcell_core.sources.validation import check_header
+from torchcell_core.sources.quality import DEFAULT_RULES, QualityReport, ValueRules, drop_out_of_range
+from torchcell_core.sources.validation import check_header, first_non_utf8_line, require_rows
 
 STRING_COLUMNS = (
     "protein1", "protein2", "neighborhood", "fusion", "cooccurence",
@@ -84,10 +91,14 @@ def read_string_detailed(
     genome_genes: Collection[str] | None = None,
     version: str | None = None,
     channels: Iterable[str] = STRING_CHANNELS,
+    *,
+    rules: ValueRules = DEFAULT_RULES,
+    report: QualityReport | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Channel -> undirected edge table (gene_a, gene_b, weight, score), and the parse stats.
 
-    Genes outside `genome_genes` (when given) are dropped and counted in the stats.
+    Genes outside `genome_genes` (when given) are dropped and counted in the stats; rows with a score
+    outside [0, 1000] are dropped within `rules` and counted in `report`.
     """
     path = Path(path)
     channels = tuple(channels)
@@ -100,21 +111,25 @@ def read_string_detailed(
         header = _guard(path, lambda: read_first_line(handle, path))
     check_header(path, header.split(" "), STRING_COLUMNS)
     table = _read_table(path, compressed)
+    require_rows(path, table.num_rows)
 
     stats = new_stats(table.num_rows)
     stats.update(file=path.name, version=version)
     genes, positions = _protein_ids(path, table)
-    scores, problems = {}, []
-    for column in SCORE_COLUMNS:
-        values = table.column(column).to_numpy()
-        problems += _score_problems(column, values)
-        scores[column] = values.astype(np.int16)  # int16 holds [0, 1000]; out-of-range values raise below
-    _raise_first(path, problems)
+    values = {column: table.column(column).to_numpy() for column in SCORE_COLUMNS}
     del table
     pa.default_memory_pool().release_unused()
 
     names, codes_1, codes_2 = encode_genes(genes["protein1"], genes["protein2"])
     gene_a, gene_b = codes_1[positions.pop("protein1")], codes_2[positions.pop("protein2")]
+    _check_directed_pairs(path, names, gene_a, gene_b)
+    lines = np.arange(2, len(gene_a) + 2)
+    in_range = [(column, values[column], (0, MAX_SCORE)) for column in SCORE_COLUMNS]
+    keep = drop_out_of_range(path, lines, in_range, rules, report)
+    stats["out_of_range_rows_dropped"] = int((~keep).sum())
+    gene_a, gene_b, values = _subset(keep, gene_a, gene_b, values)
+    scores = {column: column_values.astype(np.int16) for column, column_values in values.items()}  # [0, 1000]
+    del values
     keep = drop_outside_genome(names, gene_a, gene_b, genome_genes, stats)
     gene_a, gene_b, scores = _subset(keep, gene_a, gene_b, scores)
     keep = drop_self_loops(gene_a, gene_b, stats)
@@ -187,6 +202,9 @@ def _diagnose(path: Path, compressed: bool) -> None:
     """Re-scan a file Arrow rejected and raise on its first bad line (fields, then values)."""
 
     def scan() -> None:
+        line = first_non_utf8_line(path, lambda p: _open(p, compressed))
+        if line is not None:
+            raise SourceFormatError(path, "not UTF-8 (STRING files are UTF-8 text)", line)
         with _open(path, compressed) as handle:
             handle.readline()
             check_field_counts_stream(handle, path, len(STRING_COLUMNS), b" ")
@@ -212,10 +230,10 @@ def _check_text_chunk(path: Path, chunk: pd.DataFrame) -> None:
         if column in STRING_COLUMNS[:2]:
             bad = ~uniques.str.startswith(TAXON_PREFIX) | (uniques.str.len() <= len(TAXON_PREFIX))
             message = "id {!r} is not a yeast STRING id ('4932.<systematic name>')"
-        else:
-            digits = uniques.str.fullmatch(r"[0-9]+")
-            bad = ~digits | (pd.to_numeric(uniques.where(digits, "0")) > MAX_SCORE)
-            message = "score {!r} is not an integer in [0, 1000]"
+        else:  # out-of-range integers are read by Arrow and dropped within the rules, not refused here
+            digits = uniques.str.fullmatch(r"-?[0-9]{1,9}")
+            bad = ~digits
+            message = "score {!r} is not an integer"
         row = first_bad_row(codes, bad.to_numpy(dtype=bool))
         if row >= 0:
             problems.append((int(chunk.index[row]), column, message.format(chunk[column].iloc[row])))
@@ -246,12 +264,13 @@ def _protein_ids(path: Path, table: pa.Table) -> tuple[dict[str, np.ndarray], di
     return genes, positions
 
 
-def _score_problems(column: str, values: np.ndarray) -> list[tuple[int, str, str]]:
-    bad = np.flatnonzero((values < 0) | (values > MAX_SCORE))
-    if not len(bad):
-        return []
-    row = int(bad[0])
-    return [(row + 2, column, f"score {int(values[row])} is not an integer in [0, 1000]")]
+def _check_directed_pairs(path: Path, names: np.ndarray, gene_a: np.ndarray, gene_b: np.ndarray) -> None:
+    """Raise `DuplicateRowError` when one directed pair (protein1, protein2) is listed on two lines."""
+    repeat = first_repeat(gene_a.astype(np.int64) * max(len(names), 1) + gene_b)
+    if repeat is not None:
+        row, earlier = repeat
+        key = (TAXON_PREFIX + names[gene_a[row]], TAXON_PREFIX + names[gene_b[row]])
+        raise DuplicateRowError(path, row + 2, path, earlier + 2, STRING_COLUMNS[:2], key)
 
 
 def _raise_first(path: Path, problems: list[tuple[int, str, str]]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from torchcell_core.errors import SourceFormatError
 from torchcell_core.ontology.dag import NAMESPACES, GoDag, GoEdge, GoTerm
+from torchcell_core.sources.validation import first_non_utf8_line, open_binary
 
 GO_ID = re.compile(r"GO:\d{7}")
 # The GO id that starts a tag value, before any `{modifiers}` or `! comment`.
@@ -35,9 +36,10 @@ class _Stanza:
 
 
 def _open_text(path: Path):
+    """The file as text; `utf-8-sig` drops a leading byte order mark, which would hide `format-version`."""
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
 
 
 def _leading_go_id(path: Path, value: str, line: int, tag: str) -> str:
@@ -93,27 +95,31 @@ def read_obo(path: str | Path) -> GoDag:
     stanzas: list[_Stanza] = []
     current: _Stanza | None = None
     in_header = True
-    with _open_text(path) as handle:
-        for number, raw in enumerate(handle, start=1):
-            text = raw.strip()
-            if not text or text.startswith("!"):
-                continue
-            heading = _STANZA.match(text)
-            if heading is not None:
-                in_header = False
-                current = _Stanza(number) if heading["kind"] == "Term" else None
-                if current is not None:
-                    stanzas.append(current)
-                continue
-            tag, colon, value = text.partition(":")
-            if not colon:
-                raise SourceFormatError(path, f"expected 'tag: value', found {text!r}", number)
-            tag, value = tag.strip(), value.strip()
-            if in_header:
-                if tag in _HEADER_KEYS:
-                    header.setdefault(tag, value)
-            elif current is not None:
-                _read_tag(path, current, tag, value, number)
+    try:
+        with _open_text(path) as handle:
+            for number, raw in enumerate(handle, start=1):
+                text = raw.strip()
+                if not text or text.startswith("!"):
+                    continue
+                heading = _STANZA.match(text)
+                if heading is not None:
+                    in_header = False
+                    current = _Stanza(number) if heading["kind"] == "Term" else None
+                    if current is not None:
+                        stanzas.append(current)
+                    continue
+                tag, colon, value = text.partition(":")
+                if not colon:
+                    raise SourceFormatError(path, f"expected 'tag: value', found {text!r}", number)
+                tag, value = tag.strip(), value.strip()
+                if in_header:
+                    if tag in _HEADER_KEYS:
+                        header.setdefault(tag, value)
+                elif current is not None:
+                    _read_tag(path, current, tag, value, number)
+    except UnicodeDecodeError as error:
+        opener = gzip.open if path.suffix == ".gz" else open_binary
+        raise SourceFormatError(path, f"not UTF-8 ({error.reason})", first_non_utf8_line(path, opener)) from None
 
     default_namespace = header.get("default-namespace")
     terms: dict[str, GoTerm] = {}

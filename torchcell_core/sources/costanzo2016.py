@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from torchcell_core.sources.validation import check_header, numeric_column, strain_columns
+from torchcell_core.sources.quality import DEFAULT_RULES, QualityReport, ValueRules, drop_out_of_range
+from torchcell_core.sources.validation import (
+    check_header,
+    check_unique_key,
+    numeric_column,
+    require_rows,
+    strain_columns,
+    xlsx_errors_as_source_errors,
+)
 
 SMF_FILE = "strain_ids_and_single_mutant_fitness.xlsx"
 SGA_FILES = ("SGA_ExE.txt", "SGA_ExN_NxE.txt", "SGA_NxN.txt", "SGA_DAmP.txt")
@@ -25,6 +33,8 @@ SMF_COLUMNS = (
     "Single mutant fitness (30°)",
     "Single mutant fitness (30°) stddev",
 )
+SMF_RANGE = (0.0, 2.0)
+SMF_KEY = ("Strain ID",)  # one row per strain
 SGA_COLUMNS = (
     "Query Strain ID",
     "Query allele name",
@@ -40,14 +50,23 @@ SGA_COLUMNS = (
 )
 
 
-def read_smf_xlsx(path: str | Path) -> pd.DataFrame:
-    """The single-mutant fitness table: strain, gene, allele and fitness at 26° and 30°."""
+def read_smf_xlsx(
+    path: str | Path, *, rules: ValueRules = DEFAULT_RULES, report: QualityReport | None = None
+) -> pd.DataFrame:
+    """The single-mutant fitness table: strain, gene, allele and fitness at 26° and 30°.
+
+    Refuses a corrupt workbook, a table without rows and a strain listed twice; rows with a fitness outside
+    `SMF_RANGE` are dropped within `rules` and counted in `report`.
+    """
     path = Path(path)
-    frame = pd.read_excel(path, dtype=str, engine="openpyxl")
+    with xlsx_errors_as_source_errors(path):
+        frame = pd.read_excel(path, dtype=str, engine="openpyxl")
     check_header(path, [str(c) for c in frame.columns], SMF_COLUMNS)
     frame.index = pd.RangeIndex(2, 2 + len(frame))
     frame = frame.fillna("")
+    require_rows(path, len(frame))
     strain_columns(path, frame, "Strain ID")
+    check_unique_key(path, frame, SMF_KEY)
     out = pd.DataFrame(
         {
             "strain": frame["Strain ID"].to_numpy(),
@@ -55,6 +74,9 @@ def read_smf_xlsx(path: str | Path) -> pd.DataFrame:
             "allele": frame["Allele/Gene name"].to_numpy(),
         }
     )
-    for column, name in zip(SMF_COLUMNS[3:], ("smf_26", "smf_26_std", "smf_30", "smf_30_std"), strict=True):
-        out[name] = numeric_column(path, frame, column, True, (0.0, 2.0))
-    return out
+    names = ("smf_26", "smf_26_std", "smf_30", "smf_30_std")
+    for column, name in zip(SMF_COLUMNS[3:], names, strict=True):
+        out[name] = numeric_column(path, frame, column, True)
+    checked = [(column, out[name].to_numpy(), SMF_RANGE) for column, name in zip(SMF_COLUMNS[3:], names, strict=True)]
+    keep = drop_out_of_range(path, frame.index.to_numpy(), checked, rules, report)
+    return out[keep].reset_index(drop=True)

@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 
 from torchcell_core.errors import SourceFormatError
+from torchcell_core.sources.validation import first_non_utf8_line
 
 NULL_STRINGS = ["", "NA"]
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
@@ -23,6 +24,8 @@ _COLUMN = re.compile(r'converting column "([^"]+)"')
 _FIELD_COUNT = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 _FILE = re.compile(r"^\s*file = (.+)$", re.MULTILINE)
 _NOT_CONVERTED = re.compile(r'Could not convert string "([^"]*)" to \'?(\w+)\'?')
+_NOT_UTF8 = "Invalid unicode"
+_NOT_REASONS = ("Original Line:", "Possible Solution:", "file =", "LINE ")
 
 
 # Table expressions over one delimited file, bound with named parameters $path, $delim
@@ -72,15 +75,19 @@ def _content_end(data: mmap.mmap) -> int:
 def duckdb_errors_as_source_errors(path: Path):
     """Re-raise DuckDB CSV errors as `SourceFormatError` with the file, line and column.
 
-    DuckDB names the file it was reading; `path` is used when it does not.
+    DuckDB names the file it was reading; `path` is used when it does not. When DuckDB gives no line, the
+    error still names the file and keeps DuckDB's reason (a non-UTF-8 byte is then located here).
     """
     try:
         yield
     except duckdb.Error as error:
         message = str(error)
+        named = _FILE.search(message)
+        source = Path(named[1].strip()) if named else path
         line = _LINE.search(message)
         if line is None:
-            raise
+            where = first_non_utf8_line(source) if _NOT_UTF8 in message and source.is_file() else None
+            raise SourceFormatError(source, _reason(message), where) from None
         column = _COLUMN.search(message)
         counts = _FIELD_COUNT.search(message)
         value = _NOT_CONVERTED.search(message)
@@ -89,10 +96,19 @@ def duckdb_errors_as_source_errors(path: Path):
         elif value:
             reason = f"not a {value[2].lower()}: {value[1]!r}"
         else:
-            reason = message.splitlines()[0]
-        named = _FILE.search(message)
-        source = Path(named[1].strip()) if named else path
+            reason = _reason(message)
         raise SourceFormatError(source, reason, int(line[1]), column[1] if column else None) from None
+
+
+def _reason(message: str) -> str:
+    """DuckDB's own reason: the first line of its message that is not the error kind, the line or a hint."""
+    for text in message.splitlines():
+        text = text.strip()
+        text = re.sub(r"^[A-Za-z ]*Error: ", "", text)
+        text = _LINE.sub("", text).strip()
+        if text and not text.startswith(_NOT_REASONS) and "=" not in text.split(" ", 2)[:2]:
+            return text
+    return message.splitlines()[0] if message else "unreadable file"
 
 
 def connect(memory_limit: str = "1GB", ordered: bool = True) -> duckdb.DuckDBPyConnection:

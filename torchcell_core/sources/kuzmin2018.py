@@ -16,13 +16,17 @@ import pandas as pd
 
 from torchcell_core.errors import SourceFormatError
 from torchcell_core.sources.duckdb_csv import READ_CSV, connect, duckdb_errors_as_source_errors
+from torchcell_core.sources.quality import DEFAULT_RULES, QualityReport, ValueRules, drop_out_of_range
 from torchcell_core.sources.strains import STRAIN_KINDS
 from torchcell_core.sources.validation import (
+    check_data_rows,
     check_header,
+    check_unique_key,
     extract_unique,
     first_bad,
     numeric_column,
     read_header,
+    require_rows,
     strain_columns,
 )
 
@@ -62,6 +66,9 @@ _NUMERIC_FIELDS = (
 # Query suffixes: `tm` (the trigenic screens' own double-mutant queries) and the Costanzo query kinds.
 QUERY_KINDS = ("tm", *(kind for kind, (_, role) in STRAIN_KINDS.items() if role == "query"))
 QUERY_STRAIN_PATTERN = re.compile(r"^(?P<gene_1>[^_+\s]+)\+(?P<gene_2>[^_+\s]+)_(?P<kind>[a-z]+)(?P<number>\d+)$")
+
+# A measurement: query strain x array strain, digenic or trigenic (positions in the 12 released columns).
+KEY_POSITIONS = (0, 2, 4)
 
 SCREEN_COLUMNS = (
     "query_strain", "query_gene_1", "query_gene_2", "array_strain", "array_gene", "array_kind",
@@ -141,9 +148,15 @@ def _mutant_types(path: Path, frame: pd.DataFrame, column: str, query_column: st
     return declared
 
 
-def parse_screen_rows(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+def parse_screen_rows(
+    path: Path, frame: pd.DataFrame, columns: tuple[str, ...], *, rules: ValueRules = DEFAULT_RULES,
+    report: QualityReport | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Typed `SCREEN_COLUMNS` frame from released rows: text cells, `columns` the 12 released names
-    in the Data S1 order, `frame.index` the file line (or spreadsheet row) of each row."""
+    in the Data S1 order, `frame.index` the file line (or spreadsheet row) of each row.
+
+    A measurement (query strain, array strain, combined mutant type) listed twice is refused; rows with a
+    value outside its plausible range are dropped within `rules` and counted in `report`."""
     query = split_querystrain_columns(path, frame, columns[0])
     array = _arraystrain_columns(path, frame, columns[2])
     mutant_type = _mutant_types(path, frame, columns[4], columns[0], query)
@@ -162,14 +175,20 @@ def parse_screen_rows(path: Path, frame: pd.DataFrame, columns: tuple[str, ...])
             "mutant_type": mutant_type,
         }
     )
+    checked = []
     for column, (name, nullable, bounds) in zip(columns[5:], _NUMERIC_FIELDS, strict=True):
-        out[name] = numeric_column(path, frame, column, nullable, bounds)
+        out[name] = numeric_column(path, frame, column, nullable)
+        checked.append((column, out[name].to_numpy(), bounds))
     out["source_file"] = path.name
     out["line"] = frame.index.to_numpy(dtype=np.int64)
-    return out
+    check_unique_key(path, frame, tuple(columns[i] for i in KEY_POSITIONS))
+    keep = drop_out_of_range(path, out["line"].to_numpy(), checked, rules, report)
+    return out if keep.all() else out[keep].reset_index(drop=True)
 
 
-def read_kuzmin2018(path: str | Path) -> pd.DataFrame:
+def read_kuzmin2018(
+    path: str | Path, *, rules: ValueRules = DEFAULT_RULES, report: QualityReport | None = None
+) -> pd.DataFrame:
     """All rows of Data S1 as one typed frame (`SCREEN_COLUMNS`), digenic and trigenic together.
 
     DuckDB's strict reader splits the file (field counts checked, lines numbered from the header = 1);
@@ -177,8 +196,10 @@ def read_kuzmin2018(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     check_header(path, read_header(path), DATA_S1_COLUMNS)
+    check_data_rows(path)
     params = {"path": str(path), "delim": "\t", "columns": dict.fromkeys(DATA_S1_COLUMNS, "VARCHAR")}
     with connect() as con, duckdb_errors_as_source_errors(path):
         frame = con.execute(f"SELECT * FROM {READ_CSV} ORDER BY line", params).df()
+    require_rows(path, len(frame))
     frame.index = pd.Index(frame.pop("line").to_numpy(dtype=np.int64))
-    return parse_screen_rows(path, frame.fillna(""), DATA_S1_COLUMNS)
+    return parse_screen_rows(path, frame.fillna(""), DATA_S1_COLUMNS, rules=rules, report=report)

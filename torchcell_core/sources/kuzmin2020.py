@@ -20,7 +20,14 @@ from openpyxl.utils import get_column_letter
 
 from torchcell_core.errors import SourceFormatError
 from torchcell_core.sources.kuzmin2018 import DATA_S1_COLUMNS, SCREEN_COLUMNS, parse_screen_rows
-from torchcell_core.sources.validation import check_header, numeric_column
+from torchcell_core.sources.quality import DEFAULT_RULES, QualityReport, ValueRules, drop_out_of_range
+from torchcell_core.sources.validation import (
+    check_header,
+    check_unique_key,
+    numeric_column,
+    require_rows,
+    xlsx_errors_as_source_errors,
+)
 
 S1_FILE = "aaz5667-Table-S1.xlsx"
 S3_FILE = "aaz5667-Table-S3.xlsx"
@@ -38,6 +45,8 @@ _SCREEN_IDS = {"1": "kuzmin2020_s1", "3": "kuzmin2020_s3"}
 S5_REQUIRED = ("Mutant type", "Query Strain ID", "ORF1", "Gene1", "Allele1", "Fitness", "St.dev.")
 S5_DOUBLE = ("ORF2", "Gene2", "Allele2")  # present only when the table lists double mutants
 S5_MUTANT_TYPES = {"single mutant": "single", "double mutant": "double"}
+S5_KEY = ("Query Strain ID",)  # one row per query strain
+S5_RANGES = {"Fitness": (-1.0, 3.0), "St.dev.": (0.0, 3.0)}
 FITNESS_COLUMNS = (
     "query_strain", "mutant_type", "orf_1", "gene_1", "allele_1", "orf_2", "gene_2", "allele_2",
     "fitness", "fitness_std", "source_file", "line",
@@ -47,16 +56,18 @@ FITNESS_COLUMNS = (
 def read_sheet_text(path: str | Path, header_row: int, expected: Sequence[str]) -> tuple[list[str], pd.DataFrame]:
     """Header and body of the first sheet as text cells ("" when empty), body indexed by spreadsheet row.
 
-    Raises when row `header_row` holds none of the `expected` names, saying where the header is instead.
+    Raises when row `header_row` holds none of the `expected` names, saying where the header is instead,
+    and on a file that is not a readable workbook.
     """
     path = Path(path)
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        sheet = book.worksheets[0]
-        sheet.reset_dimensions()  # some writers record a wrong sheet size
-        rows = list(sheet.iter_rows(values_only=True))
-    finally:
-        book.close()
+    with xlsx_errors_as_source_errors(path):
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            sheet = book.worksheets[0]
+            sheet.reset_dimensions()  # some writers record a wrong sheet size
+            rows = list(sheet.iter_rows(values_only=True))
+        finally:
+            book.close()
     texts = [["" if cell is None else str(cell).strip() for cell in row] for row in rows[: header_row + 8]]
     header = texts[header_row - 1] if len(texts) >= header_row else []
     while header and header[-1] == "":
@@ -92,22 +103,26 @@ def _screen_id(path: Path, screen_id: str | None) -> str:
 
 
 def read_kuzmin2020_screen(
-    path: str | Path, screen_id: str | None = None, header_row: int = HEADER_ROW
-) -> pd.DataFrame:
+    path: str | Path, screen_id: str | None = None, header_row: int = HEADER_ROW, *,
+    rules: ValueRules = DEFAULT_RULES, report: QualityReport | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Typed rows (`SCREEN_TABLE_OUTPUT`) of Table S1 or S3; `screen_id` defaults from the file name
     ("kuzmin2020_s1" / "kuzmin2020_s3") so the main and pilot screens stay apart."""
     path = Path(path)
     screen = _screen_id(path, screen_id)
     header, body = read_sheet_text(path, header_row, SCREEN_TABLE_COLUMNS)
     check_header(path, header, SCREEN_TABLE_COLUMNS, line=header_row)
-    out = parse_screen_rows(path, body, SCREEN_TABLE_COLUMNS)
+    require_rows(path, len(body), header_row)
+    out = parse_screen_rows(path, body, SCREEN_TABLE_COLUMNS, rules=rules, report=report)
     out.insert(0, "screen_id", screen)
     return out
 
 
-def read_kuzmin2020_screens(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Tables S1 and S3 stacked into one frame, told apart by `screen_id`."""
-    frames = [read_kuzmin2020_screen(path) for path in paths]
+def read_kuzmin2020_screens(
+    paths: Iterable[str | Path], *, rules: ValueRules = DEFAULT_RULES, report: QualityReport | None = None
+) -> pd.DataFrame:
+    """Tables S1 and S3 stacked into one frame, told apart by `screen_id` (a measurement may recur across them)."""
+    frames = [read_kuzmin2020_screen(path, rules=rules, report=report) for path in paths]
     if not frames:
         return pd.DataFrame(columns=list(SCREEN_TABLE_OUTPUT))
     return pd.concat(frames, ignore_index=True)
@@ -134,12 +149,17 @@ def _require(path: Path, body: pd.DataFrame, column: str, rows: np.ndarray, mess
         raise SourceFormatError(path, message, int(body.index[position]), column)
 
 
-def read_kuzmin2020_fitness(path: str | Path, header_row: int = HEADER_ROW) -> pd.DataFrame:
+def read_kuzmin2020_fitness(
+    path: str | Path, header_row: int = HEADER_ROW, *, rules: ValueRules = DEFAULT_RULES,
+    report: QualityReport | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Table S5 as typed rows (`FITNESS_COLUMNS`): query strain fitness and its standard deviation,
-    with the second gene columns None for single mutants (or when the table has no double mutants)."""
+    with the second gene columns None for single mutants (or when the table has no double mutants).
+    A query strain listed twice is refused; out-of-range fitness rows are dropped within `rules`."""
     path = Path(path)
     header, body = read_sheet_text(path, header_row, S5_REQUIRED)
     _check_s5_header(path, header, header_row)
+    require_rows(path, len(body), header_row)
     declared = body["Mutant type"].str.lower().map(S5_MUTANT_TYPES)
     unknown = declared.isna().to_numpy()
     if unknown.any():
@@ -182,10 +202,14 @@ def read_kuzmin2020_fitness(path: str | Path, header_row: int = HEADER_ROW) -> p
             "orf_2": text("ORF2"),
             "gene_2": text("Gene2"),
             "allele_2": text("Allele2"),
-            "fitness": numeric_column(path, body, "Fitness", True, (-1.0, 3.0)),
-            "fitness_std": numeric_column(path, body, "St.dev.", True, (0.0, 3.0)),
+            "fitness": numeric_column(path, body, "Fitness", True),
+            "fitness_std": numeric_column(path, body, "St.dev.", True),
         }
     )
     out["source_file"] = path.name
     out["line"] = body.index.to_numpy(dtype=np.int64)
-    return out
+    check_unique_key(path, body, S5_KEY)
+    checked = [(column, out[name].to_numpy(), S5_RANGES[column]) for column, name in
+               (("Fitness", "fitness"), ("St.dev.", "fitness_std"))]  # fmt: skip
+    keep = drop_out_of_range(path, out["line"].to_numpy(), checked, rules, report)
+    return out if keep.all() else out[keep].reset_index(drop=True)

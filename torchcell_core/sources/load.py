@@ -1,9 +1,10 @@
 """Load a resolved source (real or simulated files) into typed Parquet files, one function each.
 
 Every loader writes into `out_dir` and returns a summary: rows, genes covered, genes
-outside the genome (counted, never silently dropped) and per-output row counts. Files are
-written under a temporary name and moved into place, so a failed parse leaves the previous
-outputs intact.
+outside the genome (counted, never silently dropped), per-output row counts, and what the
+parse tolerated (`rows_read`, out-of-range rows dropped under `rules`, merged duplicates).
+Each loader parses ALL its files before it writes anything, so a bad file leaves `out_dir`
+untouched; files are written under a temporary name and moved into place.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torchcell_core.sources.costanzo2016 import SGA_FILES, SMF_FILE, read_smf_xl
 from torchcell_core.sources.costanzo2016_sga import sga_files_to_parquet
 from torchcell_core.sources.kuzmin2018 import read_kuzmin2018
 from torchcell_core.sources.kuzmin2020 import read_kuzmin2020_fitness, read_kuzmin2020_screens
+from torchcell_core.sources.quality import DEFAULT_RULES, QualityReport, ValueRules
 from torchcell_core.sources.registry import ResolvedSource
 
 RECORDS = "records.parquet"
@@ -35,91 +37,123 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     partial.replace(path)
 
 
+def _quality_summary(report: QualityReport, duplicates_merged: int = 0) -> dict:
+    """What the parse read and tolerated; measurement sources refuse duplicates, so they merge none."""
+    return {**report.as_dict(), "duplicates_merged": int(duplicates_merged)}
+
+
 def _genes_summary(genes: pd.Series, genome_genes: Collection[str]) -> dict:
     distinct = set(genes.dropna().unique())
     unknown = sorted(distinct - set(genome_genes))
     return {"genes": len(distinct), "unknown_genes": len(unknown), "unknown_gene_examples": unknown[:10]}
 
 
-def load_costanzo2016(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
+def load_costanzo2016(
+    source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
+) -> dict:
+    """SGA pair files → records, SMF xlsx → single-mutant fitness. The xlsx is parsed first, and the SGA
+    Parquet is moved into place only once every SGA file has passed, so any bad file leaves `out_dir` as it was."""
     sga = [source.files[name] for name in SGA_FILES if name in source.files]
     if not sga:
         raise FileNotFoundError(f"{source.directory}: none of {', '.join(SGA_FILES)} is there")
-    # The xlsx is checked first, so a bad one replaces nothing.
-    smf = read_smf_xlsx(source.files[SMF_FILE]).assign(simulated=source.simulated)
-    stats = sga_files_to_parquet(sga, out_dir / RECORDS, genome_genes, simulated=source.simulated)
+    report = QualityReport()
+    smf = read_smf_xlsx(source.files[SMF_FILE], rules=rules, report=report).assign(simulated=source.simulated)
+    stats = sga_files_to_parquet(sga, out_dir / RECORDS, genome_genes, simulated=source.simulated, rules=rules,
+                                 report=report)  # fmt: skip
     write_parquet(smf, out_dir / FITNESS)
     return {"rows": stats["rows"], "outputs": {RECORDS: stats["rows"], FITNESS: len(smf)},
             "rows_per_file": stats["rows_per_file"], "genes": stats["genes"], "unknown_genes": stats["unknown_genes"],
             "rows_with_unknown_genes": stats["rows_with_unknown_genes"],
-            "unknown_gene_examples": stats["unknown_gene_examples"]}  # fmt: skip
+            "unknown_gene_examples": stats["unknown_gene_examples"], **_quality_summary(report)}  # fmt: skip
 
 
 def _screen_genes(frame: pd.DataFrame) -> pd.Series:
     return pd.concat([frame["query_gene_1"], frame["query_gene_2"], frame["array_gene"]])
 
 
-def load_kuzmin2018(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
-    frame = read_kuzmin2018(source.files["aao1729_data_s1.tsv"]).assign(simulated=source.simulated)
+def load_kuzmin2018(
+    source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
+) -> dict:
+    report = QualityReport()
+    frame = read_kuzmin2018(source.files["aao1729_data_s1.tsv"], rules=rules, report=report)
+    frame = frame.assign(simulated=source.simulated)
     write_parquet(frame, out_dir / RECORDS)
     return {"rows": len(frame), "outputs": {RECORDS: len(frame)},
             "rows_per_type": frame["mutant_type"].value_counts().to_dict(),
-            **_genes_summary(_screen_genes(frame), genome_genes)}  # fmt: skip
+            **_genes_summary(_screen_genes(frame), genome_genes), **_quality_summary(report)}  # fmt: skip
 
 
-def load_kuzmin2020(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
+def load_kuzmin2020(
+    source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
+) -> dict:
+    """Tables S1/S3 → records and S5 → query fitness; all three are parsed before either output is written."""
+    report = QualityReport()
     screens = [path for name, path in sorted(source.files.items()) if "S5" not in name]
-    frame = read_kuzmin2020_screens(screens).assign(simulated=source.simulated)
+    frame = read_kuzmin2020_screens(screens, rules=rules, report=report).assign(simulated=source.simulated)
+    fitness = None
+    if "aaz5667-Table-S5.xlsx" in source.files:
+        fitness = read_kuzmin2020_fitness(source.files["aaz5667-Table-S5.xlsx"], rules=rules, report=report)
+        fitness = fitness.assign(simulated=source.simulated)
     write_parquet(frame, out_dir / RECORDS)
     outputs = {RECORDS: len(frame)}
-    if "aaz5667-Table-S5.xlsx" in source.files:
-        fitness = read_kuzmin2020_fitness(source.files["aaz5667-Table-S5.xlsx"]).assign(simulated=source.simulated)
+    if fitness is not None:
         write_parquet(fitness, out_dir / FITNESS)
         outputs[FITNESS] = len(fitness)
-    return {"rows": len(frame), "outputs": outputs,
+    return {"rows": len(frame), "outputs": outputs, **_quality_summary(report),
             "rows_per_screen": frame.groupby(["screen_id", "mutant_type"]).size().rename("n").reset_index()
             .assign(key=lambda f: f["screen_id"] + ":" + f["mutant_type"]).set_index("key")["n"].to_dict(),
             **_genes_summary(_screen_genes(frame), genome_genes)}  # fmt: skip
 
 
-def _edge_summary(stats: dict) -> dict:
+def _edge_summary(stats: dict, report: QualityReport) -> dict:
+    merged = {"identical_rows_merged": stats["identical_rows_merged"]} if "identical_rows_merged" in stats else {}
     return {"unknown_genes": int(stats.get("genes_outside_genome_dropped", 0)),
             "unknown_gene_examples": list(stats.get("genes_outside_genome_examples", [])),
-            "rows_read": int(stats.get("rows_read", 0))}  # fmt: skip
+            **_quality_summary(report, stats.get("duplicates_merged", 0)), **merged}  # fmt: skip
 
 
-def load_string(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
+def load_string(
+    source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
+) -> dict:
     (path,) = source.files.values()
-    channels, stats = read_string_detailed(path, genome_genes, version=source.entry.version)
+    report = QualityReport()
+    channels, stats = read_string_detailed(path, genome_genes, version=source.entry.version, rules=rules,
+                                           report=report)  # fmt: skip
     edges = pd.concat([frame.assign(channel=name) for name, frame in channels.items()], ignore_index=True)
     write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
     genes = pd.concat([edges["gene_a"], edges["gene_b"]])
     return {"rows": len(edges), "outputs": {EDGES: len(edges)},
             "edges_per_channel": {name: len(frame) for name, frame in channels.items()},
-            "genes": int(genes.nunique()), **_edge_summary(stats)}  # fmt: skip
+            "genes": int(genes.nunique()), **_edge_summary(stats, report)}  # fmt: skip
 
 
-def load_biogrid(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
+def load_biogrid(
+    source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
+) -> dict:
     (path,) = source.files.values()
-    networks, stats = read_biogrid_tab3(path, genome_genes)
+    report = QualityReport()
+    networks, stats = read_biogrid_tab3(path, genome_genes, rules=rules, report=report)
     edges = pd.concat([frame.assign(network=name) for name, frame in networks.items()], ignore_index=True)
     write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
     genes = pd.concat([edges["gene_a"], edges["gene_b"]])
     return {"rows": len(edges), "outputs": {EDGES: len(edges)},
             "edges_per_network": {name: len(frame) for name, frame in networks.items()},
-            "genes": int(genes.nunique()), **_edge_summary(stats)}  # fmt: skip
+            "genes": int(genes.nunique()), **_edge_summary(stats, report)}  # fmt: skip
 
 
-def load_regulatory(source: ResolvedSource, out_dir: Path, genome_genes: Collection[str]) -> dict:
+def load_regulatory(
+    source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
+) -> dict:
     (path,) = source.files.values()
-    edges, stats = read_regulatory_tsv(path, genome_genes)
+    report = QualityReport()
+    edges, stats = read_regulatory_tsv(path, genome_genes, rules=rules, report=report)
     write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
     genes = pd.concat([edges["regulator"], edges["target"]])
     return {"rows": len(edges), "outputs": {EDGES: len(edges)}, "regulators": int(edges["regulator"].nunique()),
-            "genes": int(genes.nunique()), **_edge_summary(stats)}  # fmt: skip
+            "genes": int(genes.nunique()), **_edge_summary(stats, report)}  # fmt: skip
 
 
-LOADERS: dict[str, Callable[[ResolvedSource, Path, Collection[str]], dict]] = {
+LOADERS: dict[str, Callable[[ResolvedSource, Path, Collection[str], ValueRules], dict]] = {
     "costanzo2016": load_costanzo2016,
     "kuzmin2018": load_kuzmin2018,
     "kuzmin2020": load_kuzmin2020,

@@ -2,8 +2,9 @@
 
 Users put real release files in `$TORCHCELL_RAW_DIR/<source key>/`; a file there is
 verified against its sha256 when one is pinned (digests are pinned only where the real
-file's digest is known here, never guessed). When a source's files are absent, the run
-falls back to the project's simulator, and says so.
+file's digest is known here, never guessed). When none of a source's files is there, the run
+falls back to the project's simulator, and says so; once any of them is there, the required
+ones must all be (an incomplete release is an error, never a silent fallback).
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ class SourceEntry:
 
     def file(self, name: str) -> SourceFile:
         return next(f for f in self.files if f.name == name)
+
+
+class IncompleteSource(FileNotFoundError):
+    """Some of a source's real files are in the raw directory, but not every required one."""
+
+    def __init__(self, entry: SourceEntry, directory: Path, present: list[str], missing: list[str]) -> None:
+        self.directory, self.present, self.missing = directory, present, missing
+        super().__init__(
+            f"{entry.title}: {directory} holds {', '.join(present)} but not {', '.join(missing)}; "
+            f"add the missing files (download from {entry.url}), or remove the source's files from {directory} "
+            "to use the simulated release"
+        )
 
 
 class ChecksumMismatch(ValueError):
@@ -151,9 +164,13 @@ def _present(entry: SourceEntry, directory: Path) -> dict[str, Path]:
     return found
 
 
+def _missing(entry: SourceEntry, found: dict[str, Path]) -> list[str]:
+    """Required files of `entry` that are not in `found`."""
+    return [f.name for f in entry.files if f.required and f.name not in found]
+
+
 def _complete(entry: SourceEntry, found: dict[str, Path]) -> bool:
-    required = [f.name for f in entry.files if f.required]
-    return bool(found) and all(name in found for name in required)
+    return bool(found) and not _missing(entry, found)
 
 
 def verify_file(path: Path, expected: str | None) -> str:
@@ -165,9 +182,15 @@ def verify_file(path: Path, expected: str | None) -> str:
 
 
 def resolve_source(entry: SourceEntry, raw_dir: Path, simulated_dir: Path | None = None) -> ResolvedSource:
-    """The user's real files in `raw_dir/<key>/` when complete (verified), else the simulated ones."""
+    """The user's real files in `raw_dir/<key>/` (verified), else the simulated ones when none of them is there.
+
+    Only the registry's file names count as the source's files (a README or .DS_Store does not); once one is
+    there, a missing required file raises `IncompleteSource` naming it and the directory.
+    """
     real_dir = Path(raw_dir) / entry.key
     found = _present(entry, real_dir)
+    if found and _missing(entry, found):
+        raise IncompleteSource(entry, real_dir, sorted(p.name for p in found.values()), _missing(entry, found))
     if _complete(entry, found):
         digests = {name: verify_file(path, entry.file(name).sha256) for name, path in found.items()}
         return ResolvedSource(entry, real_dir, found, False, digests)

@@ -1,4 +1,4 @@
-"""Validation shared by the release parsers: headers, numeric columns and strain ids.
+"""Validation shared by the release parsers: headers, data rows, numeric columns, keys and strain ids.
 
 Each function reports the first bad value with its file, line (header = line 1, or the
 spreadsheet row) and column. Frames passed in hold text and are indexed by file line.
@@ -7,25 +7,69 @@ spreadsheet row) and column. Frames passed in hold text and are indexed by file 
 from __future__ import annotations
 
 import re
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
+from xml.etree.ElementTree import ParseError
 
 import numpy as np
 import pandas as pd
+from openpyxl.utils.exceptions import InvalidFileException
 
-from torchcell_core.errors import SourceFormatError
+from torchcell_core.errors import DuplicateRowError, SourceFormatError
 from torchcell_core.sources.strains import STRAIN_ID_PATTERN, STRAIN_KINDS
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file opened for reading bytes."""
+    return open(path, "rb")
+
+
+_WHITESPACE = b" \t\r\n"
 
 
 def read_header(path: Path, delimiter: str = "\t") -> list[str]:
-    """The first line's fields, decoded as UTF-8 (or Latin-1, which some releases use)."""
+    """The first line's fields, decoded as UTF-8 (or Latin-1, which some releases use); a UTF-8 byte order
+    mark is dropped."""
     with open(path, "rb") as handle:
-        raw = handle.readline().rstrip(b"\r\n")
+        raw = handle.readline()
+    if not raw:
+        raise SourceFormatError(path, "empty file (0 bytes): expected a header line and data rows", 1)
+    raw = raw.removeprefix(UTF8_BOM).rstrip(b"\r\n")
     for encoding in ("utf-8", "latin-1"):
         try:
             return raw.decode(encoding).split(delimiter)
         except UnicodeDecodeError:
             continue
     raise SourceFormatError(path, "header is neither UTF-8 nor Latin-1", 1)
+
+
+def first_non_utf8_line(
+    path: Path, opener: Callable[[Path], IO[bytes]] = open_binary, block_bytes: int = 1 << 24
+) -> int | None:
+    """1-based line of the first byte sequence that is not UTF-8, or None; reads in blocks through `opener`
+    (e.g. a gzip one), only after a parse failed, to say where."""
+    line, carry = 1, b""
+    with opener(path) as handle:
+        while block := handle.read(block_bytes):
+            data = carry + block
+            cut = data.rfind(b"\n") + 1 if len(block) == block_bytes else len(data)
+            try:
+                data[:cut].decode("utf-8")
+            except UnicodeDecodeError as error:
+                return line + data.count(b"\n", 0, error.start)
+            line += data.count(b"\n", 0, cut)
+            carry = data[cut:]
+    try:
+        carry.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return line + carry.count(b"\n", 0, error.start)
+    return None
 
 
 def check_header(path: Path, found: list[str], expected: tuple[str, ...], line: int = 1) -> None:
@@ -42,24 +86,63 @@ def check_header(path: Path, found: list[str], expected: tuple[str, ...], line: 
     raise SourceFormatError(path, f"header has {len(found)} fields, expected {len(expected)}", line, extra)
 
 
-def numeric_column(path: Path, chunk: pd.DataFrame, column: str, nullable: bool, bounds) -> np.ndarray:
-    """Text column → float64, rejecting non-numbers (and blanks unless `nullable`) and values
-    outside `bounds`; the frame's index holds the file line of each row."""
+def require_data_rows(path: Path, handle: IO[bytes], line: int = 1) -> None:
+    """Raise unless something other than whitespace follows in `handle` (placed just after the header):
+    a header-only file would otherwise parse to 0 rows and wipe everything downstream."""
+    while block := handle.read(1 << 16):
+        if block.strip(_WHITESPACE):
+            return
+    raise SourceFormatError(path, "no data rows: the file holds its header and nothing else", line)
+
+
+def check_data_rows(path: Path) -> None:
+    """Raise unless the text file at `path` holds a data row below its header line."""
+    with open(path, "rb") as handle:
+        handle.readline()
+        require_data_rows(path, handle)
+
+
+def require_rows(path: Path, rows: int, line: int = 1) -> None:
+    """Raise when a parsed table (header on `line`) has no data row."""
+    if rows == 0:
+        raise SourceFormatError(path, f"no data rows below the header on line {line}", line)
+
+
+@contextmanager
+def xlsx_errors_as_source_errors(path: Path) -> Iterator[None]:
+    """Turn the errors of opening a corrupt, truncated or empty workbook into a `SourceFormatError` naming it."""
+    try:
+        yield
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, EOFError, zlib.error, ParseError) as error:
+        raise SourceFormatError(path, f"not a valid xlsx workbook: {type(error).__name__}: {error}") from None
+
+
+def numeric_column(path: Path, chunk: pd.DataFrame, column: str, nullable: bool) -> np.ndarray:
+    """Text column → float64, rejecting non-numbers (and blanks unless `nullable`); the frame's index
+    holds the file line of each row. Ranges are checked by `quality.drop_out_of_range`, which tolerates a few."""
     text = chunk[column]
     values = pd.to_numeric(text, errors="coerce")
     blank = text.isna() | text.str.strip().isin(["", "NaN", "nan", "NA"])
     bad = values.isna() & ~blank if nullable else values.isna()
     if bad.any():
         row = bad.idxmax()
-        raise SourceFormatError(path, f"not a number: {text[row]!r}", int(row), column)
-    low, high = bounds
-    out_of_range = (values < low) | (values > high)
-    if out_of_range.any():
-        row = out_of_range.idxmax()
-        raise SourceFormatError(
-            path, f"value {values[row]} outside the plausible range [{low}, {high}]", int(row), column
-        )
+        reason = f"not a number: {text[row]!r}" if not blank[row] else f"missing value {text[row]!r}"
+        raise SourceFormatError(path, reason, int(row), column)
     return values.to_numpy(dtype=np.float64)
+
+
+def check_unique_key(path: Path, frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Raise `DuplicateRowError` on the first row whose `columns` repeat an earlier row's (frame indexed by line)."""
+    repeated = frame.duplicated(subset=list(columns), keep="first").to_numpy()
+    if not repeated.any():
+        return
+    position = int(np.flatnonzero(repeated)[0])
+    key = tuple(frame[column].iloc[position] for column in columns)
+    same = np.ones(len(frame), dtype=bool)
+    for column, value in zip(columns, key, strict=True):
+        same &= (frame[column] == value).to_numpy()
+    first = int(np.flatnonzero(same)[0])
+    raise DuplicateRowError(path, int(frame.index[position]), path, int(frame.index[first]), columns, key)
 
 
 def extract_unique(chunk: pd.DataFrame, column: str, pattern: re.Pattern) -> tuple[pd.DataFrame, np.ndarray]:

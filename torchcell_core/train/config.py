@@ -19,8 +19,8 @@ WANDB_MODES = ("auto", "offline", "online", "disabled")
 # Settings that may change between an interrupted run and its resumption; every other one must match
 # (`epochs` too: the cosine schedule restored from the checkpoint is laid out over the original count).
 RESUMABLE_CHANGES = frozenset(
-    {"out", "resume", "stop_after_epochs", "device", "num_workers", "eval_batch_size", "bootstrap", "wandb",
-     "wandb_dir", "wandb_project", "wandb_group", "run_name", "patience"}
+    {"out", "resume", "stop_after_epochs", "device", "num_workers", "eval_batch_size", "eval_memory_gib", "bootstrap",
+     "wandb", "wandb_dir", "wandb_project", "wandb_group", "run_name", "patience"}
 )  # fmt: skip
 
 
@@ -44,7 +44,8 @@ class TrainConfig:
     go_dataset_genes: bool = False
     epochs: int = 50
     batch_size: int = 256
-    eval_batch_size: int = 4096
+    eval_batch_size: int = 0  # 0: automatic, the largest batch whose estimated memory fits eval_memory_gib
+    eval_memory_gib: float = 1.5  # memory an automatic evaluation batch may take (models that estimate it)
     lr: float = 1e-3
     weight_decay: float = 1e-2
     scheduler: str = "cosine"
@@ -67,7 +68,8 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
-            (self.eval_batch_size >= 1, f"eval_batch_size must be at least 1, got {self.eval_batch_size}"),
+            (self.eval_batch_size >= 0, f"eval_batch_size must be 0 (automatic) or more, got {self.eval_batch_size}"),
+            (self.eval_memory_gib > 0, f"eval_memory_gib must be positive, got {self.eval_memory_gib}"),
             (self.lr > 0, f"lr must be positive, got {self.lr}"),
             (self.weight_decay >= 0, f"weight_decay must be non-negative, got {self.weight_decay}"),
             (self.grad_clip >= 0, f"grad_clip must be non-negative (0 turns clipping off), got {self.grad_clip}"),

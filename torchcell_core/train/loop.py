@@ -54,6 +54,8 @@ from torchcell_core.train.distributed import (
 from torchcell_core.train.tracking import Tracker
 
 MIN_SELECTION_VALUES = 3
+DEFAULT_EVAL_BATCH_SIZE = 4096  # automatic evaluation batch of a model that declares no `eval_memory` estimate
+EVAL_MEMORY_PROBE = 256  # samples (a seeded random draw of the fold) the evaluation memory estimate reads
 RECALIBRATION_BATCHES = 50  # training batches per rank whose statistics become BatchNorm's running statistics
 RECALIBRATION_EPOCH = 0  # the shuffle of the recalibration batches (training epochs are 1, 2, ...)
 logger = logging.getLogger(__name__)
@@ -143,9 +145,38 @@ def train_one_epoch(
     return loss_sum / max(samples, 1.0), samples / max(elapsed, 1e-9)
 
 
-def evaluation_loader(dataset: PerturbationDataset, config: TrainConfig, dist: DistributedContext) -> DataLoader:
-    """Unshuffled batches of `config.eval_batch_size`; under DDP each rank gets its shard."""
-    return make_loader(dataset, config.eval_batch_size, shuffle=False, distributed=dist.is_distributed,
+def eval_batch_size(model: nn.Module | None, dataset: PerturbationDataset, config: TrainConfig,
+                    device: torch.device | str = "cpu") -> int:  # fmt: skip
+    """`config.eval_batch_size`, or when it is 0 (automatic) the largest batch whose evaluation memory, as the
+    model estimates it (`eval_memory(batch) -> (fixed bytes, bytes per sample)` on a seeded random probe of
+    `dataset`), fits `config.eval_memory_gib`; at least 1, at most the fold. A model without an estimate gets
+    `DEFAULT_EVAL_BATCH_SIZE`. Every rank draws the same probe, so every rank picks the same size."""
+    if config.eval_batch_size:
+        return config.eval_batch_size
+    estimate = getattr(ckpt.unwrap(model), "eval_memory", None) if model is not None else None
+    if estimate is None or len(dataset) == 0:
+        return DEFAULT_EVAL_BATCH_SIZE
+    probe = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(config.seed))[:EVAL_MEMORY_PROBE]
+    fixed, per_sample = estimate(dataset.__getitems__(probe.sort().values).to(device))
+    room = config.eval_memory_gib * 2**30 - fixed
+    if room < per_sample:
+        logger.warning("evaluation needs about %.0f MiB before any sample and %.1f MiB per sample, more than "
+                       "eval_memory_gib %.2f; evaluating one sample at a time", fixed / 2**20, per_sample / 2**20,
+                       config.eval_memory_gib)  # fmt: skip
+    size = int(room // per_sample) if per_sample > 0 else len(dataset)
+    return max(1, min(size, len(dataset)))
+
+
+def evaluation_loader(
+    dataset: PerturbationDataset, config: TrainConfig, dist: DistributedContext, model: nn.Module | None = None
+) -> DataLoader:
+    """Unshuffled batches of `eval_batch_size` (automatic: sized by `model`'s memory estimate); under DDP each
+    rank gets its shard."""
+    size = eval_batch_size(model, dataset, config, dist.device)
+    if dist.is_main and not config.eval_batch_size:
+        logger.info("evaluation batch size %d for %d samples (automatic, eval_memory_gib %.2f)", size, len(dataset),
+                    config.eval_memory_gib)  # fmt: skip
+    return make_loader(dataset, size, shuffle=False, distributed=dist.is_distributed,
                        num_workers=config.num_workers, pin_memory=dist.device.type == "cuda")  # fmt: skip
 
 
@@ -161,7 +192,7 @@ def predict(
     """
     module = ckpt.unwrap(model)
     module.eval()
-    loader = evaluation_loader(dataset, config, dist) if loader is None else loader
+    loader = evaluation_loader(dataset, config, dist, module) if loader is None else loader
     rows, outputs = [], []
     for batch in loader:
         outputs.append(module(batch.to(dist.device, non_blocking=True)).prediction.to(torch.float64))
@@ -307,7 +338,7 @@ def fit(
     train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed,
                                distributed=dist.is_distributed, num_workers=config.num_workers,
                                pin_memory=dist.device.type == "cuda")  # fmt: skip
-    val_loader = evaluation_loader(val_set, config, dist)
+    val_loader = evaluation_loader(val_set, config, dist, module)
     directory = out / "checkpoints"
     last = directory / ckpt.LAST
     done, progress = 0, Progress(selection=selection_label(val_set))

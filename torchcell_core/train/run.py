@@ -7,6 +7,7 @@ every rank parses the same argv. A second run with the same `--out` resumes from
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -22,6 +23,7 @@ from torchcell_core.models.base import build_model
 from torchcell_core.train.config import TrainConfig, parse_args
 from torchcell_core.train.data import load_run_data
 from torchcell_core.train.distributed import barrier, init_distributed, shutdown
+from torchcell_core.train.launch import folder_lock
 from torchcell_core.train.loop import fit
 from torchcell_core.train.report import final_report
 from torchcell_core.train.tracking import make_tracker
@@ -48,36 +50,38 @@ def build(config: TrainConfig, context: Any) -> torch.nn.Module:
 
 def train(config: TrainConfig) -> dict[str, Any] | None:
     """Run `config` in this process (a DDP rank under torchrun); rank 0 returns the metrics document,
-    other ranks and an interrupted run (`stop_after_epochs`) return None."""
+    other ranks and an interrupted run (`stop_after_epochs`) return None. Rank 0 holds the lock of `out`
+    (`launch.folder_lock`) throughout: a second trainer of the same folder raises `TrainingLocked` at once."""
     dist = init_distributed(config.device)
     tracker, finished = None, False
-    try:
-        out = Path(config.out)
-        if dist.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / CONFIG_JSON).write_text(config.to_json())
-        barrier(dist)
-        data = load_run_data(config)
-        model = build(config, data.context)
-        if dist.is_distributed:  # the same weights everywhere (DDP also broadcasts them), own random streams
-            seed_everything(config.seed + 1_000_003 * dist.rank)
-        tracker = make_tracker(out, dist.is_main, config.wandb, config.wandb_dir, config.wandb_project,
-                               config.run_name or out.name, config.wandb_group)  # fmt: skip
-        num_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        tracker.log_config(config.to_dict() | {"num_parameters": num_parameters, "world_size": dist.world_size,
-                                               "device": str(dist.device), "backend": dist.backend})  # fmt: skip
-        if dist.is_main:
-            logger.info("training %s (%d parameters) on %d rank(s), %s, backend %s; folds %s", config.model,
-                        num_parameters, dist.world_size, dist.device, dist.backend,
-                        {fold: len(ds) for fold, ds in data.folds.items()})  # fmt: skip
-        result = fit(model, data, config, dist, tracker, out)
-        document = None if result.interrupted else final_report(model, data, config, dist, tracker, out, result)
-        finished = True
-        return document
-    finally:
-        if tracker is not None:
-            tracker.finish()
-        shutdown(dist, wait=finished)
+    with contextlib.ExitStack() as held:
+        try:
+            out = Path(config.out)
+            if dist.is_main:
+                held.enter_context(folder_lock(out))
+                (out / CONFIG_JSON).write_text(config.to_json())
+            barrier(dist)
+            data = load_run_data(config)
+            model = build(config, data.context)
+            if dist.is_distributed:  # the same weights everywhere (DDP also broadcasts them), own random streams
+                seed_everything(config.seed + 1_000_003 * dist.rank)
+            tracker = make_tracker(out, dist.is_main, config.wandb, config.wandb_dir, config.wandb_project,
+                                   config.run_name or out.name, config.wandb_group)  # fmt: skip
+            num_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            tracker.log_config(config.to_dict() | {"num_parameters": num_parameters, "world_size": dist.world_size,
+                                                   "device": str(dist.device), "backend": dist.backend})  # fmt: skip
+            if dist.is_main:
+                logger.info("training %s (%d parameters) on %d rank(s), %s, backend %s; folds %s", config.model,
+                            num_parameters, dist.world_size, dist.device, dist.backend,
+                            {fold: len(ds) for fold, ds in data.folds.items()})  # fmt: skip
+            result = fit(model, data, config, dist, tracker, out)
+            document = None if result.interrupted else final_report(model, data, config, dist, tracker, out, result)
+            finished = True
+            return document
+        finally:
+            if tracker is not None:
+                tracker.finish()
+            shutdown(dist, wait=finished)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:

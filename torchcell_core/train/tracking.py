@@ -5,6 +5,10 @@ needs no account or network; `wandb sync <dir>/wandb/offline-run-*` uploads such
 online when asked (`--wandb online`) or, with `--wandb auto`, when `WANDB_MODE=online` or a
 `WANDB_API_KEY` is set. `disabled` (tests) keeps only the local log, which is also what remains when
 wandb cannot be imported. Only rank 0 tracks; the other ranks get a tracker that does nothing.
+
+wandb, torch, PyG and matplotlib keep caches under ~/.cache, ~/.config and /tmp by default;
+`cache_environment(data_dir)` gives the variables that move them under `<data dir>/cache/`, for the
+environment of a training process, and `make_tracker` sets wandb's when `$TORCHCELL_DATA_DIR` is set.
 """
 
 from __future__ import annotations
@@ -17,6 +21,12 @@ from pathlib import Path
 from typing import Any
 
 LOCAL_LOG = "tracking.jsonl"
+CACHE_DIR = "cache"
+# variable → folder under <data dir>/cache; the WANDB_ ones are what wandb itself reads
+CACHE_FOLDERS = {"WANDB_DIR": "wandb", "WANDB_CACHE_DIR": "wandb/cache", "WANDB_CONFIG_DIR": "wandb/config",
+                 "WANDB_DATA_DIR": "wandb/data", "WANDB_ARTIFACT_DIR": "wandb/artifacts", "TORCH_HOME": "torch",
+                 "PYG_HOME": "pyg", "XDG_CACHE_HOME": "xdg", "MPLCONFIGDIR": "matplotlib",
+                 "TORCHINDUCTOR_CACHE_DIR": "torchinductor", "TRITON_CACHE_DIR": "triton"}  # fmt: skip
 ENV_MODES = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled"}
 
 
@@ -43,6 +53,24 @@ def wandb_directory(configured: str | None = None, environ: Mapping[str, str] | 
         return Path(configured)
     home = environ.get("DAGSTER_HOME")
     return Path(home) / "wandb" if home else Path("dagster_home") / "wandb"
+
+
+def cache_environment(data_dir: str | Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The cache variables of wandb, torch, PyG and matplotlib, each a folder under `<data_dir>/cache/`;
+    a variable already set in `environ` (default `os.environ`) keeps its value."""
+    environ = os.environ if environ is None else environ
+    cache = Path(data_dir).resolve() / CACHE_DIR
+    return {name: environ.get(name) or str(cache / folder) for name, folder in CACHE_FOLDERS.items()}
+
+
+def _use_wandb_cache(data_dir: str | None) -> None:
+    """Set the unset WANDB_ cache variables of this process under `<data_dir>/cache/` (no-op without one)."""
+    if not data_dir:
+        return
+    for name, value in cache_environment(data_dir).items():
+        if name.startswith("WANDB_"):
+            os.environ.setdefault(name, value)
+            Path(os.environ[name]).mkdir(parents=True, exist_ok=True)
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -153,6 +181,7 @@ def make_tracker(
         return tracker
     folder = wandb_directory(directory)
     folder.mkdir(parents=True, exist_ok=True)
+    _use_wandb_cache(os.environ.get("TORCHCELL_DATA_DIR"))
     run = wandb.init(project=project, name=name, group=group, dir=str(folder), mode=resolved,
                      settings=wandb.Settings(console="off", silent=True))  # fmt: skip
     return Tracker(run_dir, run, resolved)

@@ -5,7 +5,8 @@ import json
 import dagster as dg
 import pandas as pd
 
-from torchcell_assets.defs.datasets.assets import dataset_parquet
+from torchcell_assets.defs.cell_graphs.assets import manifest_path, source_simulated
+from torchcell_assets.defs.datasets.assets import dataset_parquet, read_card
 from torchcell_assets.defs.models.baselines import classical_baselines
 from torchcell_assets.defs.models.runs import trained_runs
 from torchcell_assets.defs.models.training import MODEL_ASSETS
@@ -16,6 +17,7 @@ from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
 from torchcell_core.benchmarks.ceilings import ceiling_rows, read_measurements
 from torchcell_core.benchmarks.claims import claim_verdicts
+from torchcell_core.benchmarks.inputs import with_simulated_columns
 from torchcell_core.benchmarks.model_table import (
     classical_run_rows,
     family_summary,
@@ -23,6 +25,7 @@ from torchcell_core.benchmarks.model_table import (
     pearson_bars,
     summary_markdown,
 )
+from torchcell_core.cell.graph_sets import GRAPH_SETS
 from torchcell_core.simulate.world import load_world
 
 MODEL_BENCHMARKS = "model_benchmarks"
@@ -40,8 +43,9 @@ CONSTANT_BASELINES = ("train_mean", "query_identity")
 )
 def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
     """One row per model run and target, grouped by comparison (dataset × split): Pearson, Spearman, MSE, R²,
-    AUROC/AUPRC with 95% CIs on the test fold, parameters, training time, samples/s, graph set, feature set and
-    the dataset's and predictions' sha256 (the lineage of the row); the baselines (family `baseline`) and, on
+    AUROC/AUPRC with 95% CIs on the test fold, parameters, training time, samples/s, graph set, feature set,
+    which inputs were simulated (`simulated`, `simulated_inputs`: screens, networks, annotations) and the dataset's
+    and predictions' sha256 (the lineage of the row); the baselines (family `baseline`) and, on
     simulated screens, the ceilings of each comparison beside them; the reference report's claims per
     comparison."""
     runs = trained_runs(context.instance, classical=True)
@@ -54,14 +58,15 @@ def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorag
                                            str(run.metadata.get("gene_feature", "")), run.split)]  # fmt: skip
     comparisons = sorted({(row["dataset"], row["split_type"]) for row in rows})
     rows += simulated_ceiling_rows(storage, comparisons)
-    table = pd.DataFrame(rows)
+    table = simulated_columns(storage, pd.DataFrame(rows))
     published = publish_table(storage, MODEL_BENCHMARKS, MODEL_BENCHMARKS_CSV, table)
-    simulated = bool(json.loads(dataset_parquet(storage, "digenic").with_suffix(".card.json").read_text())["simulated"])
-    title = "test Pearson per comparison" + (" [SIMULATED screens]" if simulated else "")
+    simulated = bool(table["simulated"].any())
+    inputs = sorted({key for keys in table["simulated_inputs"] for key in keys.split(", ") if key})
+    title = "test Pearson per comparison" + (" [SIMULATED inputs]" if simulated else "")
     chart = pearson_bars(table, storage.path(*PEARSON_PNG), title)
     shown = table[["dataset", "split_type", "family", "model", "graph_set", "target", "pearson", "pearson_ci_low",
                    "pearson_ci_high", "mse", "auroc", "epochs", "best_epoch", "parameters", "samples_per_s",
-                   "run_dir", "dataset_sha256", "predictions_sha256"]]  # fmt: skip
+                   "simulated", "simulated_inputs", "run_dir", "dataset_sha256", "predictions_sha256"]]  # fmt: skip
     summary = family_summary(table)
     claims = {f"{d} / {s}": [v.line() for v in claim_verdicts(table, d, s)] for d, s in comparisons}
     return dg.MaterializeResult(
@@ -74,10 +79,22 @@ def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorag
             "comparisons": dg.MetadataValue.json([list(c) for c in comparisons]),
             "runs": int(table[["model", "dataset", "split_type", "graph_set"]].drop_duplicates().shape[0]),
             "simulated": simulated,
+            "simulated_inputs": ", ".join(inputs) or "none",
             **published.metadata,
         },
         data_version=published.data_version,
     )
+
+
+def simulated_columns(storage: TorchcellStorage, table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with `simulated` and `simulated_inputs` per row: the dataset card's simulated screens, the graph set's
+    simulated networks (as the cell_graphs manifest recorded them) and, for DCell, the GO annotations."""
+    cards = {name: read_card(storage, name) for name in table["dataset"].unique()}
+    manifest = manifest_path(storage)
+    graph_sets = json.loads(manifest.read_text())["graph_sets"] if manifest.is_file() else {}
+    recorded = {GRAPH_SETS[name].slug: entry["sources"] for name, entry in graph_sets.items()
+                if name in GRAPH_SETS and "sources" in entry}  # fmt: skip
+    return with_simulated_columns(table, cards, lambda key: source_simulated(storage, key), recorded)
 
 
 def simulated_ceiling_rows(storage: TorchcellStorage, comparisons: list[tuple[str, str]]) -> list[dict]:

@@ -9,9 +9,10 @@ import pandas as pd
 from torchcell_assets.defs.graph.assets import knowledge_graph
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.genome import s288c_genome
-from torchcell_assets.defs.sources.paths import GENOME_PARQUET
+from torchcell_assets.defs.sources.paths import GENOME_PARQUET, PROVENANCE, read_provenance
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.storage import TorchcellStorage
+from torchcell_core.benchmarks.inputs import graph_set_sources
 from torchcell_core.cell.cache import content_digest
 from torchcell_core.cell.cell_graph import CellGraph, build_cell_graphs
 from torchcell_core.cell.edge_arrays import DEFAULT_MAX_TERM_GENES
@@ -39,10 +40,18 @@ def manifest_path(storage: TorchcellStorage) -> Path:
     return storage.path(*CELL_GRAPHS_DIR, MANIFEST)
 
 
-def _manifest_entry(built: CellGraph, digest: str) -> dict:
+def source_simulated(storage: TorchcellStorage, key: str) -> bool:
+    """Whether a source's published files came from the simulator (its provenance.json); a source never
+    materialized, or without a simulator (the genome, GO), counts as real."""
+    if not (storage.root() / "sources" / key / PROVENANCE).is_file():
+        return False
+    return bool(read_provenance(storage, key).get("simulated", False))
+
+
+def _manifest_entry(built: CellGraph, digest: str, sources: dict[str, bool]) -> dict:
     return {"file": built.path.name, "key": built.key, "content_digest": digest,
             "for_interaction_labels": built.graph_set.for_interaction_labels,
-            "label_datasets": built.report["label_datasets"]}  # fmt: skip
+            "label_datasets": built.report["label_datasets"], "sources": sources}  # fmt: skip
 
 
 @dg.asset(
@@ -57,18 +66,21 @@ def cell_graphs(
 ) -> dg.MaterializeResult:
     """torch_geometric HeteroData over every genome gene, one edge type per network of each graph set
     (STRING channels per release, physical, regulatory, GO co-annotation; genetic never for screen
-    labels), cached as `.pt` files keyed by their inputs."""
+    labels), cached as `.pt` files keyed by their inputs. The manifest records, per set, its sources and which
+    were simulated."""
     gene_index = GeneIndex.from_gene_table(storage.path(*GENOME_PARQUET))
     directory = storage.directory(*CELL_GRAPHS_DIR)
     with graph.open(read_only=True) as backend:
         built = build_cell_graphs(backend, config.graph_sets, gene_index, max_term_genes=config.max_term_genes,
                                   label_datasets=config.label_datasets, cache_dir=directory,
                                   rebuild=config.rebuild)  # fmt: skip
-    rows, manifest, edges, dropped, digests = [], {}, {}, {}, {}
+    rows, manifest, edges, dropped, digests, simulated = [], {}, {}, {}, {}, {}
     for name, result in built.items():
         summary = summarise(result.data)
         digests[name] = content_digest(result.data)
-        manifest[name] = _manifest_entry(result, digests[name])
+        sources = {key: source_simulated(storage, key) for key in graph_set_sources(result.graph_set)}
+        simulated[name] = sorted(key for key, flag in sources.items() if flag)
+        manifest[name] = _manifest_entry(result, digests[name], sources)
         rows += summary_rows(name, summary, result.report)
         edges[name] = {relation: figures["edges"] for relation, figures in summary["edge_types"].items()}
         dropped[name] = {rel: stats.get("rows_outside_index_dropped", 0)
@@ -90,6 +102,7 @@ def cell_graphs(
             "cache_hits": len(hits),
             "cached_sets": dg.MetadataValue.json(hits),
             "max_term_genes": config.max_term_genes,
+            "simulated_sources": dg.MetadataValue.json(simulated),
             "directory": dg.MetadataValue.path(str(directory)),
         },
         data_version=dg.DataVersion(json_digest(digests)),

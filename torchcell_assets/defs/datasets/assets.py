@@ -17,7 +17,7 @@ from torchcell_assets.lib.metadata import image, preview
 from torchcell_assets.lib.skip import CONFIG_DIGEST, config_digest, unchanged_result
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.datasets.card import dataset_card
-from torchcell_core.datasets.curate import SPECS, DatasetError, DatasetSpec, DedupRule, curate
+from torchcell_core.datasets.curate import SPECS, DatasetError, DatasetSpec, DedupRule, curate, empty_reason
 from torchcell_core.datasets.splits import assign_splits
 from torchcell_core.duckdb_tables import replace_table
 from torchcell_core.genome.gene_index import GeneIndex
@@ -33,6 +33,21 @@ def dataset_parquet(storage: TorchcellStorage, name: str):
 
 def dataset_card_path(storage: TorchcellStorage, name: str):
     return storage.path(DATASETS_DIR, f"{name}.card.json")
+
+
+def read_card(storage: TorchcellStorage, name: str) -> dict:
+    """The dataset card the dataset asset wrote (`<data>/datasets/<name>.card.json`); {} when there is none."""
+    path = dataset_card_path(storage, name)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def require_rows(storage: TorchcellStorage, name: str) -> None:
+    """Fail a model step at once, naming the dataset and why, when its partition's dataset has no rows."""
+    path = dataset_parquet(storage, name)
+    if path.is_file() and pq.ParquetFile(path).metadata.num_rows == 0:
+        reason = read_card(storage, name).get("empty_reason") or "the curated table has no rows"
+        raise dg.Failure(description=f"{name} dataset is empty: {reason}; train on a dataset with rows",
+                         metadata={"dataset": name, "empty": True}, allow_retries=False)  # fmt: skip
 
 
 class DatasetConfig(dg.Config):
@@ -106,15 +121,21 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         used = [row for row in sources if row["id"] in spec.datasets]
         card = dataset_card(table, spec.n_genes, used, storage.path(DATASETS_DIR, f"{spec.name}_labels.png"),
                             spec.description)  # fmt: skip
-        card |= {"split_seeds": split_seeds, "curation": counts.as_dict(), "dedup_keep_apart": list(rule.keep_apart),
+        reason = empty_reason(spec, counts)
+        if reason:
+            context.log.warning(f"{spec.name} is empty: {reason}; the models' {spec.name} partitions cannot train")
+        card |= {"empty_reason": reason,
+                 "split_seeds": split_seeds, "curation": counts.as_dict(), "dedup_keep_apart": list(rule.keep_apart),
                  "config": config.model_dump()}  # fmt: skip
         dataset_card_path(storage, spec.name).write_text(json.dumps(card, indent=2))
         context.log.info(f"{spec.name}: {counts.rows} rows ({counts.merged} replicate measurements merged)")
         labels = pd.DataFrame(card["labels"]).T.reset_index(names="label")
-        source_table = pd.DataFrame(used)[["id", "version", "simulated"]]
+        source_table = pd.DataFrame(used, columns=list(queries.DATASET_COLUMNS))[["id", "version", "simulated"]]
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": table.num_rows,
+                "empty": table.num_rows == 0,
+                **({"empty_reason": reason} if reason else {}),
                 "genes": card["genes"],
                 "experiments_in": counts.experiments,
                 "replicates_merged": counts.merged,

@@ -15,6 +15,7 @@ from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.graph.schema import SCHEMA_VERSION
 from torchcell_core.hashing import json_digest
 
+RECOVERED = "recovered"  # what the start-up recovery did (empty when the last build ended cleanly)
 SCHEMA_DOC = Path(__file__).resolve().parents[3] / "docs" / "graph_schema.md"
 
 
@@ -31,10 +32,14 @@ def knowledge_graph(
     """Genes, GO terms, datasets, alleles, genotypes and experiments with their phenotypes, and the
     gene networks, in the embedded graph database (or Neo4j). Rebuilt atomically: a failed load
     leaves the previous graph usable."""
+    recovered = graph.recover()  # what a killed build left: a graph put back, stale folders removed
+    for line in recovered:
+        context.log.warning(f"graph recovery: {line}")
     digest = config_digest({"backend": graph.backend, "location": graph.location()})
     skipped = unchanged_result(context, digest, lambda version: _loaded_version(graph) == version)
     if skipped is not None:
-        return skipped
+        metadata = {**(skipped.metadata or {}), RECOVERED: dg.MetadataValue.json(recovered)}
+        return dg.MaterializeResult(metadata=metadata, data_version=skipped.data_version)
     tables_dir = storage.root().joinpath(*GRAPH_TABLES_DIR)
     counts = json.loads((tables_dir / COUNTS_FILE).read_text())
     started = time.perf_counter()
@@ -61,6 +66,7 @@ def knowledge_graph(
             "build_seconds": round(seconds, 2),
             "schema_version": SCHEMA_VERSION,
             "schema_doc": dg.MetadataValue.path(str(SCHEMA_DOC)),
+            RECOVERED: dg.MetadataValue.json(recovered),
             CONFIG_DIGEST: digest,
         },
         data_version=dg.DataVersion(_version(loaded)),

@@ -29,6 +29,14 @@ class GraphDatabase(dg.ConfigurableResource):
             return os.environ.get("NEO4J_URI", "")
         return str(Path(self.path or default_graph_dir()) / "torchcell")
 
+    def recover(self) -> list[str]:
+        """Restore or remove what a killed build left beside the ladybug database (a line per action)."""
+        if self.backend != "ladybug":
+            return []
+        from torchcell_core.graph.ladybug_backend import LadybugBackend
+
+        return LadybugBackend(self.location()).recover()
+
     def open(self, read_only: bool = False) -> GraphBackend:
         if self.backend == "ladybug":
             from torchcell_core.graph.ladybug_backend import LadybugBackend

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet
+from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet, require_rows
 from torchcell_assets.defs.features.assets import feature_path, gene_features
 from torchcell_assets.defs.models.partitions import MODEL_PARTITIONS, comparison_of
 from torchcell_assets.defs.models.training import metrics_table
@@ -92,8 +92,10 @@ def classical_baselines(
 ) -> dg.MaterializeResult:
     """On the partition's dataset and split: train mean, query identity (train mean of the row's query strain or
     query pair), additive ridge on one-hot genes, and ElasticNet/SVR/random forest on the sum of the perturbed
-    genes' feature vectors ⊕ genotype size ⊕ environment (grid chosen by validation Pearson); 95% CIs on test."""
+    genes' feature vectors ⊕ genotype size ⊕ environment (grid chosen by validation Pearson); 95% CIs on test.
+    Fails at once, naming the dataset, on a partition whose dataset is empty."""
     dataset, split = comparison_of(context)
+    require_rows(storage, dataset)
     dataset_path = dataset_parquet(storage, dataset)
     table = pd.read_parquet(dataset_path)
     started = time.perf_counter()

@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from torchcell_assets.defs.cell_graphs.assets import cell_graphs, manifest_path
-from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet
+from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet, require_rows
 from torchcell_assets.defs.features.assets import feature_path, gene_features
 from torchcell_assets.defs.models.partitions import MODEL_PARTITIONS, RunSpec, comparison_of
 from torchcell_assets.defs.sources.genome import go_dag
@@ -46,6 +46,8 @@ class TrainingConfig(dg.Config):
 
     epochs: int = 0  # 0: the model's default (the most it trains; early stopping on validation ends it sooner)
     batch_size: int = 256
+    eval_batch_size: int = 0  # 0: automatic, the largest batch whose estimated memory fits eval_memory_gib
+    eval_memory_gib: float = 1.5  # memory an automatic evaluation batch may take (HeteroGNN estimates its own)
     lr: float = 1e-3
     weight_decay: float = 1e-2
     patience: int = 4  # epochs without a better validation interaction Pearson before stopping
@@ -97,7 +99,7 @@ def train_config(
         go_terms=str(storage.path(*GO_TERMS)) if defaults["go"] else None,
         go_edges=str(storage.path(*GO_EDGES)) if defaults["go"] else None, go_dataset_genes=defaults["go"],
         epochs=config.epochs or defaults["epochs"], batch_size=config.batch_size, lr=config.lr,
-        eval_batch_size=defaults.get("eval_batch_size", 4096),
+        eval_batch_size=config.eval_batch_size, eval_memory_gib=config.eval_memory_gib,
         weight_decay=config.weight_decay, patience=config.patience, seed=config.seed, device=config.device,
         bootstrap=config.bootstrap, wandb="auto", run_name=f"{model}-{spec.label}-{split}",
     )  # fmt: skip
@@ -139,6 +141,7 @@ def build_model_asset(model: str) -> dg.AssetsDefinition:
         pipes_subprocess_client: dg.PipesSubprocessClient,
     ):  # fmt: skip
         dataset, split = comparison_of(context)
+        require_rows(storage, dataset)
         spec = run_spec(model, dataset, config)
         train = train_config(model, spec, split, config, storage)
         target = run_dir(storage, model, spec, split)

@@ -1,16 +1,23 @@
-"""Checks on the sources; each can fail on real defects of the data."""
+"""Checks on the sources; each can fail on real defects of the data.
+
+A missing, unreadable or empty output is a failed check (saying why), never an error. The checks on what the
+graph and datasets are built from are blocking: when one fails, nothing downstream runs in that run.
+"""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.paths import (
-    COSTANZO_RECORDS,
     GENOME_PARQUET,
     GO_TERMS,
+    PROVENANCE,
     read_provenance,
     source_output_dir,
 )
@@ -34,10 +41,38 @@ EPSILON_TOLERANCE = 0.005
 MIN_CONSISTENT_FRACTION = 0.99
 
 
+def failed(reason: str, **metadata: object) -> dg.AssetCheckResult:
+    """A failed result whose metadata says why (e.g. a missing or empty output)."""
+    return dg.AssetCheckResult(passed=False, metadata={"reason": reason, **metadata})
+
+
+def parquet_problem(path: Path) -> str | None:
+    """Why the Parquet file at `path` cannot be checked ("missing: …", "unreadable: …", "no rows: …"), or None."""
+    if not path.is_file():
+        return f"missing: {path}"
+    try:
+        rows = pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowException) as error:
+        return f"unreadable: {path}: {error}"
+    return f"no rows: {path}" if rows == 0 else None
+
+
+def _problem(*paths: Path) -> dg.AssetCheckResult | None:
+    """A failed result for the first of `paths` that cannot be checked, or None when all can."""
+    reasons = [reason for reason in map(parquet_problem, paths) if reason]
+    return failed(reasons[0]) if reasons else None
+
+
+def _genome(storage: TorchcellStorage) -> Path:
+    return storage.root().joinpath(*GENOME_PARQUET)
+
+
 @dg.asset_check(asset=s288c_genome, name=GENOME_COMPLETE, blocking=True)
 def genome_complete(storage: TorchcellStorage) -> dg.AssetCheckResult:
     """16 nuclear chromosomes, 6,000–7,000 uniquely named genes, most with a protein."""
-    genes = pd.read_parquet(storage.path(*GENOME_PARQUET), columns=["systematic_name", "chromosome", "protein_length"])
+    if problem := _problem(_genome(storage)):
+        return problem
+    genes = pd.read_parquet(_genome(storage), columns=["systematic_name", "chromosome", "protein_length"])
     chromosomes = sorted(int(c) for c in genes["chromosome"].unique())
     with_protein = float(genes["protein_length"].notna().mean())
     passed = (
@@ -52,10 +87,12 @@ def genome_complete(storage: TorchcellStorage) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=go_dag, name=GO_TERMS_LARGE_ENOUGH)
+@dg.asset_check(asset=go_dag, name=GO_TERMS_LARGE_ENOUGH, blocking=True)
 def go_terms_large_enough(context: dg.AssetCheckExecutionContext, storage: TorchcellStorage) -> dg.AssetCheckResult:
     """Every kept GO term has at least the configured minimum of genes (after propagation)."""
-    terms = pd.read_parquet(storage.path(*GO_TERMS), columns=["go_id", "n_genes"])
+    if problem := _problem(storage.root().joinpath(*GO_TERMS)):
+        return problem
+    terms = pd.read_parquet(storage.root().joinpath(*GO_TERMS), columns=["go_id", "n_genes"])
     smallest = int(terms["n_genes"].min()) if len(terms) else 0
     return dg.AssetCheckResult(
         passed=len(terms) > 0 and smallest >= 1, metadata={"terms": len(terms), "smallest": smallest}
@@ -66,10 +103,17 @@ def _digest_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     key = asset.key.to_user_string()
 
     @dg.asset_check(
-        asset=asset, name=FILES_MATCH_DIGESTS, description="Source files still match their recorded sha256."
+        asset=asset,
+        name=FILES_MATCH_DIGESTS,
+        blocking=True,
+        description="Source files still match their recorded sha256.",
     )
     def _check(storage: TorchcellStorage) -> dg.AssetCheckResult:
+        if not (source_output_dir(storage, key) / PROVENANCE).is_file():
+            return failed(f"missing: {source_output_dir(storage, key) / PROVENANCE}")
         provenance = read_provenance(storage, key)
+        if not provenance["files"]:
+            return failed("no files recorded in provenance.json")
         changed = [
             name
             for name, path in provenance["files"].items()
@@ -86,31 +130,41 @@ def _digest_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
 DIGEST_CHECKS = [_digest_check(asset) for asset in SOURCE_ASSETS]
 
 
-@dg.asset_check(asset=costanzo2016, name=EPSILON_CONSISTENCY)
+def _costanzo_records(storage: TorchcellStorage) -> Path:
+    return source_output_dir(storage, costanzo2016.key.to_user_string()) / RECORDS
+
+
+@dg.asset_check(asset=costanzo2016, name=EPSILON_CONSISTENCY, blocking=True)
 def epsilon_consistency(storage: TorchcellStorage) -> dg.AssetCheckResult:
     """At least 99% of rows satisfy |ε − (f_ab − f_a·f_b)| ≤ 0.005."""
+    if problem := _problem(_costanzo_records(storage)):
+        return problem
     fraction, max_residual = duckdb.execute(
         """
         SELECT avg((abs(epsilon - (dmf - query_smf * array_smf)) <= $tolerance)::DOUBLE),
                max(abs(epsilon - (dmf - query_smf * array_smf)))
         FROM read_parquet($path)
         """,
-        {"path": str(storage.path(*COSTANZO_RECORDS)), "tolerance": EPSILON_TOLERANCE},
+        {"path": str(_costanzo_records(storage)), "tolerance": EPSILON_TOLERANCE},
     ).fetchone()
+    if fraction is None:
+        return failed("no rows with ε and all three fitness values")
     return dg.AssetCheckResult(
         passed=fraction >= MIN_CONSISTENT_FRACTION,
         metadata={"consistent_fraction": fraction, "max_residual": float(max_residual), "tolerance": EPSILON_TOLERANCE},
     )
 
 
-@dg.asset_check(asset=costanzo2016, name=RECORD_GENES_IN_GENOME)
+@dg.asset_check(asset=costanzo2016, name=RECORD_GENES_IN_GENOME, blocking=True)
 def record_genes_in_genome(storage: TorchcellStorage) -> dg.AssetCheckResult:
     """Every query and array gene is a systematic name of the S288C genome."""
+    if problem := _problem(_costanzo_records(storage), _genome(storage)):
+        return problem
     genes = duckdb.execute(
         "SELECT query_gene FROM read_parquet($path) UNION SELECT array_gene FROM read_parquet($path)",
-        {"path": str(storage.path(*COSTANZO_RECORDS))},
+        {"path": str(_costanzo_records(storage))},
     ).fetchall()
-    genome = pd.read_parquet(storage.path(*GENOME_PARQUET), columns=["systematic_name"])
+    genome = pd.read_parquet(_genome(storage), columns=["systematic_name"])
     missing = unknown_genes((g for (g,) in genes), genome["systematic_name"])
     return dg.AssetCheckResult(
         passed=not missing, metadata={"unknown_genes": len(missing), "examples": ", ".join(missing[:10])}
@@ -120,15 +174,21 @@ def record_genes_in_genome(storage: TorchcellStorage) -> dg.AssetCheckResult:
 def _raw_score_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     key = asset.key.to_user_string()
 
-    @dg.asset_check(asset=asset, name=RAW_SCORE_CONSISTENCY, description="Raw score = combined − query·array fitness.")
+    @dg.asset_check(
+        asset=asset,
+        name=RAW_SCORE_CONSISTENCY,
+        blocking=True,
+        description="Raw score = combined − query·array fitness.",
+    )
     def _check(storage: TorchcellStorage) -> dg.AssetCheckResult:
+        if problem := _problem(source_output_dir(storage, key) / RECORDS):
+            return problem
         frame = pd.read_parquet(source_output_dir(storage, key) / RECORDS)
         result = score_consistency(frame, tolerance=EPSILON_TOLERANCE)
-        passed = result["checked"] > 0 and result["fraction_within"] >= MIN_CONSISTENT_FRACTION
-        return dg.AssetCheckResult(
-            passed=bool(passed),
-            metadata={k: v for k, v in result.items() if not isinstance(v, dict)},
-        )
+        metadata = {k: v for k, v in result.items() if not isinstance(v, dict)}
+        if result["checked"] == 0:
+            return failed("no row has a raw score and all three fitness values", **metadata)
+        return dg.AssetCheckResult(passed=bool(result["fraction_within"] >= MIN_CONSISTENT_FRACTION), metadata=metadata)
 
     return _check
 
@@ -144,7 +204,9 @@ def noise_calibrated(storage: TorchcellStorage) -> dg.AssetCheckResult:
     for manifest_path in sorted((storage.root() / "simulated").glob("*/SIMULATED.json")):
         for name, target, achieved in replicate_correlations(json.loads(manifest_path.read_text())):
             rows[f"{manifest_path.parent.name}:{name}"] = {"target": target, "achieved": round(achieved, 3)}
-    passed = bool(rows) and all(abs(r["achieved"] - r["target"]) <= 0.06 for r in rows.values())
+    if not rows:
+        return failed(f"no replicate correlations in {storage.root() / 'simulated'}/*/SIMULATED.json")
+    passed = all(abs(r["achieved"] - r["target"]) <= 0.06 for r in rows.values())
     return dg.AssetCheckResult(passed=passed, metadata={"replicate_correlations": dg.MetadataValue.json(rows)})
 
 

@@ -14,7 +14,10 @@ PROVENANCE = "provenance.json"
 
 
 def source_output_dir(storage: TorchcellStorage, key: str) -> Path:
-    return storage.directory("sources", key)
+    """A source's published outputs: a link to its current version folder (see `torchcell_core.publish`).
+
+    Only the parent folder is created: the source asset publishes the directory itself."""
+    return storage.path("sources", key)
 
 
 def simulated_dir(storage: TorchcellStorage, simulator: str) -> Path:

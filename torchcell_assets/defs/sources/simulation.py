@@ -13,6 +13,7 @@ import pandas as pd
 from torchcell_assets.defs.sources.genome import s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_ANNOTATIONS_PARQUET
 from torchcell_assets.lib.storage import TorchcellStorage
+from torchcell_core.publish import publish, recover, staging_dir
 from torchcell_core.simulate.costanzo2016 import SIMULATOR_VERSION, simulate_costanzo2016
 from torchcell_core.simulate.kuzmin import simulate_kuzmin
 from torchcell_core.simulate.networks import simulate_networks
@@ -40,15 +41,21 @@ def simulated_release(
     go = pd.read_parquet(storage.path(*GO_ANNOTATIONS_PARQUET))
     world = build_world(genes, go, WorldConfig(seed=config.seed))
     target = storage.root() / "simulated"
-    staging = storage.root() / "simulated.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    manifests = {}
-    for name, simulate in SIMULATORS.items():
-        manifests[name] = simulate(world, staging / name, size=config.size, seed=config.seed)
-        context.log.info(f"{name}: {manifests[name].get('rows')}")
-    (staging / "world.json").write_text(json.dumps({"config": world.config.__dict__, "size": config.size}, default=str))
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)  # readers never see a half-written release
+    shutil.rmtree(storage.root() / "simulated.partial", ignore_errors=True)  # left by the layout before publish
+    for action in recover(target):
+        context.log.info(action)
+    staging = staging_dir(target)
+    try:
+        manifests = {}
+        for name, simulate in SIMULATORS.items():
+            manifests[name] = simulate(world, staging / name, size=config.size, seed=config.seed)
+            context.log.info(f"{name}: {manifests[name].get('rows')}")
+        world_json = json.dumps({"config": world.config.__dict__, "size": config.size}, default=str)
+        (staging / "world.json").write_text(world_json)
+        publish(staging, target)  # readers never see a half-written release
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     rows = {f"{name}/{file}": n for name, m in manifests.items() for file, n in m.get("rows", {}).items()}
     return dg.MaterializeResult(
         metadata={
