@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from torchcell_core.publish import pid_alive
+
 HOST = "127.0.0.1"
 MAX_BOLT_PORT = 32767
 
@@ -107,33 +109,21 @@ def _is_redis(pid: int) -> bool:
     return b"redis-server" in cmdline
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if Path(f"/proc/{pid}/stat").is_file():  # a zombie has exited
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
-    return True
-
-
 def stop(pidfile: Path, grace: float) -> bool:
     """Stop the server named in `pidfile`; False when it was not running."""
     if not pidfile.is_file():
         raise SystemExit(f"no pidfile {pidfile}")
     pid = int(pidfile.read_text().strip())
-    if not _alive(pid):
+    if not pid_alive(pid):
         pidfile.unlink()
         return False
     if not _is_redis(pid):
         raise SystemExit(f"PID {pid} from {pidfile} is not a redis-server; not touching it")
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     pidfile.unlink()
     return True

@@ -33,6 +33,9 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.is_file():  # a zombie has exited
+        return stat.read_text().split(") ")[-1][:1] != "Z"
     return True
 
 
