@@ -23,7 +23,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The browser test: dagster dev on a free 127.0.0.1 port, a GraphQL-launched run, headless chromium
+# The browser test: dagster dev on a free 127.0.0.1 port, runs launched through GraphQL as the UI's buttons
+# launch them (default executor, checks included), a model run that the benchmarks follow, headless chromium
 # screenshots into artifacts/ui/ (chromium is installed with apt if missing).
 test-ui: $(STAMP)
 	$(BIN)/python -m pytest -q -m ui tests/test_ui.py

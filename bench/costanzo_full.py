@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from torchcell_core.progress import progress
+
 CHILD_PARSE = """
 import json, resource, sys, time
 from torchcell_core.genome.reference import load_reference_gene_table
@@ -68,8 +70,11 @@ def main() -> None:
             print(f"simulate full: {sum(manifest['rows'].values()):,} rows in {time.perf_counter() - started:.0f} s")
             directory = tmp / "full"
         files = json.dumps(sorted(str(p) for p in Path(directory).glob("SGA_*.txt")))
-        parsed = run_child(CHILD_PARSE, files, str(tmp / "records.parquet"), str(tmp / "cache"))
-        bare = run_child(CHILD_BARE, files, str(tmp / "bare.parquet"))
+        with progress(2, "parse + checks, then the bare copy", "runs") as runs:  # a bar on a terminal
+            parsed = run_child(CHILD_PARSE, files, str(tmp / "records.parquet"), str(tmp / "cache"))
+            runs.update(1)
+            bare = run_child(CHILD_BARE, files, str(tmp / "bare.parquet"))
+            runs.update(1)
         rate = parsed["rows"] / parsed["seconds"]
         print(f"parse + all checks: {parsed['rows']:,} rows in {parsed['seconds']:.1f} s = {rate:,.0f} rows/s, "
               f"peak RSS {parsed['peak_rss_kb'] / 2**20:.2f} GiB")  # fmt: skip

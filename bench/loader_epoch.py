@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from torchcell_core.progress import progress
+
 NUM_GENES = 6_399
 PERTURBATION_MIX = {1: 0.02, 2: 0.18, 3: 0.80}  # share of genotypes by number of perturbed genes
 BATCH_SIZES = (256, 1024)
@@ -122,7 +124,7 @@ def measure(table_path: str, gene_table: str | None, synthetic_genes: bool, naiv
 
     def epoch_seconds(loader) -> float:
         started, seen = time.perf_counter(), 0
-        for batch in loader:
+        for batch in progress(loader, "epoch", "batches"):  # a bar on a terminal only (the parent passes stderr on)
             seen += len(batch)
         assert seen == len(dataset), (seen, len(dataset))
         return time.perf_counter() - started
@@ -146,7 +148,7 @@ def measure(table_path: str, gene_table: str | None, synthetic_genes: bool, naiv
         collate_fn=collate_samples,
     )  # fmt: skip
     started = time.perf_counter()
-    for _ in naive:
+    for _ in progress(naive, "naive per-sample path", "batches"):
         pass
     result |= {"naive_s": time.perf_counter() - started, "naive_samples": len(naive.dataset)}
     result["peak_rss_gib"] = peak_gib()
@@ -182,7 +184,8 @@ def main() -> None:
             command += ["--gene-table", str(args.gene_table)]
         if args.table is None:
             command += ["--synthetic-genes"]
-        r = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+        done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)  # stderr: the child's bars
+        r = json.loads(done.stdout.splitlines()[-1])
 
     n = r["samples"]
     print(f"dataset build (Parquet → tensors): {r['build_s']:.2f} s for {n:,} samples, "

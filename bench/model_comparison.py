@@ -46,6 +46,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from torchcell_core.progress import progress
+
 FAMILY = {"elastic_net": "classical", "svr": "classical", "random_forest": "classical", "mlp": "neural",
           "dcell": "ontology", "dango": "graph", "hetero_gnn": "graph"}  # fmt: skip
 LABELS = ("fitness", "interaction")
@@ -284,13 +286,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     started = time.perf_counter()
     rows = []
-    for feature in args.features:
-        for model in args.models:
-            result = run_child(args, feature, model)
-            rows.append(classical_row(result))
-            r = rows[-1]
-            print(f"# {feature}/{model}: fitness {r['fitness']:.3f}, interaction {r['interaction']:.3f}, "
-                  f"{r['fit s']:.1f} s, peak {r['peak RSS GiB']:.2f} GiB", file=sys.stderr, flush=True)  # fmt: skip
+    fits = progress([(f, m) for f in args.features for m in args.models], "classical fits", "fits")  # terminal bar
+    for feature, model in fits:
+        result = run_child(args, feature, model)
+        rows.append(classical_row(result))
+        r = rows[-1]
+        fits.write(f"# {feature}/{model}: fitness {r['fitness']:.3f}, interaction {r['interaction']:.3f}, "
+                   f"{r['fit s']:.1f} s, peak {r['peak RSS GiB']:.2f} GiB", file=sys.stderr)  # fmt: skip
     rows += [neural_row(path, args.dataset) for path in args.runs]
     ceilings = noise_ceilings(args.data, args.dataset, args.split)
     print(f"## {args.dataset} ({args.split}, test fold): classical fits on ≤ {args.max_train_rows:,} train rows, "

@@ -36,6 +36,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from torchcell_core.cell.cache import save_cell_graph
+from torchcell_core.progress import progress
 
 GOAL_GIB = 6.0
 GIB = 1024**3
@@ -192,17 +193,18 @@ def main(argv: list[str] | None = None) -> None:
               f"(0 = automatic), eval_memory_gib {args.eval_memory_gib}", flush=True)  # fmt: skip
         print("| model | parameters | peak after training GiB | peak with evaluation GiB | eval batch | s | "
               f"within {GOAL_GIB:g} GiB |\n|---|---|---|---|---|---|---|", flush=True)  # fmt: skip
-        for model in args.models:
+        models = progress(args.models, "model_memory", "models")  # a bar on a terminal; the table goes to stdout
+        for model in models:
             command = [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:]), "--one", model,
                        "--data", folder]  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
-                print(f"| {model} | failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]} |")
+                models.write(f"| {model} | failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]} |")
                 continue
             row = json.loads(done.stdout.strip().splitlines()[-1])
-            print(f"| {model} | {row['parameters']:,} | {row['train_gib']:.2f} | {row['peak_gib']:.2f} | "
-                  f"{row['eval_batch']} | {row['seconds']:.0f} | {'yes' if row['peak_gib'] <= GOAL_GIB else 'NO'} |",
-                  flush=True)  # fmt: skip
+            models.write(f"| {model} | {row['parameters']:,} | {row['train_gib']:.2f} | {row['peak_gib']:.2f} | "
+                         f"{row['eval_batch']} | {row['seconds']:.0f} | "
+                         f"{'yes' if row['peak_gib'] <= GOAL_GIB else 'NO'} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Screenshots for the README tour, taken from an instance that `make demo` filled (headless Chromium).
 
     .venv/bin/python scripts/tour_screenshots.py [--home dagster_home] [--data data] [--out docs/tour]
+        [--pages tour|how_do_i|all] [--partition trigenic|split_query]
 
 Starts `dagster dev` against that DAGSTER_HOME and data dir on a free 127.0.0.1 port (own process group,
-stopped on exit), dismisses the first-run dialog, and captures the pages the README shows.
+stopped on exit), dismisses the first-run dialog, and captures the pages the README shows: the tour, and the
+"How do I…" pages (`ui_check.how_do_i_pages`; `--partition` is the model partition shown stale). The UI check
+(`make test-ui`) captures the same "How do I…" pages from its own instance into artifacts/ui/.
 """
 
 from __future__ import annotations
@@ -13,7 +16,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ui_check import REPO, UiCheckError, capture_page, dagster_dev, ensure_chromium, free_port, graphql  # noqa: E402
+from ui_check import (  # noqa: E402
+    REPO,
+    UiCheckError,
+    capture_page,
+    dagster_dev,
+    ensure_chromium,
+    free_port,
+    graphql,
+    how_do_i_pages,
+)
 
 PAGES = {
     "lineage": "/asset-groups",
@@ -25,18 +37,23 @@ PAGES = {
 
 
 def main() -> int:
+    """Capture the chosen pages into `--out`; exit 1 naming the failed step."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", type=Path, default=REPO / "dagster_home")
     parser.add_argument("--data", type=Path, default=REPO / "data")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "tour")
+    parser.add_argument("--pages", choices=("tour", "how_do_i", "all"), default="all")
+    parser.add_argument("--partition", default="trigenic|split_query", help="the model partition shown stale")
     args = parser.parse_args()
+    pages = {**(PAGES if args.pages in ("tour", "all") else {}),
+             **(how_do_i_pages(args.partition) if args.pages in ("how_do_i", "all") else {})}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         chromium = ensure_chromium()
         with dagster_dev(free_port(), args.out / "dagster_dev.log", home=args.home.resolve(),
                          data=args.data.resolve()) as base:  # fmt: skip
             graphql(base, "mutation { setNuxSeen }")
-            for name, path in PAGES.items():
+            for name, path in pages.items():
                 page = capture_page(chromium, name, base + path, args.out)
                 (args.out / f"{name}.html").unlink(missing_ok=True)
                 print(f"{name}: {page.png} ({page.png.stat().st_size:,} bytes) <- {page.url}")

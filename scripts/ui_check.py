@@ -1,8 +1,11 @@
 """End-to-end check of the Dagster web UI as a person sees it: headless Chromium against `dagster dev`.
 
-Starts `dagster dev` in a throwaway DAGSTER_HOME and data dir, materializes `digenic_dataset` and its
-upstream (sources, graph tables, knowledge graph) through the GraphQL API, then screenshots (and dumps the
-DOM of) the asset lineage page and the dataset's asset page into `artifacts/ui/`.
+Starts `dagster dev` in a throwaway DAGSTER_HOME and data dir and, through the GraphQL calls the UI's buttons
+make (the code location's default executor, the assets' checks included): materializes `digenic_dataset` and
+its upstream (sources, graph tables, knowledge graph) and `sweep_plan`; starts the `follow_upstream` automation
+sensor; trains `mlp_model` on one partition (digenic|split_random, 2 epochs); waits for the run the sensor
+launches to follow it with `model_benchmarks` and reads that table's metadata; rebuilds another dataset so the
+model turns stale; then screenshots (and dumps the DOM of) the pages the README shows into `artifacts/ui/`.
 Run: `.venv/bin/python scripts/ui_check.py`.
 """
 
@@ -23,6 +26,25 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ui_graphql import (  # noqa: E402  (re-exported: bench/ui_path.py imports these from here)
+    UiCheckError,
+    _repository,
+    asset_check_selection,
+    executor_message,
+    graphql,
+    latest_materialization,
+    launch_assets,
+    partition_tags,
+    run_info,
+    stale_status,
+    start_sensor_fresh,
+    wait_for_run,
+    wait_for_sensor_run,
+    wait_for_tick,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -40,15 +62,16 @@ CHROMIUM_FLAGS = [
     "--window-size=1600,1000",
     "--virtual-time-budget=15000",
 ]
-# Small settings so the run fits a shared CI machine (full defaults are for real training).
-RUN_CONFIG = {
-    "resources": {"graph": {"config": {"buffer_pool_gib": 1.0}}},
-    "execution": {"config": {"in_process": {}}},  # one process: no per-step interpreter start-up
-}
-
-
-class UiCheckError(RuntimeError):
-    """Any step of the UI check failed; the message says which and carries the evidence."""
+# Small settings so the runs fit a shared CI machine (full defaults are for real training). No `execution`:
+# the runs use the code location's default executor, as a click in the UI does.
+RUN_CONFIG = {"resources": {"graph": {"config": {"buffer_pool_gib": 1.0}}}}
+MODEL_ASSET = "mlp_model"
+MODEL_PARTITION = "digenic|split_random"  # MultiPartitionKey dataset|split, as the UI writes it
+MODEL_CONFIG = {"epochs": 2, "bootstrap": 200}  # what a user types into the launchpad for a quick run
+FOLLOWING_SENSOR = "follow_upstream"
+BENCHMARKS = "model_benchmarks"
+LINEAGE_COLUMNS = ("run_dir", "dataset_sha256", "predictions_sha256")
+NEW_INPUT = "gene_features"  # an input of every model, not built before: building it makes the model stale
 
 
 @dataclass
@@ -68,7 +91,35 @@ class UiCheckResult:
     run_id: str
     run_status: str
     upstream_assets: list[str]
+    executor: str = ""  # the first run's "Executing steps ..." event
+    checks: list[str] = field(default_factory=list)  # asset checks the first run was launched with
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
+    model_run_id: str = ""
+    model_run_status: str = ""
+    model_run_tags: dict[str, str] = field(default_factory=dict)
+    model_metadata: dict = field(default_factory=dict)  # the model partition's latest materialization metadata
+    followed_run_id: str = ""  # the run the automation sensor launched for model_benchmarks
+    followed_run_status: str = ""
+    followed_run_tags: dict[str, str] = field(default_factory=dict)
+    benchmarks_run_id: str = ""  # the run of model_benchmarks' latest materialization
+    benchmarks_table: dict = field(default_factory=dict)  # {"columns": {name: type}, "records": [dict]}
+    benchmarks_table_type: str = ""  # GraphQL type of the `table` metadata entry
+    status_before: str = ""  # the model partition right after its run
+    stale_status: str = ""  # the model partition after NEW_INPUT was built
+    stale_causes: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # stage ("follow", "stale") → what failed there
     pages: dict[str, Page] = field(default_factory=dict)
+
+
+def how_do_i_pages(partition: str = MODEL_PARTITION) -> dict[str, str]:
+    """The README's "How do I…" pages (name → path): the model's partitions, the sweep's partitions, a stale
+    model partition, the benchmark table. `tour_screenshots.py --pages how_do_i` and the UI check take them."""
+    return {
+        "howto_materialize_model": f"/assets/{MODEL_ASSET}?view=partitions",
+        "howto_sweep_backfill": "/assets/sweep_model?view=partitions",
+        "howto_stale": f"/assets/{MODEL_ASSET}?view=partitions&partition={quote(partition, safe='')}",
+        "howto_trace_row": f"/assets/{BENCHMARKS}",
+    }
 
 
 def ensure_chromium() -> str:
@@ -163,45 +214,6 @@ def _stop_process_group(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
         proc.wait(timeout=10)
 
 
-def graphql(base: str, query: str, variables: dict | None = None) -> dict:
-    """POST one GraphQL document to `base/graphql`; return `data`, raising on transport or GraphQL errors."""
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"{base}/graphql", data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            payload = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raise UiCheckError(f"GraphQL HTTP {error.code}: {error.read().decode(errors='replace')[:2000]}") from error
-    if payload.get("errors"):
-        raise UiCheckError(f"GraphQL errors: {json.dumps(payload['errors'])[:2000]}")
-    return payload["data"]
-
-
-REPOSITORIES_QUERY = """
-query { repositoriesOrError {
-  __typename
-  ... on RepositoryConnection { nodes { name location { name } } }
-  ... on PythonError { message }
-} }
-"""
-
-
-def _repository(base: str, quiet: bool = False) -> tuple[str, str] | None:
-    """(repositoryLocationName, repositoryName) of the single loaded code location, or None if not loaded."""
-    try:
-        result = graphql(base, REPOSITORIES_QUERY)["repositoriesOrError"]
-    except (UiCheckError, urllib.error.URLError, ConnectionError, TimeoutError):
-        if quiet:
-            return None
-        raise
-    nodes = result.get("nodes") or []
-    if not nodes:
-        if quiet:
-            return None
-        raise UiCheckError(f"no repository loaded: {result}")
-    return nodes[0]["location"]["name"], nodes[0]["name"]
-
-
 ASSET_NODES_QUERY = """
 query { assetNodes { assetKey { path } dependencyKeys { path } } }
 """
@@ -253,73 +265,6 @@ def stop_running_sensors(base: str) -> list[str]:
     return stopped
 
 
-LAUNCH_MUTATION = """
-mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
-  __typename
-  ... on LaunchRunSuccess { run { runId } }
-  ... on RunConfigValidationInvalid { errors { message } }
-  ... on Error { message }
-} }
-"""
-RUN_STATUS_QUERY = """
-query Status($runId: ID!) { runOrError(runId: $runId) {
-  __typename ... on Run { status } ... on Error { message }
-} }
-"""
-RUN_ERRORS_QUERY = """
-query Logs($runId: ID!) { logsForRun(runId: $runId) {
-  ... on EventConnection { events {
-    __typename
-    ... on MessageEvent { message stepKey }
-    ... on ExecutionStepFailureEvent { error { message } }
-    ... on RunFailureEvent { error { message } }
-  } }
-} }
-"""
-
-
-def launch_materialization(base: str, assets: list[list[str]]) -> str:
-    """Launch the implicit asset job on `assets` (key paths); return the run id."""
-    location, repository = _repository(base)
-    params = {
-        "selector": {
-            "repositoryLocationName": location,
-            "repositoryName": repository,
-            "pipelineName": "__ASSET_JOB",
-            "assetSelection": [{"path": path} for path in assets],
-            "assetCheckSelection": [],  # checks have their own tests; the UI only needs the materializations
-        },
-        "runConfigData": RUN_CONFIG,
-    }
-    result = graphql(base, LAUNCH_MUTATION, {"params": params})["launchRun"]
-    if result["__typename"] != "LaunchRunSuccess":
-        raise UiCheckError(f"launchRun returned {result['__typename']}: {json.dumps(result)[:2000]}")
-    return result["run"]["runId"]
-
-
-def wait_for_run(base: str, run_id: str, timeout_s: float = 600.0) -> str:
-    """Poll the run until it ends; return SUCCESS or raise with the run's failure events."""
-    deadline = time.monotonic() + timeout_s
-    status = "UNKNOWN"
-    while time.monotonic() < deadline:
-        status = graphql(base, RUN_STATUS_QUERY, {"runId": run_id})["runOrError"].get("status", "UNKNOWN")
-        if status == "SUCCESS":
-            return status
-        if status in ("FAILURE", "CANCELED"):
-            raise UiCheckError(f"run {run_id} ended {status}:\n{run_failure_messages(base, run_id)}")
-        time.sleep(3)
-    raise UiCheckError(f"run {run_id} still {status} after {timeout_s:.0f}s")
-
-
-def run_failure_messages(base: str, run_id: str) -> str:
-    """The failure events of a run, one per line."""
-    events = graphql(base, RUN_ERRORS_QUERY, {"runId": run_id})["logsForRun"].get("events", [])
-    failed = [e for e in events if "Failure" in e["__typename"]]
-    return "\n".join(
-        f"{e.get('stepKey')}: {e.get('message')} {(e.get('error') or {}).get('message', '')}" for e in failed
-    )
-
-
 def capture_page(chromium: str, name: str, url: str, out_dir: Path, timeout_s: float = 120.0) -> Page:
     """Screenshot `url` to `<out_dir>/<name>.png` and dump its rendered DOM to `<name>.html`."""
     png = out_dir / f"{name}.png"
@@ -337,24 +282,88 @@ def capture_page(chromium: str, name: str, url: str, out_dir: Path, timeout_s: f
 
 
 def run_ui_check(out_dir: Path = ARTIFACTS) -> UiCheckResult:
-    """The whole check: chromium, dagster dev, materialize, dismiss the NUX dialog, capture both pages."""
+    """The whole check: chromium, dagster dev, the runs a user would launch, the followed benchmark, pages."""
     chromium = ensure_chromium()
     out_dir.mkdir(parents=True, exist_ok=True)
     with dagster_dev(free_port(), out_dir / "dagster_dev.log") as base:
         graphql(base, "mutation { setNuxSeen }")
-        stop_running_sensors(base)
-        assets = upstream_of(base, TARGET_ASSET)
-        run_id = launch_materialization(base, assets)
-        status = wait_for_run(base, run_id)
-        result = UiCheckResult(run_id=run_id, run_status=status, upstream_assets=[p[-1] for p in assets])
+        stop_running_sensors(base)  # no sensor reacts to the first run
+        result = materialize_dataset(base)
+        # A failure in these stages is recorded and the pages are still captured (they show what happened).
+        with _stage(result, "follow"):
+            follow_a_model_run(base, result)
+        with _stage(result, "stale"):
+            clock = time.monotonic()
+            result.status_before = stale_status(base, MODEL_ASSET, MODEL_PARTITION)[0]
+            wait_for_run(base, launch_assets(base, [[NEW_INPUT]], RUN_CONFIG))
+            result.stale_status, result.stale_causes = stale_status(base, MODEL_ASSET, MODEL_PARTITION)
+            result.seconds["new_input_run"] = time.monotonic() - clock
+        clock = time.monotonic()
         pages = {
-            "asset_lineage": f"{base}/assets/{TARGET_ASSET}?view=lineage&lineageScope=upstream&lineageDepth=2",
-            "global_lineage": f"{base}/asset-groups",
-            "target_asset": f"{base}/assets/{TARGET_ASSET}",
+            "asset_lineage": f"/assets/{TARGET_ASSET}?view=lineage&lineageScope=upstream&lineageDepth=2",
+            "global_lineage": "/asset-groups",
+            "target_asset": f"/assets/{TARGET_ASSET}",
+            **how_do_i_pages(),
         }
-        for name, url in pages.items():
-            result.pages[name] = capture_page(chromium, name, url, out_dir)
+        for name, path in pages.items():
+            result.pages[name] = capture_page(chromium, name, base + path, out_dir)
+        result.seconds["pages"] = time.monotonic() - clock
+    summary = {k: v for k, v in vars(result).items() if k not in ("pages", "model_metadata", "benchmarks_table")}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return result
+
+
+@contextlib.contextmanager
+def _stage(result: UiCheckResult, name: str) -> Iterator[None]:
+    """Record a UiCheckError of stage `name` in `result.errors` instead of raising it."""
+    try:
+        yield
+    except UiCheckError as error:
+        result.errors[name] = str(error)
+
+
+def materialize_dataset(base: str) -> UiCheckResult:
+    """Materialize TARGET_ASSET with everything upstream and `sweep_plan` (the sweep's partitions) in one run,
+    checks included, as the Materialize button does; the result of that run."""
+    clock = time.monotonic()
+    assets = upstream_of(base, TARGET_ASSET)
+    run_id = launch_assets(base, [*assets, ["sweep_plan"]], RUN_CONFIG)
+    status = wait_for_run(base, run_id)
+    result = UiCheckResult(run_id=run_id, run_status=status, upstream_assets=[p[-1] for p in assets])
+    result.executor = executor_message(base, run_id)
+    result.checks = sorted({c["name"] for c in asset_check_selection(base, [*assets, ["sweep_plan"]])})
+    info = run_info(base, run_id)
+    result.seconds["first_run"] = (info["endTime"] or 0) - (info["startTime"] or 0)
+    result.seconds["first_run_wall"] = time.monotonic() - clock
+    return result
+
+
+def follow_a_model_run(base: str, result: UiCheckResult) -> None:
+    """Start FOLLOWING_SENSOR afresh, wait for its first tick (it records the state, launching nothing), train
+    MODEL_ASSET on MODEL_PARTITION as the partition dialog launches it, then wait for the run the sensor
+    launches to follow it with BENCHMARKS; record both runs and the benchmark table."""
+    clock = time.monotonic()
+    wait_for_tick(base, FOLLOWING_SENSOR, after=start_sensor_fresh(base, FOLLOWING_SENSOR))
+    result.seconds["sensor_first_tick"] = time.monotonic() - clock
+    clock = time.monotonic()
+    run_config = {**RUN_CONFIG, "ops": {MODEL_ASSET: {"config": MODEL_CONFIG}}}
+    tags = partition_tags(base, MODEL_ASSET, MODEL_PARTITION)
+    result.model_run_id = launch_assets(base, [[MODEL_ASSET]], run_config, tags)
+    result.model_run_status = wait_for_run(base, result.model_run_id, timeout_s=900)
+    model_run = run_info(base, result.model_run_id)
+    result.model_run_tags = model_run["tags"]
+    result.model_metadata = latest_materialization(base, MODEL_ASSET, MODEL_PARTITION)["metadata"]
+    result.seconds["model_run"] = time.monotonic() - clock
+    clock = time.monotonic()
+    result.followed_run_id = wait_for_sensor_run(base, FOLLOWING_SENSOR, BENCHMARKS, after=model_run["startTime"])
+    result.followed_run_status = wait_for_run(base, result.followed_run_id, timeout_s=900)
+    result.followed_run_tags = run_info(base, result.followed_run_id)["tags"]
+    latest = latest_materialization(base, BENCHMARKS)
+    result.benchmarks_run_id = latest["runId"]
+    table = latest["metadata"].get("table")
+    result.benchmarks_table_type = latest["types"].get("table", "")
+    result.benchmarks_table = table if isinstance(table, dict) else {}
+    result.seconds["followed_run"] = time.monotonic() - clock
 
 
 def main() -> int:
@@ -364,10 +373,18 @@ def main() -> int:
     except UiCheckError as error:
         print(f"UI check failed: {error}", file=sys.stderr)
         return 1
-    print(f"run {result.run_id}: {result.run_status} ({len(result.upstream_assets)} assets)")
+    print(f"run {result.run_id}: {result.run_status} ({len(result.upstream_assets)} assets) {result.executor}")
+    print(
+        f"model run {result.model_run_id}: {result.model_run_status}; followed by "
+        f"{result.followed_run_id}: {result.followed_run_status}; {MODEL_ASSET} {MODEL_PARTITION}: "
+        f"{result.status_before}, then {result.stale_status} {result.stale_causes}"
+    )
+    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items()))
+    for stage, error in result.errors.items():
+        print(f"UI check stage {stage} failed: {error}", file=sys.stderr)
     for page in result.pages.values():
         print(f"{page.name}: {page.png} ({page.png.stat().st_size} bytes) <- {page.url}")
-    return 0
+    return 1 if result.errors else 0
 
 
 if __name__ == "__main__":

@@ -308,7 +308,8 @@ def test_asset_builds_every_default_set_and_its_checks_pass(graph_dir, tmp_path)
     assert metadata["nodes"].value == 5 and metadata["cache_hits"].value == 0
     assert metadata["edges_per_type"].value["physical+regulatory"] == {"physical_TAB3": 2, "regulatory": 2}
     assert metadata["rows_outside_index_dropped"].value["all"]["go_coannotation"] == 1
-    assert "| physical+regulatory | regulatory" in metadata["summary"].value
+    summary = [record.data for record in metadata["summary"].value.records]  # a table: one row per set and edge type
+    assert any(r["set"] == "physical+regulatory" and r["edge type"] == "regulatory" for r in summary)
     evaluations = result.get_asset_check_evaluations()
     assert all(e.passed for e in evaluations) and len(evaluations) == 3
     manifest = json.loads(manifest_path(storage).read_text())["graph_sets"]

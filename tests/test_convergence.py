@@ -122,7 +122,7 @@ def test_asset_materializes(tmp_path, monkeypatch):
         (run_dirs[model] / "metrics.json").write_text(json.dumps(metrics))
     runs = [TrainedRun(model, "digenic", dg.AssetKey(f"{model}_model"), None, path, {})
             for model, path in run_dirs.items()]  # fmt: skip
-    monkeypatch.setattr(convergence_asset, "trained_runs", lambda instance: runs)
+    monkeypatch.setattr(convergence_asset, "trained_runs", lambda instance, storage: runs)
     storage = TorchcellStorage(data_dir=str(tmp_path / "data"))
     result = dg.materialize([convergence_asset.convergence_projections], resources={"storage": storage},
                             instance=dg.DagsterInstance.ephemeral())  # fmt: skip
@@ -152,7 +152,7 @@ def test_asset_materializes(tmp_path, monkeypatch):
 
 
 def test_asset_without_trained_runs_says_what_to_materialize(tmp_path, monkeypatch):
-    monkeypatch.setattr(convergence_asset, "trained_runs", lambda instance: [])
+    monkeypatch.setattr(convergence_asset, "trained_runs", lambda instance, storage: [])
     with pytest.raises(ValueError, match="dango_model"):
         dg.materialize([convergence_asset.convergence_projections],
                        resources={"storage": TorchcellStorage(data_dir=str(tmp_path))},

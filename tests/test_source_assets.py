@@ -187,13 +187,13 @@ def test_checks_on_what_the_graph_is_built_from_are_blocking():
     assert not any(spec.blocking for spec in noise_calibrated.check_specs)  # about the simulator, not the data
 
 
-def _fake_simulator(world, out_dir, size, seed) -> dict:
+def _fake_simulator(world, out_dir, size, seed, log=None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "release.txt").write_text(f"seed {seed}")
     return {"rows": {"release.txt": 1}}
 
 
-def _failing_simulator(world, out_dir, size, seed) -> dict:
+def _failing_simulator(world, out_dir, size, seed, log=None) -> dict:
     _fake_simulator(world, out_dir, size, seed)
     raise RuntimeError("the simulator failed half way")
 

@@ -158,7 +158,7 @@ def test_bad_inputs_name_the_problem(run, run_dir, tmp_path):
 
 def test_strain_design_asset_writes_table_csv_and_plot(run_dir, tmp_path, monkeypatch):
     runs = [TrainedRun("mlp", "synthetic", dg.AssetKey("mlp_model"), "synthetic", run_dir, {"dataset": "synthetic"})]
-    monkeypatch.setattr(design_assets, "trained_runs", lambda instance: runs)
+    monkeypatch.setattr(design_assets, "trained_runs", lambda instance, storage: runs)
     storage = TorchcellStorage(data_dir=str(tmp_path / "data"))
     config = {"genes": ["GEN1", "GEN2", GENES[2], GENES[3], GENES[7]], "size": 3, "top": 4, "mc_passes": 3}
     result = dg.materialize(
@@ -172,8 +172,11 @@ def test_strain_design_asset_writes_table_csv_and_plot(run_dir, tmp_path, monkey
     assert metadata["simulated"].value is True and metadata["mc_passes"].value == 3
     assert metadata["partition"].value == "synthetic" and metadata["run_dir"].value == str(run_dir)
     assert "data:image/png;base64" in metadata["plot"].value
-    lines = metadata["top_candidates"].value.splitlines()
-    assert len(lines) == 2 + 4 and len({line.count("|") for line in lines}) == 1  # header, rule, 4 rows; no stray |
+    top = metadata["top_candidates"].value  # a table: 4 rows, typed columns
+    assert len(top.records) == 4 and [r.data["rank"] for r in top.records] == [1, 2, 3, 4]
+    assert {c.name: c.type for c in top.schema.columns}["predicted_fitness"] == "float"
+    (read,) = metadata["inputs"].value.records
+    assert read.data["asset"] == "mlp_model" and read.data["partition"] == "synthetic"
     csv = pd.read_csv(storage.path(*DESIGN_CSV))
     assert len(csv) == 10 and storage.path(*DESIGN_PNG).stat().st_size > 0
     with duckdb.connect(str(storage.duckdb_path), read_only=True) as con:

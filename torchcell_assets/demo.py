@@ -49,7 +49,8 @@ def main() -> int:
     definitions = defs()
     storage = definitions.resources["storage"]
     with dg.DagsterInstance.get() as instance:
-        runs = materialize_in_stages(definitions, instance, definitions.resources, raise_on_error=False)
+        runs = materialize_in_stages(definitions, instance, definitions.resources, raise_on_error=False,
+                                     log=lambda line: print(f"demo: {line}", flush=True))  # fmt: skip
     failed_checks = [f"{e.asset_key.to_user_string()}:{e.check_name}"
                      for result in runs for e in result.get_asset_check_evaluations() if not e.passed]  # fmt: skip
     print(f"\n{runs.summary()}")

@@ -5,7 +5,7 @@ backfilled deliberately.
 
 A failure stops only what depends on it: a stage runs what does not depend on an asset that failed, was not
 run, or has a failed blocking check; a model partition depends only on its own partition's dataset (the
-models declare every dataset, a partition reads one). When the comparison dataset is empty or failed, the
+models declare the datasets they can train on, a partition reads one). When the comparison dataset is empty or failed, the
 models train on the next dataset that has rows, and the result says so.
 
 Used by `make demo` and the pipeline test, so both exercise what a user does in the UI: materialize the
@@ -20,6 +20,7 @@ import dagster as dg
 
 from torchcell_assets.defs.models.partitions import COMPARISON_DATASET, COMPARISON_SPLITS, partition_key
 from torchcell_assets.lib.metadata import latest_metadata
+from torchcell_core.progress import LogTarget, Progress, emitter, progress
 
 DATASET_DIMENSION = "dataset"
 NOT_RUN = "not run: a step it waits for failed in the same run"
@@ -208,8 +209,13 @@ def choose_comparison(
 def _launch(
     runs: StagedRuns, definitions: dg.Definitions, instance: dg.DagsterInstance, resources: Mapping[str, Any],
     op_config: Mapping[str, Any], keys: set[dg.AssetKey], partition: Any, raise_on_error: bool,
+    stages: Progress | None = None, log: LogTarget = None,
 ) -> dict[dg.AssetKey, str]:  # fmt: skip
-    """Run `keys` (in `partition`) in one in-process run; record it and return its bad assets."""
+    """Run `keys` (in `partition`) in one in-process run; record it and return its bad assets. With `stages`,
+    the stage is announced on `log` before and counted after (the progress line: stages done, elapsed, ETA)."""
+    if stages is not None and (emit := emitter(log)) is not None:
+        emit(f"stage {int(stages.count) + 1}/{int(stages.total or 0)}: {len(keys)} asset(s)"
+             + (f" [{partition}]" if partition is not None else ""))  # fmt: skip
     result = dg.materialize(
         [*definitions.assets, *definitions.asset_checks], instance=instance, resources=resources,
         selection=sorted(keys, key=str), partition_key=partition, run_config=dg.RunConfig(ops=_ops(op_config, keys)),
@@ -221,6 +227,8 @@ def _launch(
     where = f" [{partition}]" if partition is not None else ""
     for key, reason in bad.items():
         (runs.skipped if reason == NOT_RUN else runs.failed)[f"{key.to_user_string()}{where}"] = reason
+    if stages is not None:
+        stages.update(1)
     return bad
 
 
@@ -233,28 +241,33 @@ def _skip(runs: StagedRuns, found: Mapping[dg.AssetKey, dg.AssetKey], bad: Mappi
 
 def materialize_in_stages(
     definitions: dg.Definitions, instance: dg.DagsterInstance, resources: Mapping[str, Any],
-    op_config: Mapping[str, Any] | None = None, raise_on_error: bool = True,
+    op_config: Mapping[str, Any] | None = None, raise_on_error: bool = True, log: LogTarget = None,
 ) -> StagedRuns:  # fmt: skip
     """Run the stages; `op_config` maps asset names to their `{"config": ...}`. With `raise_on_error` the first
-    failure raises; without, every stage runs what does not depend on a failure (see the module docstring)."""
+    failure raises; without, every stage runs what does not depend on a failure (see the module docstring).
+    With `log`, a line as each stage starts and one with the stages done, the elapsed time and an ETA after it."""
     op_config = op_config or {}
     graph = definitions.resolve_asset_graph()
     upstream, models, downstream = split_graph(graph)
     runs = StagedRuns()
-    bad = _launch(runs, definitions, instance, resources, op_config, upstream, None, raise_on_error)
+    stages = progress(2 + (len(COMPARISON_SPLITS) if models else 0), "materialize", "stages", log, every_s=0.0)
+    bad = _launch(runs, definitions, instance, resources, op_config, upstream, None, raise_on_error, stages, log)
     datasets = model_datasets(graph, models)
     comparison, notes = choose_comparison(instance, bad, datasets, COMPARISON_DATASET) if models else (None, [])
     runs.comparison, runs.notes = comparison, notes
+    stages.set_total(2 + (len(COMPARISON_SPLITS) if comparison else 0))
     trained: set[dg.AssetKey] = set()
     for split in COMPARISON_SPLITS if comparison else ():
         partition = partition_key(comparison, split)
         found = blocked(graph, models, bad, comparison, datasets)
         _skip(runs, found, bad, f" [{partition}]")
         if keys := models - set(found):
-            failed = _launch(runs, definitions, instance, resources, op_config, keys, partition, raise_on_error)
+            failed = _launch(runs, definitions, instance, resources, op_config, keys, partition, raise_on_error,
+                             stages, log)  # fmt: skip
             trained |= keys - set(failed)
     found, reasons = downstream_blocked(graph, downstream, models, trained, bad)
     _skip(runs, found, reasons, "")
     if keys := downstream - set(found):
-        _launch(runs, definitions, instance, resources, op_config, keys, None, raise_on_error)
+        _launch(runs, definitions, instance, resources, op_config, keys, None, raise_on_error, stages, log)
+    stages.close()
     return runs

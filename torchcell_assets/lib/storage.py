@@ -127,6 +127,23 @@ class TorchcellStorage(dg.ConfigurableResource):
         target.mkdir(parents=True, exist_ok=True)
         return target
 
+    def relative(self, path: str | Path) -> str:
+        """`path` as metadata records it: relative to the data directory, so a copied or moved data directory
+        still finds its files (`resolve` reads it back); a path outside the data directory stays absolute. Links
+        inside the data directory are kept as named (`simulated`, not the version folder it points to)."""
+        absolute = Path(os.path.abspath(path))
+        named = Path(os.path.abspath(self.data_dir))  # the data directory as configured, perhaps through a link
+        for candidate, base in ((absolute, self.root()), (absolute, named), (absolute.resolve(), self.root())):
+            if candidate.is_relative_to(base):
+                return candidate.relative_to(base).as_posix()
+        return str(absolute)
+
+    def resolve(self, stored: str | Path) -> Path:
+        """A path recorded by `relative`, under this data directory; an absolute one (recorded before paths were
+        relative, or outside the data directory) is kept as it is."""
+        path = Path(str(stored))
+        return path if path.is_absolute() else self.root() / path
+
     @property
     def duckdb_path(self) -> Path:
         return self.path("torchcell.duckdb")

@@ -21,7 +21,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy.optimize import OptimizeWarning, curve_fit
 
 MIN_EPOCHS = 3
 R_INF_SLACK = 0.02  # r_inf may sit this far below the best observed value (noise around the plateau)
@@ -116,6 +115,8 @@ def _least_squares(epochs: np.ndarray, values: np.ndarray,
                    start: np.ndarray | None = None) -> tuple[np.ndarray, float] | None:  # fmt: skip
     """The best of a few starts (or one given `start`) of a bounded `curve_fit`: (parameters, sum of squared
     residuals), or None if no start converged."""
+    from scipy.optimize import OptimizeWarning, curve_fit  # here, not at import: scipy.optimize takes ~1 s to load
+
     low = min(float(values.max()) - R_INF_SLACK, 1.0 - 1e-6)
     r_start = min(max(float(values.max()) + 0.02, low + 1e-6), 1.0)
     if start is None:

@@ -149,7 +149,8 @@ def summary_markdown(summary: pd.DataFrame) -> str:
 
 def pearson_bars(table: pd.DataFrame, path: str | Path, title: str) -> Path:
     """One panel per comparison (dataset × split): test Pearson per model with 95% CI whiskers, fitness and
-    interaction side by side; the interaction ceilings (simulated screens) as horizontal lines."""
+    interaction side by side; the interaction ceilings (simulated screens) as horizontal lines; legends to the right
+    of the panels, clear of the bars."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     groups = table[GROUP].drop_duplicates().sort_values(GROUP).to_numpy().tolist()
@@ -179,9 +180,9 @@ def pearson_bars(table: pd.DataFrame, path: str | Path, title: str) -> Path:
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set_ylabel("test Pearson (95% CI)", fontsize=8)
         ax.set_title(f"{dataset}, {split}", fontsize=9)
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # beside the bars
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pyarrow as pa
-from scipy import stats
 
+from torchcell_core.progress import LogTarget, progress
 from torchcell_core.sources.strains import STRAIN_KINDS
 
 DEDUP_KEYS = ("environment", "dataset", "screen")
@@ -137,6 +137,8 @@ ORDER BY {", ".join(["genotype", *apart])}
 def combined_p_values(mean: np.ndarray, std: np.ndarray, n: np.ndarray, single: np.ndarray) -> np.ndarray:
     """One-sample t-test of the replicate values against 0 (df = n − 1) where n ≥ 2; the
     measurement's own p-value where n = 1; NaN where nothing was measured."""
+    from scipy import stats  # here, not at import: scipy.stats costs the code location ~1 s to load
+
     out = np.where(n == 1, single, np.nan).astype(float)
     many = n >= 2
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -155,12 +157,15 @@ def curate(
     simulated: dict[str, bool],
     rule: DedupRule = DedupRule(),
     genes: list[str] | None = None,
+    log: LogTarget = None,
 ) -> tuple[pa.Table, CurationCounts]:
     """Deduplicate and aggregate the graph's experiments (`queries.experiments_with_genes`) into
     one row per genotype and dedup key. Genotypes repeating a gene (two alleles of one gene) are
     dropped and counted; `genes` restricts to genotypes whose genes are all in it. `queries` lists the query
     keys that measured a genotype: its query strain's gene(s) joined by `+` (from the `alleles` ids; a
-    genotype without a query allele, such as a single mutant, is its own query)."""
+    genotype without a query allele, such as a single mutant, is its own query). With `log`, a line per 10 s
+    and one at the end of the steps (join, filter counts, aggregate, p-values) done."""
+    bar = progress(4, f"curate {spec.name} ({experiments.num_rows:,} experiments)", "steps", log)
     if experiments.num_rows == 0:
         experiments = EXPERIMENT_SCHEMA.empty_table()
     env_table, env_columns = environment_vectors(environments)
@@ -190,17 +195,23 @@ def curate(
             LEFT JOIN dataset_flags f USING (dataset)
         """, {"strain": QUERY_STRAIN_PATTERN, "kuzmin": KUZMIN_QUERY_PATTERN}
              | ({"genes": sorted(set(genes))} if genes else {}))  # fmt: skip
+        bar.update(1)
         repeated, outside = con.execute(
             "SELECT count(*) FILTER (WHERE NOT distinct_genes), count(*) FILTER (WHERE distinct_genes AND NOT "
             "in_gene_set) FROM curated_all"
         ).fetchall()[0]
         con.execute("CREATE OR REPLACE TEMP VIEW curated_input AS SELECT * FROM curated_all "
                     "WHERE distinct_genes AND in_gene_set")  # fmt: skip
+        bar.update(1)
         staging = f"{spec.name}__staging"
         con.execute(f"DROP TABLE IF EXISTS {staging}")
         con.execute(_aggregate_sql(rule, env_columns, staging))
         table = con.sql(f"SELECT * FROM {staging}").to_arrow_table()
         con.execute(f"DROP TABLE {staging}")
+        bar.update(1)
+    except BaseException:
+        bar.close(failed=True)
+        raise
     finally:
         for name in ("experiments_in", "environments_in", "dataset_flags"):
             con.unregister(name)
@@ -212,6 +223,9 @@ def curate(
     )
     index = table.column_names.index("single_p_value")
     table = table.set_column(index, "interaction_p_value", pa.array(p, pa.float64()))
+    bar.update(1)
+    bar.set_note(f"{table.num_rows:,} rows")
+    bar.close()
     counts = CurationCounts(
         experiments=experiments.num_rows,
         rows=table.num_rows,

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 from torchcell_core.datasets.card import STRONG_CUTOFF, STRONG_P_VALUE
 
@@ -47,6 +46,8 @@ def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _regression_rows(measured: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
     """Pearson, Spearman, MSE and R² of each row; measured, predicted [R, n] → each [R]."""
+    from scipy import stats  # here, not at import: scipy.stats costs the code location ~1 s to load
+
     error = measured - predicted
     sse = (error * error).sum(axis=1)
     sst = ((measured - measured.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
@@ -63,6 +64,8 @@ def _regression_rows(measured: np.ndarray, predicted: np.ndarray) -> dict[str, n
 def _auroc_rows(positive: np.ndarray, score: np.ndarray) -> np.ndarray:
     """AUROC of each row by the Mann-Whitney rank sum (ties averaged, as scikit-learn);
     positive bool [R, n], score [R, n] → [R] (NaN where a row has one class only)."""
+    from scipy import stats
+
     ranks = stats.rankdata(score, axis=1)
     n_pos = positive.sum(axis=1)
     n_neg = positive.shape[1] - n_pos

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from torchcell_core.graph.backend import GraphBackend, GraphBuildError, check_counts, load_query, table_names
 from torchcell_core.graph.schema import NODE, NODES, REL, RELS, SCHEMA_VERSION
+from torchcell_core.progress import progress
 from torchcell_core.publish import current_version, publish, recover, staging_dir
 
 LOG = logging.getLogger("torchcell_core.graph")
@@ -138,21 +139,25 @@ class LadybugBackend(GraphBackend):
     def load_tables(self, tables_dir: Path, counts: dict[str, int]) -> dict[str, Any]:
         tables_dir = Path(tables_dir)
         loaded = {}
-        for name in table_names():
-            path = tables_dir / f"{name}.parquet"
-            if not path.is_file():
-                raise GraphBuildError(name, f"no table file {path}")
-            started = time.perf_counter()
-            try:
-                self._copy(name, path)
-            except GraphBuildError:
-                raise
-            except (RuntimeError, pa.ArrowException) as error:
-                raise GraphBuildError(name, f"loading {path} failed: {error}") from error
-            rows = self._count(name)
-            loaded[name] = {"rows": rows, "seconds": round(time.perf_counter() - started, 3)}
-            if name in counts and rows != counts[name]:
-                raise GraphBuildError(name, f"loaded {rows} rows but the graph tables hold {counts[name]}")
+        total = sum(counts.get(name, 0) for name in table_names()) or None
+        with progress(total, "graph COPY", "rows", LOG) as bar:  # a line per table at most every 10 s, and at the end
+            for number, name in enumerate(table_names(), start=1):
+                bar.set_note(f"table {number}/{len(table_names())} {name}")
+                path = tables_dir / f"{name}.parquet"
+                if not path.is_file():
+                    raise GraphBuildError(name, f"no table file {path}")
+                started = time.perf_counter()
+                try:
+                    self._copy(name, path)
+                except GraphBuildError:
+                    raise
+                except (RuntimeError, pa.ArrowException) as error:
+                    raise GraphBuildError(name, f"loading {path} failed: {error}") from error
+                rows = self._count(name)
+                loaded[name] = {"rows": rows, "seconds": round(time.perf_counter() - started, 3)}
+                if name in counts and rows != counts[name]:
+                    raise GraphBuildError(name, f"loaded {rows} rows but the graph tables hold {counts[name]}")
+                bar.update(rows)
         return loaded
 
     def _copy(self, name: str, path: Path) -> None:

@@ -44,6 +44,7 @@ from neo4j.exceptions import DriverError, Neo4jError
 
 from torchcell_core.graph.backend import GraphBackend, GraphBuildError, check_counts, load_query, table_names
 from torchcell_core.graph.schema import NODE, NODES, REL, RELS, SCHEMA_VERSION, NodeTable, RelTable
+from torchcell_core.progress import Progress, progress
 
 log = logging.getLogger(__name__)
 
@@ -198,11 +199,14 @@ class Neo4jBackend(GraphBackend):
         tables_dir = Path(tables_dir)
         files = {name: self._checked_file(tables_dir, name, counts) for name in table_names()}
         report: dict[str, Any] = {}
-        for name, parquet in files.items():
-            started = time.perf_counter()
-            rows = self._load_table(name, parquet)
-            report[name] = {"rows": rows, "seconds": round(time.perf_counter() - started, 3)}
-            log.info("loaded %s: %d rows in %.1f s", name, rows, report[name]["seconds"])
+        total = sum(pq.ParquetFile(parquet).metadata.num_rows for parquet in files.values())
+        with progress(total, "graph load (neo4j)", "rows", log) as bar:
+            for name, parquet in files.items():
+                bar.set_note(f"table {name}")
+                started = time.perf_counter()
+                rows = self._load_table(name, parquet, bar)
+                report[name] = {"rows": rows, "seconds": round(time.perf_counter() - started, 3)}
+                log.info("loaded %s: %d rows in %.1f s", name, rows, report[name]["seconds"])
         check_counts(counts, {name: entry["rows"] for name, entry in report.items()})
         self._write(
             f"MERGE (m:{_name(META_LABEL)} {{id: $id}}) SET m.version = $version, m.loaded_at = $loaded_at",
@@ -251,7 +255,7 @@ class Neo4jBackend(GraphBackend):
             )
         return path
 
-    def _load_table(self, name: str, path: Path) -> int:
+    def _load_table(self, name: str, path: Path, bar: Progress | None = None) -> int:
         node = NODE.get(name)
         table = node if node is not None else REL[name]
         cypher = node_merge_query(node) if node is not None else rel_merge_query(table)
@@ -284,6 +288,8 @@ class Neo4jBackend(GraphBackend):
             except (Neo4jError, DriverError) as error:
                 raise GraphBuildError(name, f"{where} failed: {_describe(error)}") from error
             start = end
+            if bar is not None:
+                bar.update(batch.num_rows)
         return written
 
     def _write_batch(self, cypher: str, rows: list[dict[str, Any]], table: NodeTable | RelTable) -> int:

@@ -21,8 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from scipy import stats
 
+from torchcell_core.progress import LogTarget, progress
 from torchcell_core.simulate.world import World
 from torchcell_core.sources.costanzo2016 import SGA_COLUMNS, SMF_COLUMNS, SMF_FILE
 
@@ -125,6 +125,8 @@ def _write_smf_xlsx(path: Path, strains: pd.DataFrame) -> None:
 
 def _screen_blocks(world, queries, arrays, temperatures, missing, noise_sd, rng):
     """Yield (released rows as an Arrow table, truth columns, replicate pairs) per block of queries."""
+    from scipy import stats  # here, not at import: scipy.stats costs the code location ~1 s to load
+
     per_block = max(1, BLOCK_ROWS // max(1, len(arrays)))
     array_type = "TSA" if arrays["kind"].iloc[0] == "tsa" else "DMA"
     for start in range(0, len(queries), per_block):
@@ -156,9 +158,11 @@ def _screen_blocks(world, queries, arrays, temperatures, missing, noise_sd, rng)
 
 
 def simulate_costanzo2016(
-    world: World, out_dir: str | Path, size: str = "demo", seed: int = 2016, target_replicate_r: float = 0.88
+    world: World, out_dir: str | Path, size: str = "demo", seed: int = 2016, target_replicate_r: float = 0.88,
+    log: LogTarget = None,
 ) -> dict:
-    """Write the SMF xlsx, the four `SGA_*.txt` files, the truth and a manifest; return the manifest."""
+    """Write the SMF xlsx, the four `SGA_*.txt` files, the truth and a manifest; return the manifest. Rows
+    written so far (of an estimate) show as a bar on a terminal and, with `log`, as a line every 10 s."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -172,9 +176,15 @@ def simulate_costanzo2016(
     replicate_a, replicate_b = [], []
     noise_sds: dict[str, float] = {}
     options = pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
-    with pq.ParquetWriter(truth_raw, pa.schema([("gene_a", pa.string()), ("gene_b", pa.string()),
-                                                ("epsilon_true", pa.float64())])) as truth_writer:  # fmt: skip
-        for name, parts in SCREENS.items():
+    expected = sum(len(by_kind[q]) * len(by_kind[a]) * len(t) * (1 - missing[name])
+                   for name, parts in SCREENS.items() for q, a, t in parts)  # fmt: skip
+    truth_schema = pa.schema([("gene_a", pa.string()), ("gene_b", pa.string()), ("epsilon_true", pa.float64())])
+    with (
+        pq.ParquetWriter(truth_raw, truth_schema) as truth_writer,
+        progress(round(expected), f"simulate costanzo2016 ({size})", "rows", log) as bar,
+    ):
+        for number, (name, parts) in enumerate(SCREENS.items(), start=1):
+            bar.set_note(f"file {number}/{len(SCREENS)} {name}")
             rows = 0
             with (
                 open(out_dir / name, "wb") as handle,
@@ -189,6 +199,7 @@ def simulate_costanzo2016(
                     for table, (qg, ag, eps_true), (measured, replicate) in blocks:
                         csv.write_table(table)
                         rows += table.num_rows
+                        bar.update(table.num_rows)
                         lo, hi = np.minimum(qg, ag), np.maximum(qg, ag)
                         truth_writer.write_table(pa.table({"gene_a": lo, "gene_b": hi, "epsilon_true": eps_true}))
                         pick = rng.random(len(measured)) < 0.1

@@ -7,7 +7,6 @@ blocks are computed, so any subset of a screen can be regenerated exactly.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtri
 
 _SALTS = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
 
@@ -23,6 +22,8 @@ def _mix(key: np.ndarray, salt: np.uint64) -> np.ndarray:
 
 
 def _sparse_normal(key: np.ndarray, rate: float) -> np.ndarray:
+    from scipy.special import ndtri  # here, not at import: scipy.special takes ~0.3 s to load
+
     hit = _mix(key, _SALTS[0]) < rate
     return np.where(hit, ndtri(np.clip(_mix(key, _SALTS[1]), 1e-12, 1 - 1e-12)), 0.0)
 

@@ -25,8 +25,8 @@ import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from scipy import stats
 
+from torchcell_core.progress import LogTarget, progress
 from torchcell_core.simulate.costanzo2016 import COLONIES, MANIFEST, calibrated_noise_sd
 from torchcell_core.simulate.world import World
 from torchcell_core.sources.kuzmin2018 import DATA_S1_COLUMNS, DATA_S1_FILE, HO_MARKER
@@ -197,6 +197,8 @@ def _make_queries(study: _Study, a: np.ndarray, b: np.ndarray, design: ScreenDes
 
 def _released(queries, qi, arrays, ai, kind, raw, adjusted, se, f_query, f_array, combined, std) -> list:
     """The 12 released columns of a block, in the Data S1 order; P from a t-test over the colonies."""
+    from scipy import stats  # here, not at import: scipy.stats costs the code location ~1 s to load
+
     p_value = np.round(2 * stats.t.sf(np.abs(adjusted) / np.maximum(se, 1e-6), df=COLONIES - 1), 6)
     strains = [frame[c].to_numpy()[rows] for frame, rows in ((queries, qi), (arrays, ai)) for c in ("strain", "allele")]
     kinds = np.full(len(qi), kind, dtype=object)
@@ -355,8 +357,11 @@ def _write_truth(world: World, out_dir: Path, truth: dict) -> dict[str, int]:
     return {TRUTH_PAIRS: len(lo), TRUTH_TRIPLES: len(i), TRUTH_MEASUREMENTS: sum(len(m) for m in measured)}
 
 
-def simulate_kuzmin(world: World, out_dir: str | Path, size: str = "demo", seed: int = 2018) -> dict:
-    """Write Data S1 (2018), Tables S1, S3, S5 (2020), the truth and a manifest; return the manifest."""
+def simulate_kuzmin(
+    world: World, out_dir: str | Path, size: str = "demo", seed: int = 2018, log: LogTarget = None
+) -> dict:
+    """Write Data S1 (2018), Tables S1, S3, S5 (2020), the truth and a manifest; return the manifest (with `log`,
+    a line per 10 s of the files written so far)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = KUZMIN_SIZES[size]
@@ -364,6 +369,7 @@ def simulate_kuzmin(world: World, out_dir: str | Path, size: str = "demo", seed:
     rows, noise = {}, {}
     genes = len(world.genes)
     tag = "SIMULATED data (torchcell_core.simulate.kuzmin), not the published screen"
+    bar = progress(5, f"simulate kuzmin ({size})", "files", log)  # Data S1, Tables S1, S3, S5, the truth
 
     rng = np.random.default_rng([seed, 2018])
     a, b = _query_pairs(world, spec.data_s1.double_queries, rng, np.empty(0, np.int64))
@@ -372,6 +378,7 @@ def simulate_kuzmin(world: World, out_dir: str | Path, size: str = "demo", seed:
     noise[DATA_S1_FILE] = {}
     blocks = _screen_blocks(study, doubles, controls, spec.data_s1, noise[DATA_S1_FILE], rng, truth, DATA_S1_FILE)
     rows[DATA_S1_FILE] = _write_tsv(out_dir / DATA_S1_FILE, blocks)
+    bar.update(1)
 
     rng = np.random.default_rng([seed, 2020])
     a1, b1 = _query_pairs(world, spec.table_s1.double_queries, rng, np.empty(0, np.int64))
@@ -385,12 +392,16 @@ def simulate_kuzmin(world: World, out_dir: str | Path, size: str = "demo", seed:
         blocks = _screen_blocks(study, doubles, controls, design, noise[name], rng, truth, name)
         title = f"Table {label}. Trigenic interaction screen. {tag}."
         rows[name] = _write_xlsx(out_dir / name, title, SCREEN_TABLE_COLUMNS, blocks, 4)
+        bar.update(1)
     s5 = pd.concat([_s5_frame(study, d, c) for d, c in queries], ignore_index=True)
     s5_columns = [s5[c].to_numpy(dtype=object) for c in S5_COLUMNS]
     title = f"Table S5. Query strain fitness. {tag}."
     rows[S5_FILE] = _write_xlsx(out_dir / S5_FILE, title, S5_COLUMNS, [s5_columns], 0)
+    bar.update(1)
 
     truth_rows = _write_truth(world, out_dir, truth)
+    bar.update(1)
+    bar.close()
     manifest = {
         "simulated": True,
         "simulator": "torchcell_core.simulate.kuzmin",

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from torchcell_core.networks.biogrid import BIOGRID_COLUMNS, SYSTEM, SYSTEM_TYPE, YEAST_S288C_TAXON
 from torchcell_core.networks.regulatory import REGULATORY_COLUMNS
 from torchcell_core.networks.string_db import SCORE_COLUMNS, STRING_COLUMNS, TAXON_PREFIX
+from torchcell_core.progress import LogTarget, progress
 from torchcell_core.simulate.world import World
 
 SIMULATOR_VERSION, MANIFEST = "1", "SIMULATED.json"
@@ -362,11 +363,13 @@ def simulate_networks(
     seed: int = 2012,
     genes: list[str] | None = None,
     biogrid_version: str = "4.4.999",
+    log: LogTarget = None,
 ) -> dict:
     """Write STRING v9.1/v11.0/v12.0, BioGRID TAB3 and the regulatory TSV, plus `SIMULATED.json`.
 
     With `genes`, every network is restricted to those genes at full density; otherwise the
-    whole genome is covered at the size's density. Returns the manifest.
+    whole genome is covered at the size's density. Returns the manifest. With `log`, a line per 10 s of the
+    networks (STRING, BioGRID, regulatory) written so far.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -383,9 +386,13 @@ def simulate_networks(
         return np.random.default_rng([seed, *part.encode()])
 
     truth = _truth(world, active, density, rng_for("density"))
-    files = _simulate_string(world, out_dir, truth, rng_for, names)
-    files.update(_simulate_biogrid(world, out_dir, truth, rng_for, names, biogrid_version))
-    files.update(_simulate_regulatory(world, out_dir, truth, rng_for, names))
+    with progress(3, f"simulate networks ({size})", "networks", log) as bar:
+        files = _simulate_string(world, out_dir, truth, rng_for, names)
+        bar.update(1)
+        files.update(_simulate_biogrid(world, out_dir, truth, rng_for, names, biogrid_version))
+        bar.update(1)
+        files.update(_simulate_regulatory(world, out_dir, truth, rng_for, names))
+        bar.update(1)
     manifest = {
         "simulated": True, "simulator": "torchcell_core.simulate.networks", "simulator_version": SIMULATOR_VERSION,
         "size": size, "seed": seed, "density": density, "genes": len(active), "world": asdict(world.config),

@@ -18,6 +18,7 @@ import pandas as pd
 from torchcell_core.networks.biogrid import read_biogrid_tab3
 from torchcell_core.networks.regulatory import read_regulatory_tsv
 from torchcell_core.networks.string_db import read_string_detailed
+from torchcell_core.progress import LogTarget, emitter, format_bytes, progress
 from torchcell_core.sources.costanzo2016 import SGA_FILES, SMF_FILE, read_smf_xlsx
 from torchcell_core.sources.costanzo2016_sga import sga_files_to_parquet
 from torchcell_core.sources.kuzmin2018 import read_kuzmin2018
@@ -151,6 +152,26 @@ def load_regulatory(
     genes = pd.concat([edges["regulator"], edges["target"]])
     return {"rows": len(edges), "outputs": {EDGES: len(edges)}, "regulators": int(edges["regulator"].nunique()),
             "genes": int(genes.nunique()), **_edge_summary(stats, report)}  # fmt: skip
+
+
+def load_with_progress(
+    key: str, loader: Callable[..., dict], source: ResolvedSource, out_dir: Path, genome_genes: Collection[str],
+    rules: ValueRules = DEFAULT_RULES, log: LogTarget = None,
+) -> dict:  # fmt: skip
+    """Run `loader`, telling `log` what it reads (files, bytes) and then the rows of each file. A parse reads each
+    file in one DuckDB or pandas call, so the lines come per file, not within one."""
+    sizes = {name: Path(path).stat().st_size for name, path in sorted(source.files.items())}
+    emit = emitter(log) or (lambda line: None)
+    emit(f"parse {key}: {len(sizes)} file(s), {format_bytes(sum(sizes.values()))}")
+    with progress(len(sizes), f"parse {key}", "files", log) as bar:
+        summary = loader(source, out_dir, genome_genes, rules=rules)
+        bar.update(len(sizes))
+        per_file = summary.get("rows_per_file", {})
+        for name, size in sizes.items():
+            rows = f"{per_file[name]:,} rows, " if name in per_file else ""
+            emit(f"parse {key}: {name}: {rows}{format_bytes(size)}")
+        bar.set_note(f"{summary['rows']:,} rows")
+    return summary
 
 
 LOADERS: dict[str, Callable[[ResolvedSource, Path, Collection[str], ValueRules], dict]] = {

@@ -40,6 +40,7 @@ from torchcell_core.datasets.loader import (
 )
 from torchcell_core.evaluation.metrics_ci import INTERACTION_LABEL, split_metrics
 from torchcell_core.models.base import masked_loss
+from torchcell_core.progress import progress as progress_bar
 from torchcell_core.train import checkpoint as ckpt
 from torchcell_core.train.config import TrainConfig
 from torchcell_core.train.data import RunData
@@ -58,6 +59,7 @@ DEFAULT_EVAL_BATCH_SIZE = 4096  # automatic evaluation batch of a model that dec
 EVAL_MEMORY_PROBE = 256  # samples (a seeded random draw of the fold) the evaluation memory estimate reads
 RECALIBRATION_BATCHES = 50  # training batches per rank whose statistics become BatchNorm's running statistics
 RECALIBRATION_EPOCH = 0  # the shuffle of the recalibration batches (training epochs are 1, 2, ...)
+BATCH_LINE_EVERY_S = 60.0  # a line on the batches of a long epoch (the epochs' own progress: every 10 s)
 logger = logging.getLogger(__name__)
 
 
@@ -117,14 +119,17 @@ def set_epoch(loader: DataLoader, epoch: int, seed: int) -> None:
 
 def train_one_epoch(
     model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, config: TrainConfig,
-    dist: DistributedContext, loss_kind: str,
+    dist: DistributedContext, loss_kind: str, description: str = "train epoch",
 ) -> tuple[float, float]:  # fmt: skip
-    """One pass over this rank's shard: (mean loss per sample over all ranks, samples/s over all ranks)."""
+    """One pass over this rank's shard: (mean loss per sample over all ranks, samples/s over all ranks). Rank 0
+    shows the batches done (a bar on a terminal, a log line each `BATCH_LINE_EVERY_S`)."""
     model.train()
     device = dist.device
     total = torch.zeros(2, dtype=torch.float64, device=device)  # [loss × samples, samples]
     started = time.perf_counter()
-    for batch in loader:
+    batches = progress_bar(loader, description, "batches", logger if dist.is_main else None, BATCH_LINE_EVERY_S,
+                           bar=None if dist.is_main else False, final=False)  # fmt: skip
+    for batch in batches:
         batch = batch.to(device, non_blocking=True)
         output = model(batch)
         loss = masked_loss(output.prediction, batch.labels, batch.mask, loss_kind)
@@ -346,12 +351,15 @@ def fit(
         done, progress = _resume(last, config, module, optimizer, scheduler, dist.rank)
     num_parameters = sum(p.numel() for p in module.parameters() if p.requires_grad)
     ran = 0
+    epochs = progress_bar(config.epochs - done, f"train (epochs {done + 1}-{config.epochs})", "epochs",
+                          logger if dist.is_main else None, bar=None if dist.is_main else False)  # fmt: skip
     for epoch in range(done + 1, config.epochs + 1):
         if progress.stopped_early:
             break
         started = time.perf_counter()
         set_epoch(train_loader, epoch, config.seed)
-        train_loss, throughput = train_one_epoch(wrapped, train_loader, optimizer, config, dist, loss_kind)
+        train_loss, throughput = train_one_epoch(wrapped, train_loader, optimizer, config, dist, loss_kind,
+                                                 f"epoch {epoch}/{config.epochs}")  # fmt: skip
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}; try a lower --lr")
         val_predictions = predict(module, val_set, config, dist, val_loader)
@@ -377,6 +385,10 @@ def fit(
             logger.info("epoch %d/%d: train loss %.4f, val loss %.4f, val %s r %.4f (best %.4f @ %d), %.0f samples/s",
                         epoch, config.epochs, train_loss, val_loss, progress.selection, value, progress.best_metric,
                         progress.best_epoch, throughput)  # fmt: skip
+        epochs.set_note(f"best val {progress.selection} r {progress.best_metric:.4f} @ epoch {progress.best_epoch}, "
+                        f"{progress.epochs_without_improvement}/{config.patience} epochs without improvement"
+                        + (" (early stop)" if progress.stopped_early else ""))  # fmt: skip
+        epochs.update(1)
         rng_states = all_gather_object(dist, ckpt.rng_state())  # last, so the resumed run continues from here
         if dist.is_main:
             payload = ckpt.checkpoint_payload(module, optimizer, scheduler, epoch, asdict(progress),
@@ -387,7 +399,9 @@ def fit(
         barrier(dist)
         ran += 1
         if config.stop_after_epochs is not None and ran >= config.stop_after_epochs and epoch < config.epochs:
+            epochs.close()
             return FitResult(progress, epoch, True, num_parameters)
+    epochs.close()
     _recalibrate_final_weights(module, train_loader, config, dist, directory)
     completed = progress.history[-1]["epoch"] if progress.history else done
     return FitResult(progress, completed, False, num_parameters)

@@ -4,10 +4,10 @@ validation Pearson, extrapolated from its validation curve (what longer GPU runs
 import dagster as dg
 import pandas as pd
 
-from torchcell_assets.defs.models.runs import trained_runs
+from torchcell_assets.defs.models.runs import inputs_table, trained_runs
 from torchcell_assets.defs.models.training import MODEL_ASSETS
-from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
-from torchcell_assets.lib.metadata import image
+from torchcell_assets.lib.automation import FOLLOW_TRAINING_RUNS
+from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
 from torchcell_core.benchmarks.convergence import convergence_plot, fit_runs, load_metrics, projection_rows
@@ -32,25 +32,27 @@ class ConvergenceConfig(dg.Config):
     code_version="1",
     deps=[*MODEL_ASSETS.values()],
     kinds={"csv", "duckdb"},
-    automation_condition=FOLLOW_UPSTREAM,
+    automation_condition=FOLLOW_TRAINING_RUNS,
 )
 def convergence_projections(
     context: dg.AssetExecutionContext, config: ConvergenceConfig, storage: TorchcellStorage
 ) -> dg.MaterializeResult:
     """One row per trained run and label: a saturating power law r(e) = r_inf - a·e^(-b) fitted to the
     validation Pearson per epoch, its asymptote with a 95% interval, and the epochs and wall hours
-    (median seconds per epoch) to reach the target; a plot of observed vs projected curves."""
-    runs = trained_runs(context.instance)
+    (median seconds per epoch) to reach the target; a plot of observed vs projected curves; the model partitions
+    read, with their data versions (`inputs`)."""
+    runs = trained_runs(context.instance, storage)
     if not runs:
         names = ", ".join(asset.key.to_user_string() for asset in MODEL_ASSETS.values())
         raise ValueError(f"no trained model run to project: materialize at least one of {names} (job train_all)")
-    loaded = []
+    loaded, read = [], []
     for run in runs:
         metrics_path = run.run_dir / "metrics.json"
         if not metrics_path.is_file():
             context.log.warning(f"{run.model}: no metrics.json in {run.run_dir}; skipped")
             continue
         loaded.append((run.model, run.dataset, run.partition, load_metrics(run.run_dir)))
+        read.append(run)
     if not loaded:
         raise ValueError("no trained run has a metrics.json: rematerialize the model assets")
     targets = {"fitness": config.fitness_target, "interaction": config.target_pearson}
@@ -61,7 +63,8 @@ def convergence_projections(
     plot = convergence_plot(fits, targets, storage.path(*CONVERGENCE_PNG), config.horizon_factor, title)
     return dg.MaterializeResult(
         metadata={
-            "table": dg.MetadataValue.md(table[SHOWN].to_markdown(index=False, floatfmt=".3f")),
+            "table": metadata_table(table[SHOWN]),
+            "inputs": inputs_table(read, storage),
             "projection_plot": image(plot, "observed vs projected validation Pearson"),
             "runs": len(loaded),
             "targets": dg.MetadataValue.json(targets),

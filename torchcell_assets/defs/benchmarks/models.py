@@ -8,11 +8,11 @@ import pandas as pd
 from torchcell_assets.defs.cell_graphs.assets import manifest_path, source_simulated
 from torchcell_assets.defs.datasets.assets import dataset_parquet, read_card
 from torchcell_assets.defs.models.baselines import classical_baselines
-from torchcell_assets.defs.models.runs import trained_runs
+from torchcell_assets.defs.models.runs import inputs_table, trained_runs
 from torchcell_assets.defs.models.training import MODEL_ASSETS
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_ANNOTATIONS_PARQUET
-from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
-from torchcell_assets.lib.metadata import image
+from torchcell_assets.lib.automation import FOLLOW_TRAINING_RUNS
+from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
 from torchcell_core.benchmarks.ceilings import ceiling_rows, read_measurements
@@ -39,16 +39,17 @@ CONSTANT_BASELINES = ("train_mean", "query_identity")
     code_version="2",
     deps=[*MODEL_ASSETS.values(), classical_baselines],
     kinds={"duckdb", "csv"},
-    automation_condition=FOLLOW_UPSTREAM,
+    automation_condition=FOLLOW_TRAINING_RUNS,
 )
 def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
     """One row per model run and target, grouped by comparison (dataset × split): Pearson, Spearman, MSE, R²,
     AUROC/AUPRC with 95% CIs on the test fold, parameters, training time, samples/s, graph set, feature set,
-    which inputs were simulated (`simulated`, `simulated_inputs`: screens, networks, annotations) and the dataset's
-    and predictions' sha256 (the lineage of the row); the baselines (family `baseline`) and, on
+    which inputs were simulated (`simulated`, `simulated_inputs`: screens, networks, annotations), the run directory
+    (relative to the data directory) and the dataset's and predictions' sha256 (the lineage of the row); the model
+    partitions read, with their data versions (`inputs`); the baselines (family `baseline`) and, on
     simulated screens, the ceilings of each comparison beside them; the reference report's claims per
     comparison."""
-    runs = trained_runs(context.instance, classical=True)
+    runs = trained_runs(context.instance, storage, classical=True)
     neural = [run for run in runs if run.model != classical_baselines.key.to_user_string()]
     if not neural:
         raise ValueError(f"no neural model has been trained: materialize a partition of {sorted(MODEL_ASSETS)}")
@@ -59,6 +60,7 @@ def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorag
     comparisons = sorted({(row["dataset"], row["split_type"]) for row in rows})
     rows += simulated_ceiling_rows(storage, comparisons)
     table = simulated_columns(storage, pd.DataFrame(rows))
+    table["run_dir"] = [storage.relative(p) if isinstance(p, str) and p else p for p in table["run_dir"]]
     published = publish_table(storage, MODEL_BENCHMARKS, MODEL_BENCHMARKS_CSV, table)
     simulated = bool(table["simulated"].any())
     inputs = sorted({key for keys in table["simulated_inputs"] for key in keys.split(", ") if key})
@@ -71,7 +73,8 @@ def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorag
     claims = {f"{d} / {s}": [v.line() for v in claim_verdicts(table, d, s)] for d, s in comparisons}
     return dg.MaterializeResult(
         metadata={
-            "table": dg.MetadataValue.md(shown.to_markdown(index=False, floatfmt=".3f")),
+            "table": metadata_table(shown),
+            "inputs": inputs_table(runs, storage),
             "pearson_chart": image(chart, "test Pearson per comparison"),
             "fitness_vs_interaction": dg.MetadataValue.md(summary_markdown(summary)),
             "claims": dg.MetadataValue.md("\n\n".join(f"**{name}**\n\n" + "\n".join(f"- {line}" for line in lines)

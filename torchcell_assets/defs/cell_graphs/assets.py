@@ -11,6 +11,7 @@ from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.genome import s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, PROVENANCE, read_provenance
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
+from torchcell_assets.lib.metadata import metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.benchmarks.inputs import graph_set_sources
 from torchcell_core.cell.cache import content_digest
@@ -98,12 +99,12 @@ def cell_graphs(
             "nodes": len(gene_index),
             "edges_per_type": dg.MetadataValue.json(edges),
             "rows_outside_index_dropped": dg.MetadataValue.json(dropped),
-            "summary": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4g")),
+            "summary": metadata_table(pd.DataFrame(rows)),
             "cache_hits": len(hits),
             "cached_sets": dg.MetadataValue.json(hits),
             "max_term_genes": config.max_term_genes,
             "simulated_sources": dg.MetadataValue.json(simulated),
-            "directory": dg.MetadataValue.path(str(directory)),
+            "directory": dg.MetadataValue.path(storage.relative(directory)),
         },
         data_version=dg.DataVersion(json_digest(digests)),
     )

@@ -13,7 +13,7 @@ from torchcell_assets.defs.graph.assets import knowledge_graph
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
-from torchcell_assets.lib.metadata import image, preview
+from torchcell_assets.lib.metadata import image, metadata_table, preview
 from torchcell_assets.lib.skip import CONFIG_DIGEST, config_digest, unchanged_result
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.datasets.card import dataset_card
@@ -110,7 +110,7 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         context.log.info(f"{spec.name}: {experiments.num_rows} experiments from the {graph.backend} graph")
         simulated = {row["id"]: bool(row["simulated"]) for row in sources}
         with storage.duckdb() as con:
-            table, counts = curate(con, spec, experiments, environments, simulated, rule, genes)
+            table, counts = curate(con, spec, experiments, environments, simulated, rule, genes, log=context.log.info)
             gene_lists = table.column("genes").to_pylist()
             splits, split_seeds = assign_splits(table.column("genotype").to_pylist(), gene_lists,
                                                 table.column("queries").to_pylist(), config.split_seed,
@@ -142,15 +142,15 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "dropped_repeated_gene": counts.dropped_repeated_gene,
                 "dropped_outside_gene_set": counts.dropped_outside_gene_set,
                 "dedup_keep_apart": ", ".join(rule.keep_apart) or "nothing (all merged)",
-                "labels": dg.MetadataValue.md(labels.to_markdown(index=False, floatfmt=".4g")),
+                "labels": metadata_table(labels),
                 "strong_interaction_fraction": card["strong_interaction_fraction"] or float("nan"),
                 "splits": dg.MetadataValue.json(card["splits"]),
                 "split_seeds": dg.MetadataValue.json(split_seeds),
-                "sources": dg.MetadataValue.md(source_table.to_markdown(index=False)),
+                "sources": metadata_table(source_table),
                 "histogram": image(card["histogram"], f"{spec.name} labels"),
                 "simulated": card["simulated"],
-                "parquet": dg.MetadataValue.path(str(path)),
-                "duckdb_table": f"{storage.duckdb_path}:{spec.name}",
+                "parquet": dg.MetadataValue.path(storage.relative(path)),
+                "duckdb_table": f"{storage.relative(storage.duckdb_path)}:{spec.name}",
                 "preview": preview(table.drop_columns(["genes"]).to_pandas()),
                 CONFIG_DIGEST: digest,
             },

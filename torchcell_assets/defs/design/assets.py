@@ -4,12 +4,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from torchcell_assets.defs.models.runs import TrainedRun, trained_runs
+from torchcell_assets.defs.models.runs import TrainedRun, inputs_table, trained_runs
 from torchcell_assets.defs.models.training import MODEL_ASSETS
 from torchcell_assets.defs.sources.genome import go_dag
 from torchcell_assets.defs.sources.paths import GO_TERMS
-from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
-from torchcell_assets.lib.metadata import image
+from torchcell_assets.lib.automation import FOLLOW_TRAINING_RUNS
+from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
 from torchcell_core.design.strain_design import (
@@ -72,7 +72,7 @@ def choose_run(runs: list[TrainedRun], model: str, dataset: str = "") -> Trained
 @dg.asset(
     group_name="design",
     code_version="1",
-    automation_condition=FOLLOW_UPSTREAM,
+    automation_condition=FOLLOW_TRAINING_RUNS,
     deps=[*MODEL_ASSETS.values(), go_dag],
     kinds={"pytorch", "duckdb"},
 )
@@ -81,10 +81,11 @@ def strain_design(
 ) -> dg.MaterializeResult:
     """Rank every pair (or triple) of deletions among a pathway's genes (a GO term, or an explicit gene list) by a
     trained model's predicted fitness or interaction, with intervals from MC dropout and the run's held-out
-    error; DuckDB table, CSV, plot, and whether each genotype was measured in the run's data."""
+    error; DuckDB table, CSV, plot, and whether each genotype was measured in the run's data; the model partition
+    read, with its data version (`inputs`)."""
     if config.objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {config.objective!r}")
-    chosen = choose_run(trained_runs(context.instance), config.model, config.dataset)
+    chosen = choose_run(trained_runs(context.instance, storage), config.model, config.dataset)
     context.log.info(f"strain design with {chosen.model}, partition {chosen.partition} ({chosen.run_dir})")
     run = load_design_run(chosen.run_dir, device=config.device)
     if config.genes:
@@ -104,6 +105,7 @@ def strain_design(
     table = rank_candidates(run, genotypes, config.objective, config.mc_passes, config.confidence, config.seed)
     table.insert(table.columns.get_loc("run_dir"), "dataset", chosen.dataset)
     table.insert(table.columns.get_loc("run_dir"), "partition", str(chosen.partition or ""))
+    table["run_dir"] = storage.relative(chosen.run_dir)
     table["gene_set"] = gene_set
     context.log.info(f"ranked {len(table)} candidates by {config.objective} (MC passes used: "
                      f"{int(table['mc_passes'].iloc[0])}); environment {run.environment_name}")  # fmt: skip
@@ -115,7 +117,8 @@ def strain_design(
     shown = table[[c for c in SHOWN if c in table]].head(config.top)
     return dg.MaterializeResult(
         metadata={
-            "top_candidates": dg.MetadataValue.md(shown.to_markdown(index=False, floatfmt=".3f")),
+            "top_candidates": metadata_table(shown),
+            "inputs": inputs_table([chosen], storage),
             "plot": image(plot, "predicted fitness vs interaction of the candidates"),
             "dagster/row_count": len(table),
             "candidates": len(table),
@@ -130,7 +133,7 @@ def strain_design(
             "model": chosen.model,
             "dataset": chosen.dataset,
             "partition": str(chosen.partition or ""),
-            "run_dir": dg.MetadataValue.path(str(chosen.run_dir)),
+            "run_dir": dg.MetadataValue.path(storage.relative(chosen.run_dir)),
             "weights": run.weights,
             "environment": run.environment_name,
             "objective": config.objective,

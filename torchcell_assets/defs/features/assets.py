@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
+from torchcell_assets.lib.metadata import metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.features.registry import BUILTIN_FEATURES, GeneFeature, feature_class, get_feature
 from torchcell_core.features.store import nonzero_fraction, save_gene_feature
@@ -116,9 +117,9 @@ def gene_features(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(index),
-            "features": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4g")),
+            "features": metadata_table(table),
             "summary": dg.MetadataValue.json(manifest),
-            "directory": dg.MetadataValue.path(str(storage.directory(*FEATURES_DIR))),
+            "directory": dg.MetadataValue.path(storage.relative(storage.directory(*FEATURES_DIR))),
             "simulated": False,
         },
         data_version=dg.DataVersion(json_digest(digests)),

@@ -10,6 +10,7 @@ import pandas as pd
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.graph.tables import COUNTS_FILE, GRAPH_TABLES_DIR, graph_tables
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
+from torchcell_assets.lib.metadata import metadata_table
 from torchcell_assets.lib.skip import CONFIG_DIGEST, config_digest, unchanged_result
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.graph.schema import SCHEMA_VERSION
@@ -61,7 +62,7 @@ def knowledge_graph(
         metadata={
             "backend": graph.backend,
             "location": graph.location(),
-            "counts": dg.MetadataValue.md(table.to_markdown(index=False)),
+            "counts": metadata_table(table),
             "experiments": int(loaded.get("Experiment", 0)),
             "build_seconds": round(seconds, 2),
             "schema_version": SCHEMA_VERSION,

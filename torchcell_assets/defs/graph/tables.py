@@ -9,6 +9,7 @@ from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS, read_provenance, source_output_dir
 from torchcell_assets.defs.sources.releases import SOURCE_ASSETS
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
+from torchcell_assets.lib.metadata import metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.graph.schema import SCHEMA_VERSION
 from torchcell_core.graph.tables import SourceOutputs, build_graph_tables
@@ -72,8 +73,8 @@ def graph_tables(context: dg.AssetExecutionContext, storage: TorchcellStorage) -
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": int(counts["Experiment"]),
-            "counts": dg.MetadataValue.md(table.to_markdown(index=False)),
-            "directory": dg.MetadataValue.path(str(out_dir)),
+            "counts": metadata_table(table),
+            "directory": dg.MetadataValue.path(storage.relative(out_dir)),
             "schema_version": SCHEMA_VERSION,
         },
         data_version=dg.DataVersion(_content_version(counts, outputs)),

@@ -11,11 +11,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet, require_rows
-from torchcell_assets.defs.features.assets import feature_path, gene_features
+from torchcell_assets.defs.datasets.assets import dataset_parquet, require_rows
+from torchcell_assets.defs.features.assets import feature_path
 from torchcell_assets.defs.models.partitions import MODEL_PARTITIONS, comparison_of
-from torchcell_assets.defs.models.training import metrics_table
+from torchcell_assets.defs.models.training import metrics_table, training_deps
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
+from torchcell_assets.lib.metadata import metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.benchmarks import baselines
 from torchcell_core.datasets.loader import PerturbationDataset
@@ -81,7 +82,7 @@ def _classical(context, table_path, split: str, config: BaselinesConfig, storage
 
 
 @dg.asset(
-    group_name="models", code_version="2", deps=[*DATASET_ASSETS.values(), gene_features], kinds={"scikitlearn"},
+    group_name="models", code_version="2", deps=training_deps(), kinds={"scikitlearn"},
     partitions_def=MODEL_PARTITIONS,
     check_specs=[dg.AssetCheckSpec(PREDICTIONS_COMPLETE, asset="classical_baselines",
                                    description="every fold row has a finite prediction of each target from "
@@ -119,14 +120,14 @@ def classical_baselines(
     test = {name: s["splits"]["test"] for name, s in summaries.items()}
     return dg.MaterializeResult(
         metadata={
-            "metrics": dg.MetadataValue.md(table_md.to_markdown(index=False)),
+            "metrics": metadata_table(table_md),
             **{f"{name}_test_{label}_pearson": float(v["pearson"])
                for name, labels in test.items() for label, v in labels.items()},  # fmt: skip
             "gene_feature": config.gene_feature,
             "dataset": dataset,
             "split": split,
             "dataset_sha256": file_sha256(dataset_path),
-            "run_dir": dg.MetadataValue.path(str(out_dir)),
+            "run_dir": dg.MetadataValue.path(storage.relative(out_dir)),
         },
         data_version=dg.DataVersion(file_sha256(out_dir / "predictions.parquet")[:16]),
         check_results=[dg.AssetCheckResult(check_name=PREDICTIONS_COMPLETE, passed=passed, metadata=figures)],

@@ -2,6 +2,7 @@
 `torchcell_core.train` (torchrun/DDP for nproc > 1; gloo on CPU, nccl on GPU) and reports its metrics."""
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,10 @@ import pandas as pd
 from torchcell_assets.defs.cell_graphs.assets import cell_graphs, manifest_path
 from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet, require_rows
 from torchcell_assets.defs.features.assets import feature_path, gene_features
-from torchcell_assets.defs.models.partitions import MODEL_PARTITIONS, RunSpec, comparison_of
-from torchcell_assets.defs.sources.genome import go_dag
+from torchcell_assets.defs.models.partitions import MODEL_DATASETS, MODEL_PARTITIONS, RunSpec, comparison_of
+from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS
-from torchcell_assets.lib.metadata import image
+from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.cell.graph_sets import graph_set
 from torchcell_core.cell.leakage import check_no_label_leakage
@@ -34,6 +35,19 @@ NEURAL_MODELS = {
     # STRING 12 graph (bench/hetero_gnn_naive.py), which on CPU costs minutes per epoch even here.
     "hetero_gnn": {"graph_set": "string12", "go": False, "epochs": 20, "hparams": {"num_layers": 1}},
 }  # fmt: skip
+
+
+def training_deps(
+    neural_models: Iterable[str] = (), datasets: Iterable[str] = MODEL_DATASETS
+) -> list[dg.AssetsDefinition]:
+    """The assets a run of any of `neural_models` (none: the classical baselines) on `datasets` reads, so the
+    lineage graph shows only those: the datasets, the genome's gene table, gene features (a run's
+    `gene_feature` option), and the GO DAG and the cell graphs only when one of the models reads them."""
+    deps = [*(DATASET_ASSETS[name] for name in datasets), s288c_genome, gene_features]
+    deps += [go_dag] if any(NEURAL_MODELS[model]["go"] for model in neural_models) else []
+    return deps + ([cell_graphs] if any(NEURAL_MODELS[model]["graph_set"] for model in neural_models) else [])
+
+
 PIPES_MODULE = "torchcell_assets.lib.pipes_train"
 # Read by the dagster-k8s executor / run launcher (ignored elsewhere): one GPU per training step. The `gpu`
 # pool bounds how many training steps run at once (`dagster instance concurrency set gpu N`).
@@ -120,7 +134,7 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
 
 
 def build_model_asset(model: str) -> dg.AssetsDefinition:
-    deps = [*DATASET_ASSETS.values(), gene_features, cell_graphs, go_dag]
+    deps = training_deps([model])
 
     @dg.asset(
         name=f"{model}_model",
@@ -147,22 +161,24 @@ def build_model_asset(model: str) -> dg.AssetsDefinition:
         target = run_dir(storage, model, spec, split)
         context.log.info(f"training {model} on {spec.label}/{split} with {config.nproc} rank(s)")
         shown = {"dataset": spec.dataset, "graph_set": spec.graph_set, "split": split}
-        return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, config.resume, shown)
+        return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, config.resume, shown,
+                                   recorded_dir=storage.relative(target))  # fmt: skip
 
     return _asset
 
 
 def train_through_pipes(
     context: dg.AssetExecutionContext, client: dg.PipesSubprocessClient, train: TrainConfig, target: Path,
-    nproc: int, resume: bool, metadata: dict[str, Any],
+    nproc: int, resume: bool, metadata: dict[str, Any], recorded_dir: str = "",
 ) -> dg.MaterializeResult:  # fmt: skip
     """Train `train` into `target`'s staging directory in child processes under Pipes, swap it in, and return
     what rank 0 reported (metrics, run directory, data version, the predictions check) plus the pictures and
-    tables the UI shows and `metadata`."""
+    tables the UI shows and `metadata`. The run directory is recorded as `recorded_dir` (the data directory's
+    `relative(target)`, so a moved data directory still finds it), else as `target`."""
     train.out = str(prepare_staging(target, resume))
     invocation = client.run(
         context=context, command=training_command(train, nproc, module=PIPES_MODULE),
-        extras={"run_dir": str(target)}, env={"PYTHONUNBUFFERED": "1"},
+        extras={"run_dir": recorded_dir or str(target)}, env={"PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     results = invocation.get_results()
     reported = next(r for r in results if isinstance(r, dg.MaterializeResult))
@@ -175,7 +191,7 @@ def train_through_pipes(
     return dg.MaterializeResult(
         metadata={
             **(reported.metadata or {}),
-            "metrics": dg.MetadataValue.md(metrics_table(metrics).to_markdown(index=False)),
+            "metrics": metadata_table(metrics_table(metrics)),
             "training_curve": image(target / "training_curve.png", f"{train.model} training curve"),
             **scatters,
             **metadata,

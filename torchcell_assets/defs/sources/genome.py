@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_ANNOTATIONS_PARQUET, GO_EDGES, GO_TERMS
-from torchcell_assets.lib.metadata import preview
+from torchcell_assets.lib.metadata import metadata_table, preview
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.genome.gene_table import go_annotations_frame
 from torchcell_core.genome.reference import load_reference_gene_table, load_sgd_gene_table
@@ -97,7 +97,7 @@ def go_dag(context: dg.AssetExecutionContext, config: GoDagConfig, storage: Torc
             "edges": len(edges),
             "origin": origin,
             "go_release": str(dag.metadata.get("go_release", dag.metadata.get("data-version", ""))),
-            "filter_steps": dg.MetadataValue.md(steps.to_markdown(index=False)),
+            "filter_steps": metadata_table(steps),
             "licence": entry.licence,
             "simulated": False,
             "preview": preview(terms.drop(columns=["genes"])),

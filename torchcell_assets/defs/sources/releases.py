@@ -25,7 +25,7 @@ from torchcell_assets.lib.metadata import preview
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.hashing import json_digest
 from torchcell_core.publish import publish, recover, staging_dir
-from torchcell_core.sources.load import LOADERS
+from torchcell_core.sources.load import LOADERS, load_with_progress
 from torchcell_core.sources.quality import ValueRules
 from torchcell_core.sources.registry import REGISTRY, ResolvedSource, SourceEntry, resolve_source
 
@@ -109,7 +109,8 @@ def build_source_asset(key: str) -> dg.AssetsDefinition:
         staging = staging_dir(out_dir)
         try:
             rules = ValueRules(config.max_out_of_range_fraction)
-            summary = loader(resolved, staging, set(genome["systematic_name"]), rules=rules)
+            summary = load_with_progress(key, loader, resolved, staging, set(genome["systematic_name"]), rules,
+                                         log=context.log.info)  # fmt: skip
             previous = previous_row_count(context)
             check_row_drop(key, previous, int(summary["rows"]), config)
             provenance = _provenance(entry, resolved, summary)
@@ -131,7 +132,7 @@ def build_source_asset(key: str) -> dg.AssetsDefinition:
                 **({"previous_row_count": previous} if previous is not None else {}),
                 "simulated": resolved.simulated,
                 "files": dg.MetadataValue.json(files),
-                "directory": dg.MetadataValue.path(str(resolved.directory)),
+                "directory": dg.MetadataValue.path(storage.relative(resolved.directory)),
                 "outputs": dg.MetadataValue.json(summary["outputs"]),
                 "unknown_gene_examples": ", ".join(summary.get("unknown_gene_examples", [])),
                 **extra,

@@ -9,6 +9,7 @@ refresh_sources = dg.define_asset_job(
 )
 
 weekly_source_refresh = dg.ScheduleDefinition(
+    name="weekly_source_refresh",  # the name the README and the UI use (the default would be the job's + "_schedule")
     job=refresh_sources,
     cron_schedule="0 4 * * 1",
     default_status=dg.DefaultScheduleStatus.RUNNING,

@@ -6,19 +6,24 @@ from fnmatch import fnmatchcase
 
 import dagster as dg
 
+from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.releases import SOURCE_ASSETS
 from torchcell_assets.lib.automation import TRAINING_INPUTS
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.hashing import json_digest
 from torchcell_core.sources.registry import REGISTRY
 
+# Raw folder (a registry key) → the asset that reads it: each source release, the GO DAG (`go/`: go-basic.obo or
+# GO.sqlite) and the genome (`sgd_genome/`: SGD's GFF3).
+WATCHED = {**{asset.key.to_user_string(): asset.key for asset in SOURCE_ASSETS}, "go": go_dag.key,
+           "sgd_genome": s288c_genome.key}  # fmt: skip
+
 
 def raw_fingerprints(storage: TorchcellStorage) -> dict[str, list]:
-    """Per source key: sorted (file name, size, mtime) of the source's files (registry names only, so a README
-    or .DS_Store does not count) in `$TORCHCELL_RAW_DIR/<key>/`."""
+    """Per raw folder (`WATCHED`): sorted (file name, size, mtime) of its source's files (registry names only, so a
+    README or .DS_Store does not count) in `$TORCHCELL_RAW_DIR/<key>/`."""
     fingerprints = {}
-    for asset in SOURCE_ASSETS:
-        key = asset.key.to_user_string()
+    for key in WATCHED:
         patterns = [source_file.name for source_file in REGISTRY[key].files]
         directory = storage.raw(key)
         files = sorted(p for p in directory.iterdir() if p.is_file()) if directory.is_dir() else []
@@ -34,17 +39,18 @@ def settled_changes(settled: dict, observed: dict, current: dict) -> list[str]:
 
 
 def _read_cursor(cursor: str | None, current: dict) -> tuple[dict, dict]:
-    """(settled, observed) from the cursor; the first tick (no cursor) takes what is there as settled."""
+    """(settled, observed) from the cursor; the first tick (no cursor) takes what is there as settled, and so does
+    the first tick that watches a folder the cursor does not know yet."""
     if not cursor:
         return current, current
     state = json.loads(cursor)
     if "settled" not in state:  # the cursor before stability was tracked: the fingerprints of the last tick
-        return state, state
-    return state["settled"], state["observed"]
+        state = {"settled": state, "observed": state}
+    return {**current, **state["settled"]}, {**current, **state["observed"]}
 
 
 @dg.sensor(
-    target=dg.AssetSelection.assets(*SOURCE_ASSETS).downstream() & TRAINING_INPUTS,
+    target=dg.AssetSelection.assets(*WATCHED.values()).downstream() & TRAINING_INPUTS,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Refreshes a source whose raw files appeared, changed or vanished, once their sizes and mtimes "
@@ -61,7 +67,7 @@ def raw_files_sensor(context: dg.SensorEvaluationContext, storage: TorchcellStor
         dg.RunRequest(
             run_key=f"{key}:{json_digest(current[key])}",
             asset_selection=list(
-                (dg.AssetSelection.assets(key).downstream() & TRAINING_INPUTS).resolve(
+                (dg.AssetSelection.assets(WATCHED[key]).downstream() & TRAINING_INPUTS).resolve(
                     context.repository_def.asset_graph
                 )
             ),

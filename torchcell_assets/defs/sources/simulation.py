@@ -29,6 +29,13 @@ class SimulationConfig(dg.Config):
     seed: int = WorldConfig.seed
 
 
+def written_rows(manifest: dict) -> dict[str, int]:
+    """Rows written per file, from a simulator's manifest: `rows` (screens) or each entry of `files` (networks)."""
+    if isinstance(manifest.get("rows"), dict):
+        return dict(manifest["rows"])
+    return {file: entry["rows"] for file, entry in manifest.get("files", {}).items() if "rows" in entry}
+
+
 @dg.asset(group_name="sources", code_version=SIMULATOR_VERSION, deps=[s288c_genome], kinds={"python"})
 def simulated_release(
     context: dg.AssetExecutionContext, config: SimulationConfig, storage: TorchcellStorage
@@ -48,21 +55,21 @@ def simulated_release(
     try:
         manifests = {}
         for name, simulate in SIMULATORS.items():
-            manifests[name] = simulate(world, staging / name, size=config.size, seed=config.seed)
-            context.log.info(f"{name}: {manifests[name].get('rows')}")
+            manifests[name] = simulate(world, staging / name, size=config.size, seed=config.seed, log=context.log.info)
+            context.log.info(f"{name}: rows written per file {written_rows(manifests[name])}")
         world_json = json.dumps({"config": world.config.__dict__, "size": config.size}, default=str)
         (staging / "world.json").write_text(world_json)
         publish(staging, target)  # readers never see a half-written release
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    rows = {f"{name}/{file}": n for name, m in manifests.items() for file, n in m.get("rows", {}).items()}
+    rows = {f"{name}/{file}": n for name, m in manifests.items() for file, n in written_rows(m).items()}
     return dg.MaterializeResult(
         metadata={
             "simulated": True,
             "size": config.size,
             "seed": config.seed,
-            "directory": dg.MetadataValue.path(str(target)),
+            "directory": dg.MetadataValue.path(storage.relative(target)),
             "rows": dg.MetadataValue.json(rows),
             "noise": dg.MetadataValue.json({name: m.get("noise", {}) for name, m in manifests.items()}),
             "essential_genes": int(world.genes["essential"].sum()),

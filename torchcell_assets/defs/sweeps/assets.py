@@ -6,9 +6,7 @@ with the graph-set bar chart the seed used to decide which networks help interac
 import dagster as dg
 import pandas as pd
 
-from torchcell_assets.defs.cell_graphs.assets import cell_graphs
 from torchcell_assets.defs.datasets.assets import DATASET_ASSETS
-from torchcell_assets.defs.features.assets import gene_features
 from torchcell_assets.defs.models.runs import latest_partition_metadata
 from torchcell_assets.defs.models.training import (
     GPU_POOL,
@@ -18,10 +16,10 @@ from torchcell_assets.defs.models.training import (
     run_spec,
     train_config,
     train_through_pipes,
+    training_deps,
 )
-from torchcell_assets.defs.sources.genome import go_dag
-from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
-from torchcell_assets.lib.metadata import image
+from torchcell_assets.lib.automation import FOLLOW_TRAINING_RUNS
+from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
 from torchcell_core.benchmarks.claims import string_versions
@@ -84,8 +82,8 @@ def sweep_plan(
         metadata={
             "runs": len(runs),
             "sweep_id": config.sweep_id,
-            "partitions": dg.MetadataValue.md(shown.to_markdown(index=False)),
-            "manifest": dg.MetadataValue.path(str(path)),
+            "partitions": metadata_table(shown),
+            "manifest": dg.MetadataValue.path(storage.relative(path)),
         },  # fmt: skip
         data_version=dg.DataVersion(file_sha256(path)[:16]),
     )
@@ -93,7 +91,7 @@ def sweep_plan(
 
 @dg.asset(
     group_name="sweeps", code_version="1", kinds={"pytorch"}, partitions_def=SWEEP_PARTITIONS, pool=GPU_POOL,
-    op_tags=K8S_GPU_TAGS, deps=[sweep_plan, *DATASET_ASSETS.values(), gene_features, cell_graphs, go_dag],
+    op_tags=K8S_GPU_TAGS, deps=[sweep_plan, *training_deps(NEURAL_MODELS, DATASET_ASSETS)],
     check_specs=[dg.AssetCheckSpec(PREDICTIONS_COMPLETE, asset="sweep_model",
                                    description="one finite, non-constant prediction per fold row and target")],
 )  # fmt: skip
@@ -115,11 +113,12 @@ def sweep_model(
     context.log.info(f"sweep run {key}: {run.label}")
     shown = {"sweep_id": sweep_id, "configuration": run.label, "model": run.model, "dataset": run.dataset,
              "graph_set": run.graph_set, "ablation": run.ablation}  # fmt: skip
-    return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, True, shown)
+    return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, True, shown,
+                               recorded_dir=storage.relative(target))  # fmt: skip
 
 
 @dg.asset(group_name="sweeps", code_version="1", kinds={"duckdb", "csv"}, deps=[sweep_model],
-          automation_condition=FOLLOW_UPSTREAM)  # fmt: skip
+          automation_condition=FOLLOW_TRAINING_RUNS)  # fmt: skip
 def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
     """Every finished sweep run ranked within its sweep on validation interaction Pearson; the chosen (rank 1)
     configuration's test Pearson with CIs; a bar chart of test interaction Pearson per graph set."""
@@ -152,8 +151,8 @@ def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) ->
     shown = [c for c in shown if c in table.columns]
     return dg.MaterializeResult(
         metadata={
-            "ranked": dg.MetadataValue.md(table[shown].to_markdown(index=False, floatfmt=".3f")),
-            "chosen": dg.MetadataValue.md(chosen[shown].to_markdown(index=False, floatfmt=".3f")),
+            "ranked": metadata_table(table[shown]),
+            "chosen": metadata_table(chosen[shown]),
             "graph_set_chart": image(chart, "test interaction Pearson per graph set"),
             "claim_string_versions": dg.MetadataValue.md("\n".join(f"- {line}" for line in claims)),
             "runs": len(table),
