@@ -6,9 +6,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import pandas as pd
-import pyarrow as pa
-
 
 def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
@@ -16,15 +13,6 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def frame_sha256(frame: pd.DataFrame | pa.Table) -> str:
-    """A stable digest of a table's content (columns, types and values)."""
-    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
 def json_digest(value: object, length: int = 16) -> str:

@@ -2,6 +2,7 @@
 
 import base64
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -79,9 +80,31 @@ def image(path: str | Path, alt: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
 
 
-def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict | None:
-    """The plain values of an asset's latest materialization metadata, or None if it was never materialized."""
-    event = instance.get_latest_materialization_event(key)
-    if event is None:
+DATA_VERSION_TAG = "dagster/data_version"  # the tag under which Dagster records a materialization's data version
+
+
+@dataclass(frozen=True)
+class LatestMaterialization:
+    """The latest materialization of an asset or of one of its partitions: plain metadata values, data version."""
+
+    metadata: dict
+    data_version: str
+
+
+def latest_materialization(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None
+) -> LatestMaterialization | None:
+    """The latest materialization of `key` (of its `partition` when given); None if there is none."""
+    partitions = [partition] if partition is not None else None
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(key, asset_partitions=partitions), limit=1)
+    if not records.records:
         return None
-    return {name: value.value for name, value in event.asset_materialization.metadata.items()}
+    materialization = records.records[0].asset_materialization
+    metadata = {name: value.value for name, value in materialization.metadata.items()}
+    return LatestMaterialization(metadata, str((materialization.tags or {}).get(DATA_VERSION_TAG, "")))
+
+
+def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None) -> dict | None:
+    """The plain metadata values of the latest materialization of `key` (of `partition`), or None."""
+    latest = latest_materialization(instance, key, partition)
+    return None if latest is None else latest.metadata

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from torchcell_assets.lib.metadata import DATA_VERSION_TAG
 from torchcell_core.hashing import json_digest
 
 SKIPPED = "skipped_unchanged"
 CONFIG_DIGEST = "config_digest"
-DATA_VERSION_TAG = "dagster/data_version"
 
 
 def config_digest(config: dg.Config | dict) -> str:

@@ -5,8 +5,8 @@ backfilled deliberately.
 
 A failure stops only what depends on it: a stage runs what does not depend on an asset that failed, was not
 run, or has a failed blocking check; a model partition depends only on its own partition's dataset (the
-models declare the datasets they can train on, a partition reads one). When the comparison dataset is empty or failed, the
-models train on the next dataset that has rows, and the result says so.
+models declare the datasets they can train on, a partition reads one). When the comparison dataset is empty or
+failed, the models train on the next dataset that has rows, and the result says so.
 
 Used by `make demo` and the pipeline test, so both exercise what a user does in the UI: materialize the
 unpartitioned assets, launch one partition of the models, let the benchmarks follow."""

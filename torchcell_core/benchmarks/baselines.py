@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from torchcell_core.evaluation.metrics import pearson_or_nan
 from torchcell_core.evaluation.metrics_ci import split_metrics
 
 BASELINES = ("train_mean", "query_identity", "additive")
@@ -32,12 +33,6 @@ def _one_hot(gene_lists: Sequence[Sequence[str]], environment: np.ndarray) -> sp
     rows = np.repeat(np.arange(len(gene_lists)), [len(g) for g in gene_lists])
     one_hot = sp.csr_matrix((np.ones(len(flat)), (rows, columns)), shape=(len(gene_lists), len(genes)))
     return sp.hstack([one_hot, sp.csr_matrix(environment)], format="csr")
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(np.corrcoef(x, y)[0, 1])
 
 
 def query_identity(queries: np.ndarray, values: np.ndarray, train: np.ndarray) -> np.ndarray:
@@ -56,7 +51,7 @@ def additive_ridge(design: sp.csr_matrix, values: np.ndarray, train: np.ndarray,
     for alpha in RIDGE_ALPHAS:
         model = Ridge(alpha=alpha).fit(design[train], values[train])
         predicted = model.predict(design)
-        score = _pearson(values[val], predicted[val])
+        score = pearson_or_nan(values[val], predicted[val])
         score = -np.inf if np.isnan(score) else score
         if best is None or score > best[0]:
             best = (score, alpha, predicted)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from torchcell_core.evaluation.metrics import pearson_or_nan
 from torchcell_core.simulate.kuzmin import TRUTH_MEASUREMENTS
 from torchcell_core.simulate.world import World
 
@@ -32,13 +33,6 @@ def read_measurements(kuzmin_dir: str | Path) -> pd.DataFrame | None:
     """The simulated Kuzmin release's per-measurement truth, or None where it is absent (real files)."""
     path = Path(kuzmin_dir) / TRUTH_MEASUREMENTS
     return pd.read_parquet(path) if path.is_file() else None
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    keep = np.isfinite(x) & np.isfinite(y)
-    if keep.sum() < 3 or np.std(x[keep]) == 0 or np.std(y[keep]) == 0:
-        return float("nan")
-    return float(np.corrcoef(x[keep], y[keep])[0, 1])
 
 
 def true_interactions(world: World, genotypes: list[list[str]], background: bool = True) -> np.ndarray:
@@ -92,7 +86,7 @@ def interaction_ceilings(
     measured = rows["interaction"].to_numpy(dtype=float)
     truth = true_interactions(world, genotypes)
     oracle = oracle_interactions(world, genotypes, sources, measurements)
-    return {"measurement": _pearson(measured, truth), "oracle": _pearson(measured, oracle),
+    return {"measurement": pearson_or_nan(measured, truth), "oracle": pearson_or_nan(measured, oracle),
             "n": int(np.isfinite(truth).sum())}  # fmt: skip
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from torchcell_core.datasets.loader import PerturbationDataset
+from torchcell_core.evaluation.metrics import pearson_or_nan
 from torchcell_core.evaluation.metrics_ci import split_metrics
 
 POOLINGS = ("sum", "mean")
@@ -126,13 +127,6 @@ class BaselineResult:
                 "targets": {name: vars(fit) for name, fit in self.targets.items()}}  # fmt: skip
 
 
-def _pearson(measured: np.ndarray, predicted: np.ndarray) -> float:
-    """Pearson r, or NaN when either vector is constant or shorter than 2."""
-    if measured.size < 2 or np.ptp(measured) == 0 or np.ptp(predicted) == 0:
-        return float("nan")
-    return float(np.corrcoef(measured, predicted)[0, 1])
-
-
 def _subsample(rows: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     """At most `limit` of `rows` (seeded, order kept); all of them when `limit` is None."""
     if limit is None or rows.size <= limit:
@@ -184,7 +178,8 @@ def fit_baseline(
         best, best_score, scores = None, -np.inf, []
         for point in grid:
             estimator = make_estimator(name, point, seed, n_jobs).fit(train.x[train_rows], train.labels[train_rows, j])
-            score = _pearson(val.labels[val_rows, j], estimator.predict(val.x[val_rows])) if val_rows.size else np.nan
+            predicted = estimator.predict(val.x[val_rows]) if val_rows.size else None
+            score = pearson_or_nan(val.labels[val_rows, j], predicted, 2) if val_rows.size else np.nan
             scores.append(score)
             if best is None or (not np.isnan(score) and score > best_score):
                 best, best_score, chosen = estimator, (score if not np.isnan(score) else -np.inf), point

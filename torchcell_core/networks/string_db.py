@@ -65,7 +65,6 @@ STRING_CHANNELS = (
     "combined_score",
 )
 TAXON_PREFIX = "4932."
-KNOWN_VERSIONS = ("9.1", "11.0", "12.0")
 MAX_SCORE = 1000
 _VERSION_IN_NAME = re.compile(r"\.v(\d+\.\d+)\.")
 _GZIP_MAGIC = b"\x1f\x8b"

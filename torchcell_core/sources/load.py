@@ -113,33 +113,37 @@ def _edge_summary(stats: dict, report: QualityReport) -> dict:
             **_quality_summary(report, stats.get("duplicates_merged", 0)), **merged}  # fmt: skip
 
 
-def load_string(
-    source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
-) -> dict:
+def _load_edge_groups(
+    source: ResolvedSource, out_dir: Path, group_column: str,
+    read: Callable[[Path, QualityReport], tuple[dict[str, pd.DataFrame], dict]],
+) -> dict:  # fmt: skip
+    """One edge file read into named groups (STRING channels, BioGRID networks) and written as one edge table
+    with the group in `group_column`; the summary counts edges per group."""
     (path,) = source.files.values()
     report = QualityReport()
-    channels, stats = read_string_detailed(path, genome_genes, version=source.entry.version, rules=rules,
-                                           report=report)  # fmt: skip
-    edges = pd.concat([frame.assign(channel=name) for name, frame in channels.items()], ignore_index=True)
+    groups, stats = read(path, report)
+    edges = pd.concat([frame.assign(**{group_column: name}) for name, frame in groups.items()], ignore_index=True)
     write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
     genes = pd.concat([edges["gene_a"], edges["gene_b"]])
     return {"rows": len(edges), "outputs": {EDGES: len(edges)},
-            "edges_per_channel": {name: len(frame) for name, frame in channels.items()},
+            f"edges_per_{group_column}": {name: len(frame) for name, frame in groups.items()},
             "genes": int(genes.nunique()), **_edge_summary(stats, report)}  # fmt: skip
+
+
+def load_string(
+    source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
+) -> dict:
+    """A STRING detailed-links file → one edge table, one row per edge and channel."""
+    return _load_edge_groups(source, out_dir, "channel", lambda path, report: read_string_detailed(
+        path, genome_genes, version=source.entry.version, rules=rules, report=report))  # fmt: skip
 
 
 def load_biogrid(
     source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
 ) -> dict:
-    (path,) = source.files.values()
-    report = QualityReport()
-    networks, stats = read_biogrid_tab3(path, genome_genes, rules=rules, report=report)
-    edges = pd.concat([frame.assign(network=name) for name, frame in networks.items()], ignore_index=True)
-    write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
-    genes = pd.concat([edges["gene_a"], edges["gene_b"]])
-    return {"rows": len(edges), "outputs": {EDGES: len(edges)},
-            "edges_per_network": {name: len(frame) for name, frame in networks.items()},
-            "genes": int(genes.nunique()), **_edge_summary(stats, report)}  # fmt: skip
+    """A BioGRID TAB3 file → one edge table, one row per edge and network (physical, genetic)."""
+    return _load_edge_groups(source, out_dir, "network", lambda path, report: read_biogrid_tab3(
+        path, genome_genes, rules=rules, report=report))  # fmt: skip
 
 
 def load_regulatory(

@@ -12,10 +12,8 @@ import pandas as pd
 
 from torchcell_assets.defs.models.baselines import classical_baselines
 from torchcell_assets.defs.models.training import MODEL_ASSETS
-from torchcell_assets.lib.metadata import metadata_table
+from torchcell_assets.lib.metadata import latest_materialization, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
-
-DATA_VERSION_TAG = "dagster/data_version"
 
 
 @dataclass(frozen=True)
@@ -33,30 +31,6 @@ class TrainedRun:
     data_version: str = ""
 
 
-@dataclass(frozen=True)
-class PartitionRecord:
-    """The latest materialization of one partition: its plain metadata values and its data version."""
-
-    metadata: dict
-    data_version: str
-
-
-def latest_partition_record(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> PartitionRecord | None:
-    """The latest materialization of one partition of `key` (None if it never materialized)."""
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(key, asset_partitions=[partition]), limit=1)
-    if not records.records:
-        return None
-    materialization = records.records[0].asset_materialization
-    metadata = {name: value.value for name, value in materialization.metadata.items()}
-    return PartitionRecord(metadata, str((materialization.tags or {}).get(DATA_VERSION_TAG, "")))
-
-
-def latest_partition_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> dict | None:
-    """The plain metadata values of the latest materialization of one partition of `key`."""
-    record = latest_partition_record(instance, key, partition)
-    return None if record is None else record.metadata
-
-
 def trained_runs(instance: dg.DagsterInstance, storage: TorchcellStorage, classical: bool = False) -> list[TrainedRun]:
     """Every materialized partition of every neural model asset (its latest run), in model then partition order;
     with `classical`, the `classical_baselines` partitions too (model `classical_baselines`: one run directory
@@ -66,7 +40,7 @@ def trained_runs(instance: dg.DagsterInstance, storage: TorchcellStorage, classi
     assets = {**MODEL_ASSETS, **({"classical_baselines": classical_baselines} if classical else {})}
     for model, asset in assets.items():
         for partition in sorted(instance.get_materialized_partitions(asset.key)):
-            record = latest_partition_record(instance, asset.key, partition)
+            record = latest_materialization(instance, asset.key, partition)
             if record is None or not record.metadata.get("run_dir"):
                 continue
             run_dir = storage.resolve(str(record.metadata["run_dir"]))

@@ -7,7 +7,6 @@ import dagster as dg
 import pandas as pd
 
 from torchcell_assets.defs.datasets.assets import DATASET_ASSETS
-from torchcell_assets.defs.models.runs import latest_partition_metadata
 from torchcell_assets.defs.models.training import (
     GPU_POOL,
     K8S_GPU_TAGS,
@@ -19,7 +18,7 @@ from torchcell_assets.defs.models.training import (
     training_deps,
 )
 from torchcell_assets.lib.automation import FOLLOW_TRAINING_RUNS
-from torchcell_assets.lib.metadata import image, metadata_table
+from torchcell_assets.lib.metadata import image, latest_metadata, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
 from torchcell_core.benchmarks.claims import string_versions
@@ -126,7 +125,7 @@ def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) ->
     for key in sorted(context.instance.get_materialized_partitions(sweep_model.key)):
         sweep_id = key.rsplit("-", 1)[0]
         path = manifest_path(storage, sweep_id)
-        metadata = latest_partition_metadata(context.instance, sweep_model.key, key)
+        metadata = latest_metadata(context.instance, sweep_model.key, key)
         if metadata is None or not path.is_file():
             continue
         manifests.setdefault(sweep_id, read_manifest(path)[1])
