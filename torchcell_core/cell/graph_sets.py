@@ -1,6 +1,6 @@
 """Named graph sets: which gene networks become edge types of a cell graph.
 
-The seed's sweep compared graph choices, so a set is chosen by name. Every network comes
+The reference report's sweep compared graph choices, so a set is chosen by name. Every network comes
 from the knowledge graph: INTERACTS edges by (network, version) (STRING channels per
 release, BioGRID physical and genetic), REGULATES edges (TF -> target), and GO
 co-annotation derived from ANNOTATED_TO.

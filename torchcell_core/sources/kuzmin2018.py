@@ -22,9 +22,9 @@ from torchcell_core.sources.validation import (
     check_data_rows,
     check_header,
     check_unique_key,
-    extract_unique,
     first_bad,
     numeric_column,
+    parse_strain_ids,
     read_header,
     require_rows,
     strain_columns,
@@ -82,22 +82,8 @@ def split_querystrain_columns(path: Path, frame: pd.DataFrame, column: str) -> p
 
     Parsed once per distinct id; `frame.index` must hold the file line numbers used in errors.
     """
-    parts, codes = extract_unique(frame, column, QUERY_STRAIN_PATTERN)
-    malformed = parts["gene_1"].isna().to_numpy()
-    if malformed.any():
-        position, line = first_bad(frame, codes, malformed)
-        value = frame[column].iloc[position]
-        raise SourceFormatError(
-            path, f"malformed query strain id {value!r} (expected e.g. 'YAR002W+YDL227C_tm3180')", line, column
-        )
-    unknown = ~parts["kind"].isin(list(QUERY_KINDS)).to_numpy()
-    if unknown.any():
-        position, line = first_bad(frame, codes, unknown)
-        value = frame[column].iloc[position]
-        suffix = parts["kind"].iloc[codes[position]]
-        raise SourceFormatError(
-            path, f"unknown query strain suffix {suffix!r} in {value!r} (known: {', '.join(QUERY_KINDS)})", line, column
-        )
+    parts, codes = parse_strain_ids(path, frame, column, QUERY_STRAIN_PATTERN, QUERY_KINDS, "query strain",
+                                    "YAR002W+YDL227C_tm3180")  # fmt: skip
     doubled = (parts["gene_1"] == parts["gene_2"]).to_numpy()
     if doubled.any():
         position, line = first_bad(frame, codes, doubled)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -158,20 +158,29 @@ def first_bad(chunk: pd.DataFrame, codes: np.ndarray, bad_unique: np.ndarray) ->
     return position, int(chunk.index[position])
 
 
-def strain_columns(path: Path, chunk: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Split Costanzo strain ids (`YAL002W_dma1`) into gene, kind and number, one row per row."""
-    parts, codes = extract_unique(chunk, column, STRAIN_ID_PATTERN)
-    malformed = parts["gene"].isna().to_numpy()
+def parse_strain_ids(
+    path: Path, chunk: pd.DataFrame, column: str, pattern: re.Pattern, kinds: Collection[str], what: str, example: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct ids of `column` split by `pattern` (its first group must match and `kind` be one of `kinds`)
+    and each row's code into them; the first malformed id or unknown suffix is refused naming file, line, column."""
+    parts, codes = extract_unique(chunk, column, pattern)
+    malformed = parts[parts.columns[0]].isna().to_numpy()
     if malformed.any():
         position, line = first_bad(chunk, codes, malformed)
         value = chunk[column].iloc[position]
-        raise SourceFormatError(path, f"malformed strain id {value!r} (expected e.g. 'YAL002W_dma1')", line, column)
-    unknown = ~parts["kind"].isin(list(STRAIN_KINDS)).to_numpy()
+        raise SourceFormatError(path, f"malformed {what} id {value!r} (expected e.g. {example!r})", line, column)
+    unknown = ~parts["kind"].isin(list(kinds)).to_numpy()
     if unknown.any():
         position, line = first_bad(chunk, codes, unknown)
         value = chunk[column].iloc[position]
         suffix = parts["kind"].iloc[codes[position]]
         raise SourceFormatError(
-            path, f"unknown strain suffix {suffix!r} in {value!r} (known: {', '.join(STRAIN_KINDS)})", line, column
+            path, f"unknown {what} suffix {suffix!r} in {value!r} (known: {', '.join(kinds)})", line, column
         )
+    return parts, codes
+
+
+def strain_columns(path: Path, chunk: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Split Costanzo strain ids (`YAL002W_dma1`) into gene, kind and number, one row per row."""
+    parts, codes = parse_strain_ids(path, chunk, column, STRAIN_ID_PATTERN, STRAIN_KINDS, "strain", "YAL002W_dma1")
     return parts.iloc[codes].reset_index(drop=True)

@@ -1,7 +1,7 @@
 """Sweeps: `sweep_plan` expands a grid into numbered runs (dynamic partitions of `sweep_model`), a backfill of
 `sweep_model` over them trains each run through Dagster Pipes (resumable: a re-run continues from its last
 checkpoint), and `sweep_table` ranks the configurations on validation and reports the chosen one on test,
-with the graph-set bar chart the seed used to decide which networks help interaction prediction."""
+with the graph-set bar chart the reference report used to decide which networks help interaction prediction."""
 
 import dagster as dg
 import pandas as pd
