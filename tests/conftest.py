@@ -28,6 +28,28 @@ def go_frame(reference) -> pd.DataFrame:
     return go_annotations_frame(reference[0])
 
 
+@pytest.fixture(scope="session")
+def make_world(genes_frame, go_frame):
+    """`make_world(seed)`: the simulator's ground truth over the real genome, built once per seed per session
+    (seconds each) and shared by every test module that draws from it."""
+    from torchcell_core.simulate.world import WorldConfig, build_world
+
+    built: dict = {}
+
+    def make(seed: int = 5):
+        if seed not in built:
+            built[seed] = build_world(genes_frame, go_frame, WorldConfig(seed=seed))
+        return built[seed]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def world(make_world):
+    """The world most tests draw from (seed 5)."""
+    return make_world(5)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny tensors and graphs run fastest on one thread (the thread pool dominates on a busy 2-core machine)."""

@@ -9,12 +9,7 @@ import pytest
 
 from torchcell_core.benchmarks.ceilings import ceiling_rows, interaction_ceilings, true_interactions
 from torchcell_core.benchmarks.model_table import family_summary, summary_markdown
-from torchcell_core.simulate.world import WorldConfig, build_world, load_world
-
-
-@pytest.fixture(scope="module")
-def world(genes_frame, go_frame):
-    return build_world(genes_frame, go_frame, WorldConfig(seed=5))
+from torchcell_core.simulate.world import load_world
 
 
 def _dataset(world, n: int, noise: float, seed: int = 0) -> pd.DataFrame:

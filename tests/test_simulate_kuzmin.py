@@ -19,7 +19,6 @@ from torchcell_core.simulate.kuzmin import (
     TRUTH_TRIPLES,
     simulate_kuzmin,
 )
-from torchcell_core.simulate.world import WorldConfig, build_world
 from torchcell_core.sources.kuzmin2018 import DATA_S1_FILE, HO_MARKER, read_kuzmin2018
 from torchcell_core.sources.kuzmin2020 import (
     S1_FILE,
@@ -29,11 +28,6 @@ from torchcell_core.sources.kuzmin2020 import (
     read_kuzmin2020_screen,
 )
 from torchcell_core.sources.trigenic import score_consistency, trigenic_tau
-
-
-@pytest.fixture(scope="module")
-def world(genes_frame, go_frame):
-    return build_world(genes_frame, go_frame, WorldConfig(seed=5))
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from torchcell_core.simulate.networks import (
     _truth,
     simulate_networks,
 )
-from torchcell_core.simulate.world import WorldConfig, build_world
+from torchcell_core.simulate.world import WorldConfig
 
 SEED = 7
 NEAR_NOISE = ("neighborhood", "fusion", "cooccurence")
@@ -30,8 +30,8 @@ INFORMATIVE = ("experimental", "database")
 
 
 @pytest.fixture(scope="module")
-def world(genes_frame, go_frame):
-    return build_world(genes_frame, go_frame, WorldConfig())
+def world(make_world):
+    return make_world(WorldConfig().seed)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,13 @@ import pytest
 
 from torchcell_core.hashing import file_sha256
 from torchcell_core.simulate.costanzo2016 import MANIFEST, SIZES, TRUTH_PAIRS, simulate_costanzo2016
-from torchcell_core.simulate.world import WorldConfig, build_world
 from torchcell_core.sources.costanzo2016 import SGA_COLUMNS, SGA_FILES, SMF_FILE, read_smf_xlsx
 from torchcell_core.sources.costanzo2016_sga import read_sga_files
 
 
 @pytest.fixture(scope="module")
-def world(genes_frame, go_frame):
-    return build_world(genes_frame, go_frame, WorldConfig(seed=11))
+def world(make_world):
+    return make_world(11)
 
 
 @pytest.fixture(scope="module")

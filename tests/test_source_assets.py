@@ -29,17 +29,11 @@ from torchcell_assets.defs.sources.simulation import SimulationConfig, simulated
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.hashing import file_sha256
 from torchcell_core.simulate.kuzmin import simulate_kuzmin
-from torchcell_core.simulate.world import WorldConfig, build_world
 from torchcell_core.sources.kuzmin2018 import DATA_S1_FILE
 from torchcell_core.sources.kuzmin2020 import S1_FILE, S3_FILE, S5_FILE
 from torchcell_core.sources.load import FITNESS, LOADERS, RECORDS
 
 LOADERS_BEFORE = dict(LOADERS)
-
-
-@pytest.fixture(scope="module")
-def world(genes_frame, go_frame):
-    return build_world(genes_frame, go_frame, WorldConfig(seed=5))
 
 
 @pytest.fixture(scope="module")
