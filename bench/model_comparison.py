@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from torchcell_core.progress import progress
+from torchcell_core.train.run_dir import CONFIG_JSON, RunDir
 
 FAMILY = {"elastic_net": "classical", "svr": "classical", "random_forest": "classical", "mlp": "neural",
           "dcell": "ontology", "dango": "graph", "hetero_gnn": "graph"}  # fmt: skip
@@ -143,9 +144,9 @@ def classical_row(result: dict) -> dict:
 def neural_row(path: str | Path, default_dataset: str) -> dict:
     """One table row from a training run directory (metrics.json + config.json) or a bare metrics.json."""
     path = Path(path)
-    metrics_path = path if path.is_file() else path / "metrics.json"
+    metrics_path = path if path.is_file() else RunDir(path).metrics
     metrics = json.loads(metrics_path.read_text())
-    config_path = metrics_path.with_name("config.json")
+    config_path = metrics_path.with_name(CONFIG_JSON)
     dataset = default_dataset
     if config_path.is_file():
         dataset = Path(json.loads(config_path.read_text())["dataset"]).stem

@@ -21,6 +21,7 @@ from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, PipesContext, open_dags
 from torchcell_core.train.config import parse_args
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE, fold_rows, prediction_completeness
 from torchcell_core.train.run import main as train_main
+from torchcell_core.train.run_dir import RunDir
 
 
 class PipesLogHandler(logging.Handler):
@@ -53,7 +54,7 @@ def run_metadata(document: dict[str, Any], out: Path, run_dir: str) -> dict[str,
         "world_size": int(document["world_size"]),
         "best_epoch": int(document["selection"]["best_epoch"] or 0),
         "run_dir": {"raw_value": run_dir, "type": "path"},
-        "predictions_sha256": _sha256(out / "predictions.parquet"),
+        "predictions_sha256": _sha256(RunDir(out).predictions),
     }
 
 
@@ -64,7 +65,7 @@ def report(pipes: PipesContext, document: dict[str, Any], argv: list[str]) -> No
     run_dir = str(pipes.get_extra("run_dir")) if "run_dir" in pipes.extras else str(out)
     metadata = run_metadata(document, out, run_dir)
     pipes.report_asset_materialization(metadata=metadata, data_version=metadata["predictions_sha256"][:16])
-    predictions = pd.read_parquet(out / "predictions.parquet")
+    predictions = pd.read_parquet(RunDir(out).predictions)
     predicted = [c for c in predictions.columns if c.startswith("predicted_")]
     passed, figures = prediction_completeness(predictions, fold_rows(config.dataset, config.split), predicted)
     pipes.report_asset_check(PREDICTIONS_COMPLETE, passed=passed, metadata=figures)

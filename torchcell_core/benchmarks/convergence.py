@@ -9,7 +9,6 @@ bend real curves away from it, which is why every projection carries a `status`.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +20,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+from torchcell_core.train.run_dir import RunDir
 
 MIN_EPOCHS = 3
 R_INF_SLACK = 0.02  # r_inf may sit this far below the best observed value (noise around the plateau)
@@ -245,7 +246,7 @@ def history_series(metrics: Mapping, label: str) -> dict[str, list[float]]:
 
 def load_metrics(run_dir: str | Path) -> dict:
     """A run's metrics.json (written by torchcell_core.train)."""
-    return json.loads((Path(run_dir) / "metrics.json").read_text())
+    return RunDir(Path(run_dir)).read_metrics()
 
 
 def fit_runs(runs: Iterable[tuple[str, str, str | None, Mapping]], labels: Sequence[str] = LABELS) -> list[RunFit]:

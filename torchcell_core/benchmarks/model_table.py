@@ -3,7 +3,6 @@ that let a row be traced back (dataset file digest, predictions digest, graph se
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from torchcell_core.hashing import file_sha256
+from torchcell_core.train.run_dir import RunDir
 
 METRICS = ("pearson", "spearman", "mse", "r2", "auroc", "auprc")
 # The simple baselines every model is set beside (the one-hot MLP is `mlp`: a learned gene embedding, summed),
@@ -47,8 +47,8 @@ def _metric_rows(base: dict, test: dict) -> list[dict]:
 def neural_run_rows(run_dir: str | Path) -> list[dict]:
     """Rows of one `torchcell_core.train` run directory (config.json, metrics.json, predictions.parquet)."""
     run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = RunDir(run_dir).read_config()
+    metrics = RunDir(run_dir).read_metrics()
     history = metrics.get("history", [])
     base = {
         "model": metrics["model"], "family": FAMILY.get(metrics["model"], "neural"),
@@ -59,7 +59,7 @@ def neural_run_rows(run_dir: str | Path) -> list[dict]:
         "train_seconds": float(sum(h.get("seconds", 0.0) for h in history)),
         "samples_per_s": metrics.get("train_samples_per_s"),
         "dataset_sha256": file_sha256(config["dataset"]) if Path(config["dataset"]).is_file() else "",
-        "predictions_sha256": file_sha256(run_dir / "predictions.parquet"), "run_dir": str(run_dir),
+        "predictions_sha256": file_sha256(RunDir(run_dir).predictions), "run_dir": str(run_dir),
     }  # fmt: skip
     return _metric_rows(base, metrics["splits"]["test"])
 
@@ -68,8 +68,8 @@ def classical_run_rows(run_dir: str | Path, dataset_path: str | Path, feature_se
     """Rows of a `classical_baselines` directory (metrics.json holds one entry per model: the simple baselines
     and the classical models)."""
     run_dir = Path(run_dir)
-    summaries = json.loads((run_dir / "metrics.json").read_text())
-    digest = file_sha256(run_dir / "predictions.parquet")
+    summaries = RunDir(run_dir).read_metrics()
+    digest = file_sha256(RunDir(run_dir).predictions)
     rows = []
     for model, summary in summaries.items():
         family = FAMILY.get(model, "classical")

@@ -39,7 +39,8 @@ from torchcell_core.genome.gene_index import GeneIndex
 from torchcell_core.train import checkpoint as ckpt
 from torchcell_core.train.config import TrainConfig
 from torchcell_core.train.data import load_run_data
-from torchcell_core.train.run import CONFIG_JSON, build
+from torchcell_core.train.run import build
+from torchcell_core.train.run_dir import CONFIG_JSON, PREDICTIONS_PARQUET
 
 # objective → (label it ranks by, ascending)
 OBJECTIVES = {
@@ -50,7 +51,6 @@ OBJECTIVES = {
 SIZES = (2, 3)
 SEPARATOR = "+"  # joins a genotype's genes, as the curated datasets' `genotype` column does
 MIN_RESIDUALS = 20
-PREDICTIONS_PARQUET = "predictions.parquet"
 DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 

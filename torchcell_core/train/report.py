@@ -26,11 +26,9 @@ from torchcell_core.train.config import TrainConfig
 from torchcell_core.train.data import RunData
 from torchcell_core.train.distributed import DistributedContext, barrier
 from torchcell_core.train.loop import FitResult, predict
+from torchcell_core.train.run_dir import RunDir
 from torchcell_core.train.tracking import Tracker
 
-METRICS_JSON = "metrics.json"
-PREDICTIONS_PARQUET = "predictions.parquet"
-CURVE_PNG = "training_curve.png"
 CI_FOLD = "test"
 
 
@@ -134,10 +132,11 @@ def final_report(
         "splits": splits,
         "history": history,
     }  # fmt: skip
-    (out / METRICS_JSON).write_text(json.dumps(json_ready(document), indent=2))
-    pq.write_table(predictions_table(data, predictions, config.split), out / PREDICTIONS_PARQUET)
-    training_curve(history, out / CURVE_PNG, f"{config.model} on {Path(config.dataset).stem}")
-    tracker.log_image("training_curve", out / CURVE_PNG)
+    files = RunDir(out)
+    files.metrics.write_text(json.dumps(json_ready(document), indent=2))
+    pq.write_table(predictions_table(data, predictions, config.split), files.predictions)
+    training_curve(history, files.training_curve, f"{config.model} on {Path(config.dataset).stem}")
+    tracker.log_image("training_curve", files.training_curve)
     _scatter_plots(data, predictions, config, tracker, out)
     tracker.summary({"num_parameters": result.num_parameters, "train_samples_per_s": document["train_samples_per_s"],
                      "best_epoch": result.progress.best_epoch, "final": splits})  # fmt: skip
@@ -157,6 +156,6 @@ def _scatter_plots(
         if keep.sum() < 2:
             continue
         path = scatter_predicted_vs_measured(dataset.labels[keep, j].numpy(), predictions[fold][keep, j],
-                                             out / f"scatter_{fold}_{label}.png",
+                                             RunDir(out).scatter(fold, label),
                                              f"{config.model}: {label}, {fold} fold", label=label)  # fmt: skip
         tracker.log_image(f"scatter/{fold}/{label}", path)

@@ -26,9 +26,9 @@ from torchcell_core.train.distributed import barrier, init_distributed, shutdown
 from torchcell_core.train.launch import folder_lock
 from torchcell_core.train.loop import fit
 from torchcell_core.train.report import final_report
+from torchcell_core.train.run_dir import RunDir
 from torchcell_core.train.tracking import make_tracker
 
-CONFIG_JSON = "config.json"
 logger = logging.getLogger(__name__)
 
 
@@ -59,7 +59,7 @@ def train(config: TrainConfig) -> dict[str, Any] | None:
             out = Path(config.out)
             if dist.is_main:
                 held.enter_context(folder_lock(out))
-                (out / CONFIG_JSON).write_text(config.to_json())
+                RunDir(out).config.write_text(config.to_json())
             barrier(dist)
             data = load_run_data(config)
             model = build(config, data.context)

@@ -11,6 +11,7 @@ from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
 from torchcell_core.benchmarks.convergence import convergence_plot, fit_runs, load_metrics, projection_rows
+from torchcell_core.train.run_dir import RunDir
 
 CONVERGENCE_PROJECTIONS = "convergence_projections"
 CONVERGENCE_CSV = ("benchmarks", "convergence_projections.csv")
@@ -47,7 +48,7 @@ def convergence_projections(
         raise ValueError(f"no trained model run to project: materialize at least one of {names} (job train_all)")
     loaded, read = [], []
     for run in runs:
-        metrics_path = run.run_dir / "metrics.json"
+        metrics_path = RunDir(run.run_dir).metrics
         if not metrics_path.is_file():
             context.log.warning(f"{run.model}: no metrics.json in {run.run_dir}; skipped")
             continue

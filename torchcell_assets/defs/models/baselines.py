@@ -25,6 +25,7 @@ from torchcell_core.genome.gene_index import GeneIndex
 from torchcell_core.hashing import file_sha256
 from torchcell_core.models.classical import baseline_metrics, design_matrix, drop_unused_columns, fit_baseline
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE, fold_rows, prediction_completeness
+from torchcell_core.train.run_dir import RunDir
 
 FOLDS = ("train", "val", "test")
 LABELS = ("fitness", "interaction")
@@ -106,9 +107,9 @@ def classical_baselines(
     summaries |= classical
     frames += more
     out_dir = storage.directory("models", "classical", f"{dataset}-{split}")
-    (out_dir / "metrics.json").write_text(json.dumps(summaries, indent=2, default=float))
+    RunDir(out_dir).metrics.write_text(json.dumps(summaries, indent=2, default=float))
     predictions = pd.concat(frames)
-    pq.write_table(pa.Table.from_pandas(predictions, preserve_index=False), out_dir / "predictions.parquet")
+    pq.write_table(pa.Table.from_pandas(predictions, preserve_index=False), RunDir(out_dir).predictions)
     predicted = ["fitness_predicted", "interaction_predicted"]
     varying = predictions[predictions["model"] != "train_mean"]  # the train mean is constant by definition
     passed, figures = prediction_completeness(varying, fold_rows(dataset_path, split) * (len(summaries) - 1),
@@ -129,6 +130,6 @@ def classical_baselines(
             "dataset_sha256": file_sha256(dataset_path),
             "run_dir": dg.MetadataValue.path(storage.relative(out_dir)),
         },
-        data_version=dg.DataVersion(file_sha256(out_dir / "predictions.parquet")[:16]),
+        data_version=dg.DataVersion(file_sha256(RunDir(out_dir).predictions)[:16]),
         check_results=[dg.AssetCheckResult(check_name=PREDICTIONS_COMPLETE, passed=passed, metadata=figures)],
     )

@@ -24,6 +24,7 @@ from torchcell_core.hashing import file_sha256
 from torchcell_core.train.config import TrainConfig, parse_hparam
 from torchcell_core.train.launch import prepare_staging, promote, training_command
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE
+from torchcell_core.train.run_dir import RunDir
 
 # What each model reads besides its partition's dataset (and graph set). `epochs` is the most a run trains:
 # it stops early when validation interaction Pearson has not improved for `patience` epochs (run config).
@@ -184,15 +185,15 @@ def train_through_pipes(
     reported = next(r for r in results if isinstance(r, dg.MaterializeResult))
     checks = [r for r in results if isinstance(r, dg.AssetCheckResult)]
     promote(target)
-    metrics = json.loads((target / "metrics.json").read_text())
+    metrics = RunDir(target).read_metrics()
     test = metrics["splits"].get("test", {})
     scatters = {f"scatter_{label}": image(path, f"{train.model} {label}")
-                for label in test if (path := target / f"scatter_test_{label}.png").is_file()}  # fmt: skip
+                for label in test if (path := RunDir(target).scatter("test", label)).is_file()}  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             **(reported.metadata or {}),
             "metrics": metadata_table(metrics_table(metrics)),
-            "training_curve": image(target / "training_curve.png", f"{train.model} training curve"),
+            "training_curve": image(RunDir(target).training_curve, f"{train.model} training curve"),
             **scatters,
             **metadata,
             "dataset_sha256": file_sha256(train.dataset),

@@ -26,6 +26,7 @@ from torchcell_core.benchmarks.model_table import neural_run_rows
 from torchcell_core.benchmarks.sweep_plots import graph_set_bars
 from torchcell_core.hashing import file_sha256
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE
+from torchcell_core.train.run_dir import RunDir
 from torchcell_core.train.sweep import FULL, expand_grid, rank_sweep, read_manifest, run_rows, write_manifest
 
 SWEEP_PARTITIONS = dg.DynamicPartitionsDefinition(name="sweep_runs")
@@ -130,7 +131,7 @@ def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) ->
             continue
         manifests.setdefault(sweep_id, read_manifest(path)[1])
         run = manifests[sweep_id].get(key)
-        metrics_path = storage.root() / "sweeps" / sweep_id / key / "metrics.json"
+        metrics_path = RunDir(storage.root() / "sweeps" / sweep_id / key).metrics
         if run is None or not metrics_path.is_file():
             continue
         rows.append(run_rows(run, pd.read_json(metrics_path, typ="series").to_dict()))
