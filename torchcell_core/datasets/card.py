@@ -15,6 +15,11 @@ STRONG_P_VALUE = 0.05
 LABELS = ("fitness", "interaction")
 
 
+def card_path(dataset: str | Path) -> Path:
+    """Where a curated dataset's card lies: beside its Parquet, `<name>.card.json`."""
+    return Path(dataset).with_suffix(".card.json")
+
+
 def _numbers(table: pa.Table, column: str) -> np.ndarray:
     return np.asarray(table.column(column).to_numpy(zero_copy_only=False), dtype=float)
 

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
+from torchcell_core.datasets.card import card_path
 from torchcell_core.datasets.loader import PerturbationBatch
 from torchcell_core.genome.gene_index import GeneIndex
 from torchcell_core.train import checkpoint as ckpt
@@ -158,7 +159,7 @@ def residual_rmse(
 
 def dataset_simulated(dataset: str | Path) -> bool:
     """The `simulated` flag of the dataset card beside the Parquet, else of its `simulated` column."""
-    card = Path(dataset).with_suffix(".card.json")
+    card = card_path(dataset)
     if card.is_file():
         return bool(json.loads(card.read_text()).get("simulated", False))
     if "simulated" in pq.read_schema(dataset).names:

@@ -105,8 +105,7 @@ def simulated_ceiling_rows(storage: TorchcellStorage, comparisons: list[tuple[st
     torchcell_core.benchmarks.ceilings."""
     world_json = storage.root() / "simulated" / "world.json"
     datasets = sorted({dataset for dataset, _ in comparisons})
-    cards = {name: json.loads(dataset_parquet(storage, name).with_suffix(".card.json").read_text())
-             for name in datasets}  # fmt: skip
+    cards = {name: read_card(storage, name) for name in datasets}
     simulated = [name for name in datasets if cards[name].get("simulated")]
     if not simulated or not world_json.is_file():
         return []

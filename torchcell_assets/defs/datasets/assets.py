@@ -16,7 +16,7 @@ from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.metadata import image, metadata_table, preview
 from torchcell_assets.lib.skip import CONFIG_DIGEST, config_digest, unchanged_result
 from torchcell_assets.lib.storage import TorchcellStorage
-from torchcell_core.datasets.card import dataset_card
+from torchcell_core.datasets.card import card_path, dataset_card
 from torchcell_core.datasets.curate import SPECS, DatasetError, DatasetSpec, DedupRule, curate, empty_reason
 from torchcell_core.datasets.splits import assign_splits
 from torchcell_core.duckdb_tables import replace_table
@@ -32,7 +32,7 @@ def dataset_parquet(storage: TorchcellStorage, name: str):
 
 
 def dataset_card_path(storage: TorchcellStorage, name: str):
-    return storage.path(DATASETS_DIR, f"{name}.card.json")
+    return card_path(dataset_parquet(storage, name))
 
 
 def read_card(storage: TorchcellStorage, name: str) -> dict:
