@@ -36,15 +36,14 @@ import torch
 from torch_geometric.data import HeteroData
 
 from torchcell_core.cell.cache import save_cell_graph
+from torchcell_core.models.base import model_specs
 from torchcell_core.progress import progress
 
 GOAL_GIB = 6.0
 GIB = 1024**3
 TRIPLES = 30_000
-# The assets' per-model settings (torchcell_assets/defs/models/training.py NEURAL_MODELS): hyperparameters,
-# and which models read the cell graph or the GO DAG.
-MODELS = {"mlp": {}, "dcell": {"go": True}, "dango": {"graph": True},
-          "hetero_gnn": {"graph": True, "hparams": ["num_layers=1"]}}  # fmt: skip
+# What each model reads and its pipeline hyperparameters: the registered specs (torchcell_core.models).
+MODELS = model_specs()
 
 
 def gene_names(num_genes: int) -> list[str]:
@@ -148,10 +147,10 @@ def run_one(args: argparse.Namespace) -> dict:
             "--out", str(data / f"run-{args.one}"), "--epochs", str(args.epochs), "--device", "cpu",
             "--wandb", "disabled", "--bootstrap", "100", "--eval-batch-size", str(args.eval_batch_size),
             "--eval-memory-gib", str(args.eval_memory_gib), "--no-resume"]  # fmt: skip
-    argv += [item for hparam in settings.get("hparams", []) for item in ("--hparam", hparam)]
-    if settings.get("graph"):
+    argv += [item for key, value in settings.hparams.items() for item in ("--hparam", f"{key}={value}")]
+    if settings.graph_set:
         argv += ["--cell-graph", str(data / "cell_graph.pt")]
-    if settings.get("go"):
+    if settings.go:
         argv += ["--go-terms", str(data / "go_terms.parquet"), "--go-edges", str(data / "go_edges.parquet"),
                  "--go-dataset-genes"]  # fmt: skip
     torch.set_num_threads(args.threads)

@@ -85,19 +85,44 @@ def masked_loss(prediction: torch.Tensor, labels: torch.Tensor, mask: torch.Tens
 
 
 ModelBuilder = Callable[..., PerturbationModel]
-MODELS: dict[str, ModelBuilder] = {}
 
 
-def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
-    """Decorator: `@register_model("dcell") def build(context: ModelContext, **hparams) -> PerturbationModel`."""
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: how to build it, what it reads besides its dataset and how long it trains by default.
+    The assets layer makes one model asset per spec from these fields and nothing else."""
+
+    name: str
+    build: ModelBuilder
+    graph_set: str = ""  # the cell_graphs set it reads unless a run names another; "" = reads no cell graph
+    go: bool = False  # reads the GO DAG (terms, edges, restricted to the dataset's genes)
+    epochs: int = 20  # the most a pipeline run trains unless configured; early stopping on validation ends it sooner
+    hparams: dict[str, Any] = field(default_factory=dict)  # the pipeline's default hyperparameters
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(
+    name: str, *, graph_set: str = "", go: bool = False, epochs: int = 20, hparams: dict[str, Any] | None = None
+) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Decorator: `@register_model("dcell", go=True) def build(context: ModelContext, **hparams) -> PerturbationModel`;
+    the keywords are the `ModelSpec` fields (what the model reads, its default epochs and hyperparameters)."""
 
     def add(builder: ModelBuilder) -> ModelBuilder:
         if name in MODELS:
             raise ValueError(f"a model named {name!r} is already registered")
-        MODELS[name] = builder
+        MODELS[name] = ModelSpec(name, builder, graph_set, go, epochs, dict(hparams or {}))
         return builder
 
     return add
+
+
+def model_specs() -> dict[str, ModelSpec]:
+    """Every registered model's spec by name (importing the package registers each model module)."""
+    import torchcell_core.models  # noqa: F401
+
+    return dict(MODELS)
 
 
 def build_model(name: str, context: ModelContext, **hparams: Any) -> PerturbationModel:
@@ -106,4 +131,4 @@ def build_model(name: str, context: ModelContext, **hparams: Any) -> Perturbatio
 
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; registered: {sorted(MODELS)}")
-    return MODELS[name](context, **hparams)
+    return MODELS[name].build(context, **hparams)

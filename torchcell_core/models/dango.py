@@ -327,7 +327,7 @@ def pretrain(model: Dango, steps: int = 1000, lr: float = 1e-3, rows_per_step: i
     return losses
 
 
-@register_model("dango")
+@register_model("dango", graph_set="string9.1", epochs=30)
 def build_dango(context: ModelContext, **hparams) -> Dango:
     """Dango over `context.cell_graph`; `hparams` are `Dango`'s keyword arguments."""
     return Dango(context, **hparams)

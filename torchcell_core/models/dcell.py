@@ -397,7 +397,7 @@ class DCell(PerturbationModel):
         return per_term + sum(p.numel() for p in self.head.parameters())
 
 
-@register_model("dcell")
+@register_model("dcell", go=True, epochs=20)
 def build_dcell(context: ModelContext, **hparams: Any) -> DCell:
     """DCell from `context.go_dag` and `context.go_gene_sets`; hparams are `DCell`'s keyword arguments."""
     return DCell(context, **hparams)

@@ -366,7 +366,9 @@ def cell_graph_edges(cell_graph: Any, num_genes: int) -> tuple[list[str], EdgeLi
     return relations, edges
 
 
-@register_model("hetero_gnn")
+# One GATv2 layer in the pipeline: with two, a perturbed cell's recomputed 2-hop neighbourhood covers about half of
+# the STRING 12 graph (bench/hetero_gnn_naive.py), which on CPU costs minutes per epoch.
+@register_model("hetero_gnn", graph_set="string12", epochs=20, hparams={"num_layers": 1})
 def build_hetero_gnn(context: ModelContext, **hparams: Any) -> HeteroGNN:
     """HeteroGNN over `context.cell_graph` (required) and `context.gene_features` (optional)."""
     cell_graph = context.need("cell_graph", "hetero_gnn")

@@ -125,7 +125,7 @@ class PooledGeneMLP(PerturbationModel):
                              f"[{int(genes.min())}, {int(genes.max())}]")  # fmt: skip
 
 
-@register_model("mlp")
+@register_model("mlp", epochs=40)
 def build_mlp(
     context: ModelContext,
     embedding_dim: int = 32,

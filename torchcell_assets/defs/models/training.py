@@ -21,21 +21,15 @@ from torchcell_core.cell.graph_sets import graph_set
 from torchcell_core.cell.leakage import check_no_label_leakage
 from torchcell_core.datasets.curate import SPECS
 from torchcell_core.hashing import file_sha256
+from torchcell_core.models.base import model_specs
 from torchcell_core.train.config import TrainConfig, parse_hparam
 from torchcell_core.train.launch import prepare_staging, promote, training_command
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE
 from torchcell_core.train.run_dir import RunDir
 
-# What each model reads besides its partition's dataset (and graph set). `epochs` is the most a run trains:
-# it stops early when validation interaction Pearson has not improved for `patience` epochs (run config).
-NEURAL_MODELS = {
-    "mlp": {"graph_set": "", "go": False, "epochs": 40, "hparams": {}},
-    "dcell": {"graph_set": "", "go": True, "epochs": 20, "hparams": {}},
-    "dango": {"graph_set": "string9.1", "go": False, "epochs": 30, "hparams": {}},
-    # One GATv2 layer: with two, a perturbed cell's recomputed 2-hop neighbourhood covers about half of the
-    # STRING 12 graph (bench/hetero_gnn_naive.py), which on CPU costs minutes per epoch even here.
-    "hetero_gnn": {"graph_set": "string12", "go": False, "epochs": 20, "hparams": {"num_layers": 1}},
-}  # fmt: skip
+# One model asset per registered model (torchcell_core.models: what each reads besides its partition's dataset,
+# its default epochs and hyperparameters); adding a model is one module there, nothing here.
+NEURAL_MODELS = model_specs()
 
 
 def training_deps(
@@ -45,8 +39,8 @@ def training_deps(
     lineage graph shows only those: the datasets, the genome's gene table, gene features (a run's
     `gene_feature` option), and the GO DAG and the cell graphs only when one of the models reads them."""
     deps = [*(DATASET_ASSETS[name] for name in datasets), s288c_genome, gene_features]
-    deps += [go_dag] if any(NEURAL_MODELS[model]["go"] for model in neural_models) else []
-    return deps + ([cell_graphs] if any(NEURAL_MODELS[model]["graph_set"] for model in neural_models) else [])
+    deps += [go_dag] if any(NEURAL_MODELS[model].go for model in neural_models) else []
+    return deps + ([cell_graphs] if any(NEURAL_MODELS[model].graph_set for model in neural_models) else [])
 
 
 PIPES_MODULE = "torchcell_assets.lib.pipes_train"
@@ -90,7 +84,7 @@ def _cell_graph_file(storage: TorchcellStorage, name: str) -> str:
 
 def run_spec(model: str, dataset: str, config: TrainingConfig) -> RunSpec:
     """The dataset and graph set `model` trains on (a graph set only for the models that read a cell graph)."""
-    default = NEURAL_MODELS[model]["graph_set"]
+    default = NEURAL_MODELS[model].graph_set
     if config.graph_set and not default:
         raise ValueError(f"{model} reads no cell graph; leave graph_set empty (got {config.graph_set!r})")
     return RunSpec(dataset, config.graph_set or default)
@@ -108,12 +102,12 @@ def train_config(
     return TrainConfig(
         model=model, dataset=str(dataset_parquet(storage, spec.dataset)),
         gene_table=str(storage.path(*GENOME_PARQUET)), out="", split=split,
-        hparams=defaults["hparams"] | dict(parse_hparam(item) for item in config.hparams),
+        hparams=defaults.hparams | dict(parse_hparam(item) for item in config.hparams),
         gene_features=str(feature_path(storage, config.gene_feature)) if config.gene_feature else None,
         cell_graph=_cell_graph_file(storage, spec.graph_set) if spec.graph_set else None,
-        go_terms=str(storage.path(*GO_TERMS)) if defaults["go"] else None,
-        go_edges=str(storage.path(*GO_EDGES)) if defaults["go"] else None, go_dataset_genes=defaults["go"],
-        epochs=config.epochs or defaults["epochs"], batch_size=config.batch_size, lr=config.lr,
+        go_terms=str(storage.path(*GO_TERMS)) if defaults.go else None,
+        go_edges=str(storage.path(*GO_EDGES)) if defaults.go else None, go_dataset_genes=defaults.go,
+        epochs=config.epochs or defaults.epochs, batch_size=config.batch_size, lr=config.lr,
         eval_batch_size=config.eval_batch_size, eval_memory_gib=config.eval_memory_gib,
         weight_decay=config.weight_decay, patience=config.patience, seed=config.seed, device=config.device,
         bootstrap=config.bootstrap, wandb="auto", run_name=f"{model}-{spec.label}-{split}",

@@ -68,7 +68,7 @@ def sweep_plan(
     unknown = sorted(set(config.models) - set(NEURAL_MODELS))
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; known: {sorted(NEURAL_MODELS)}")
-    graph_sets = {m: list(config.graph_sets) for m in config.models if NEURAL_MODELS[m]["graph_set"]}
+    graph_sets = {m: list(config.graph_sets) for m in config.models if NEURAL_MODELS[m].graph_set}
     ablations = {name: items for name, items in config.ablations.items()}
     runs = expand_grid(config.sweep_id, list(config.models), list(config.datasets), graph_sets,
                        list(config.gene_features), dict(config.hparam_grid), ablations)  # fmt: skip
