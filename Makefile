@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install demo test test-ui ui daemon lint clean
+.PHONY: install demo test test-ui test-hpc ui daemon lint clean
 
 install: $(STAMP)
 
@@ -29,6 +29,11 @@ test: $(STAMP)
 test-ui: $(STAMP)
 	$(BIN)/python -m pytest -q -m ui tests/test_ui.py
 
+# The cluster tests: a one-node SLURM cluster (slurm-wlm and munge installed with apt if missing, run as root
+# under a temporary folder) and the services of the other `hpc` tests, started and stopped by the tests.
+test-hpc: $(STAMP)
+	$(BIN)/python -m pytest -q -m hpc
+
 ui: $(STAMP)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
@@ -36,7 +41,7 @@ daemon: $(STAMP)
 	$(BIN)/dagster-daemon run -w workspace.yaml
 
 lint: $(STAMP)
-	$(BIN)/ruff check torchcell_core torchcell_assets tests bench
+	$(BIN)/ruff check torchcell_core torchcell_assets tests bench scripts
 
 clean:
 	rm -rf data dagster_home/history dagster_home/storage dagster_home/schedules dagster_home/logs

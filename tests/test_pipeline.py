@@ -31,6 +31,7 @@ from torchcell_assets.defs.sweeps.assets import (
     sweep_plan,
     sweep_table,
 )
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.stages import materialize_in_stages
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.hashing import file_sha256
@@ -98,7 +99,7 @@ def test_metadata_and_versions_reach_the_instance(run):
     assert "2. graph models beat classical models and baselines on interactions" in metadata["claims"].value
     genome = instance.get_latest_materialization_event(dg.AssetKey("s288c_genome")).asset_materialization
     assert genome.metadata["dagster/row_count"].value == 6399
-    assert genome.tags["dagster/code_version"] == "1"
+    assert genome.tags["dagster/code_version"] == code_version("torchcell_assets.defs.sources.genome")
     assert genome.tags["dagster/data_version"]
 
 

@@ -13,6 +13,7 @@ from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster_pipes import PipesExtras
 
 from torchcell_assets.defs.graph.resources import GraphDatabase
+from torchcell_assets.lib.slurm_pipes import SlurmJobConfig, SlurmPipesClient
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.train.launch import running_group
 
@@ -42,6 +43,42 @@ class ProcessGroupPipesClient(dg.PipesSubprocessClient):
             if code != 0:
                 raise DagsterPipesExecutionError(f"External execution process failed with code {code}")
         return dg.PipesClientCompletedInvocation(session)
+
+
+BACKENDS = ("subprocess", "slurm")
+BACKEND_ENV = "TORCHCELL_TRAINING_BACKEND"
+
+
+class TrainingClient(dg.ConfigurableResource):
+    """Where the model steps train: `subprocess` (child processes of the step, `ProcessGroupPipesClient`) or
+    `slurm` (a batch job, `SlurmPipesClient`, with `slurm`'s request). The default comes from
+    `$TORCHCELL_TRAINING_BACKEND`; a run overrides it and the request in its resource config."""
+
+    backend: str = "subprocess"
+    slurm: SlurmJobConfig = SlurmJobConfig()
+
+    def client(self) -> dg.PipesClient:
+        """The Pipes client of the chosen backend; an unknown backend is refused, naming the choices."""
+        if self.backend not in BACKENDS:
+            raise ValueError(f"training backend {self.backend!r} is unknown; choose one of {BACKENDS}")
+        return SlurmPipesClient(self.slurm) if self.backend == "slurm" else ProcessGroupPipesClient()
+
+    def run(
+        self, *, context: dg.OpExecutionContext | dg.AssetExecutionContext, extras: PipesExtras | None = None,
+        command: str | Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None,
+    ) -> dg.PipesClientCompletedInvocation:  # fmt: skip
+        """Run the training command through the chosen backend's client (same arguments as theirs)."""
+        client = self.client()
+        context.log.info(f"training backend: {self.backend}")
+        return client.run(context=context, extras=extras, command=command, env=env, cwd=cwd)
+
+
+def training_client_from_env() -> TrainingClient:
+    """The `TrainingClient` that `$TORCHCELL_TRAINING_BACKEND` (read once, when definitions load) selects."""
+    backend = os.environ.get(BACKEND_ENV, "") or "subprocess"
+    if backend not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV}={backend!r} is unknown; choose one of {BACKENDS}")
+    return TrainingClient(backend=backend)
 
 
 def process_started_at(pid: int) -> float | None:
@@ -86,7 +123,8 @@ def resources() -> dg.Definitions:
         resources={
             "storage": TorchcellStorage(),
             "graph": GraphDatabase(),
-            # Model assets launch torchrun through it; on Kubernetes swap in dagster-k8s's PipesK8sClient.
-            "pipes_subprocess_client": ProcessGroupPipesClient(),
+            # Model assets launch their training through it: child processes (default) or a SLURM job
+            # (TORCHCELL_TRAINING_BACKEND=slurm, or the run's resource config); README "Running on a cluster".
+            "pipes_subprocess_client": training_client_from_env(),
         }
     )

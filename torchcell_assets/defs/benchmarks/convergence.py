@@ -7,11 +7,14 @@ import pandas as pd
 from torchcell_assets.defs.models.runs import inputs_table, trained_runs
 from torchcell_assets.defs.models.training import MODEL_ASSETS
 from torchcell_assets.lib.automation import FOLLOW_TRAINING_RUNS
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
 from torchcell_core.benchmarks.convergence import convergence_plot, fit_runs, load_metrics, projection_rows
 from torchcell_core.train.run_dir import RunDir
+
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 CONVERGENCE_PROJECTIONS = "convergence_projections"
 CONVERGENCE_CSV = ("benchmarks", "convergence_projections.csv")
@@ -30,7 +33,7 @@ class ConvergenceConfig(dg.Config):
 
 @dg.asset(
     group_name="benchmarks",
-    code_version="1",
+    code_version=CODE_VERSION,
     deps=[*MODEL_ASSETS.values()],
     kinds={"csv", "duckdb"},
     automation_condition=FOLLOW_TRAINING_RUNS,

@@ -12,6 +12,7 @@ from torchcell_assets.defs.models.runs import inputs_table, trained_runs
 from torchcell_assets.defs.models.training import MODEL_ASSETS
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_ANNOTATIONS_PARQUET
 from torchcell_assets.lib.automation import FOLLOW_TRAINING_RUNS
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
@@ -28,6 +29,8 @@ from torchcell_core.benchmarks.model_table import (
 from torchcell_core.cell.graph_sets import GRAPH_SETS
 from torchcell_core.simulate.world import load_world
 
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
+
 MODEL_BENCHMARKS = "model_benchmarks"
 MODEL_BENCHMARKS_CSV = ("benchmarks", "model_benchmarks.csv")
 PEARSON_PNG = ("benchmarks", "model_pearson.png")
@@ -36,7 +39,7 @@ CONSTANT_BASELINES = ("train_mean", "query_identity")
 
 @dg.asset(
     group_name="benchmarks",
-    code_version="2",
+    code_version=CODE_VERSION,
     deps=[*MODEL_ASSETS.values(), classical_baselines],
     kinds={"duckdb", "csv"},
     automation_condition=FOLLOW_TRAINING_RUNS,

@@ -11,6 +11,7 @@ from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.genome import s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, PROVENANCE, read_provenance
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.benchmarks.inputs import graph_set_sources
@@ -22,6 +23,8 @@ from torchcell_core.cell.leakage import INTERACTION_LABEL_DATASETS
 from torchcell_core.cell.summary import summarise, summary_rows
 from torchcell_core.genome.gene_index import GeneIndex
 from torchcell_core.hashing import json_digest
+
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 CELL_GRAPHS_DIR = ("cell_graphs",)
 MANIFEST = "manifest.json"
@@ -57,7 +60,7 @@ def _manifest_entry(built: CellGraph, digest: str, sources: dict[str, bool]) -> 
 
 @dg.asset(
     group_name="cell_graphs",
-    code_version="1",
+    code_version=CODE_VERSION,
     deps=[knowledge_graph, s288c_genome],
     kinds={"pytorch"},
     automation_condition=FOLLOW_UPSTREAM,

@@ -13,6 +13,7 @@ from torchcell_assets.defs.graph.assets import knowledge_graph
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import image, metadata_table, preview
 from torchcell_assets.lib.skip import CONFIG_DIGEST, config_digest, unchanged_result
 from torchcell_assets.lib.storage import TorchcellStorage
@@ -23,6 +24,8 @@ from torchcell_core.duckdb_tables import replace_table
 from torchcell_core.genome.gene_index import GeneIndex
 from torchcell_core.graph import queries
 from torchcell_core.hashing import file_sha256
+
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 DATASETS_DIR = "datasets"
 
@@ -86,7 +89,7 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"{spec.name}_dataset",
         group_name="datasets",
-        code_version="1",
+        code_version=CODE_VERSION,
         deps=[knowledge_graph],
         kinds={"duckdb", "parquet"},
         automation_condition=FOLLOW_UPSTREAM,

@@ -9,6 +9,7 @@ from torchcell_assets.defs.models.training import MODEL_ASSETS
 from torchcell_assets.defs.sources.genome import go_dag
 from torchcell_assets.defs.sources.paths import GO_TERMS
 from torchcell_assets.lib.automation import FOLLOW_TRAINING_RUNS
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
@@ -22,6 +23,8 @@ from torchcell_core.design.strain_design import (
     rank_candidates,
     resolve_genes,
 )
+
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 STRAIN_DESIGN = "strain_design"
 DESIGN_CSV = ("design", "strain_design.csv")
@@ -71,7 +74,7 @@ def choose_run(runs: list[TrainedRun], model: str, dataset: str = "") -> Trained
 
 @dg.asset(
     group_name="design",
-    code_version="1",
+    code_version=CODE_VERSION,
     automation_condition=FOLLOW_TRAINING_RUNS,
     deps=[*MODEL_ASSETS.values(), go_dag],
     kinds={"pytorch", "duckdb"},

@@ -11,12 +11,15 @@ import pyarrow.parquet as pq
 from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.features.registry import BUILTIN_FEATURES, GeneFeature, feature_class, get_feature
 from torchcell_core.features.store import nonzero_fraction, save_gene_feature
 from torchcell_core.genome.gene_index import GeneIndex
 from torchcell_core.hashing import file_sha256, json_digest
+
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 FEATURES_DIR = ("features",)
 MANIFEST = "manifest.json"
@@ -76,7 +79,7 @@ def configured_features(config: GeneFeaturesConfig, storage: TorchcellStorage) -
 
 @dg.asset(
     group_name="features",
-    code_version="1",
+    code_version=CODE_VERSION,
     deps=[s288c_genome, go_dag],
     kinds={"pytorch"},
     automation_condition=FOLLOW_UPSTREAM,

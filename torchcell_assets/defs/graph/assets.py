@@ -10,11 +10,14 @@ import pandas as pd
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.graph.tables import COUNTS_FILE, GRAPH_TABLES_DIR, graph_tables
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import metadata_table
 from torchcell_assets.lib.skip import CONFIG_DIGEST, config_digest, unchanged_result
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.graph.schema import SCHEMA_VERSION
 from torchcell_core.hashing import json_digest
+
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 RECOVERED = "recovered"  # what the start-up recovery did (empty when the last build ended cleanly)
 SCHEMA_DOC = Path(__file__).resolve().parents[3] / "docs" / "graph_schema.md"
@@ -22,7 +25,7 @@ SCHEMA_DOC = Path(__file__).resolve().parents[3] / "docs" / "graph_schema.md"
 
 @dg.asset(
     group_name="graph",
-    code_version=SCHEMA_VERSION,
+    code_version=CODE_VERSION,
     deps=[graph_tables],
     kinds={"python"},
     automation_condition=FOLLOW_UPSTREAM,

@@ -9,6 +9,7 @@ from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS, read_provenance, source_output_dir
 from torchcell_assets.defs.sources.releases import SOURCE_ASSETS
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.graph.schema import SCHEMA_VERSION
@@ -16,6 +17,8 @@ from torchcell_core.graph.tables import SourceOutputs, build_graph_tables
 from torchcell_core.hashing import json_digest
 from torchcell_core.sources.load import EDGES, FITNESS, RECORDS
 from torchcell_core.sources.registry import REGISTRY
+
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 GRAPH_TABLES_DIR = ("graph", "tables")
 COUNTS_FILE = "counts.json"
@@ -59,7 +62,7 @@ def _content_version(counts: dict, outputs: SourceOutputs) -> str:
     return json_digest([counts, digests, SCHEMA_VERSION])
 
 
-@dg.asset(group_name="graph", code_version=SCHEMA_VERSION, deps=[s288c_genome, go_dag, *SOURCE_ASSETS],
+@dg.asset(group_name="graph", code_version=CODE_VERSION, deps=[s288c_genome, go_dag, *SOURCE_ASSETS],
           kinds={"duckdb", "parquet"}, automation_condition=FOLLOW_UPSTREAM)  # fmt: skip
 def graph_tables(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
     """Every source mapped onto the graph schema (docs/graph_schema.md): one Parquet file per node

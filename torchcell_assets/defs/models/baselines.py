@@ -16,6 +16,7 @@ from torchcell_assets.defs.features.assets import feature_path
 from torchcell_assets.defs.models.partitions import MODEL_PARTITIONS, comparison_of
 from torchcell_assets.defs.models.training import metrics_table, training_deps
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.benchmarks import baselines
@@ -26,6 +27,8 @@ from torchcell_core.hashing import file_sha256
 from torchcell_core.models.classical import baseline_metrics, design_matrix, drop_unused_columns, fit_baseline
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE, fold_rows, prediction_completeness
 from torchcell_core.train.run_dir import RunDir
+
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 FOLDS = ("train", "val", "test")
 LABELS = ("fitness", "interaction")
@@ -83,7 +86,7 @@ def _classical(context, table_path, split: str, config: BaselinesConfig, storage
 
 
 @dg.asset(
-    group_name="models", code_version="2", deps=training_deps(), kinds={"scikitlearn"},
+    group_name="models", code_version=CODE_VERSION, deps=training_deps(), kinds={"scikitlearn"},
     partitions_def=MODEL_PARTITIONS,
     check_specs=[dg.AssetCheckSpec(PREDICTIONS_COMPLETE, asset="classical_baselines",
                                    description="every fold row has a finite prediction of each target from "

@@ -15,6 +15,7 @@ from torchcell_assets.defs.features.assets import feature_path, gene_features
 from torchcell_assets.defs.models.partitions import MODEL_DATASETS, MODEL_PARTITIONS, RunSpec, comparison_of
 from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.cell.graph_sets import graph_set
@@ -26,6 +27,9 @@ from torchcell_core.train.config import TrainConfig, parse_hparam
 from torchcell_core.train.launch import prepare_staging, promote, training_command
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE
 from torchcell_core.train.run_dir import RunDir
+
+PIPES_MODULE = "torchcell_assets.lib.pipes_train"  # the training child, run under Dagster Pipes
+CODE_VERSION = code_version(__name__, PIPES_MODULE)  # this module, the training child and the core code they run
 
 # One model asset per registered model (torchcell_core.models: what each reads besides its partition's dataset,
 # its default epochs and hyperparameters); adding a model is one module there, nothing here.
@@ -43,7 +47,6 @@ def training_deps(
     return deps + ([cell_graphs] if any(NEURAL_MODELS[model].graph_set for model in neural_models) else [])
 
 
-PIPES_MODULE = "torchcell_assets.lib.pipes_train"
 # Read by the dagster-k8s executor / run launcher (ignored elsewhere): one GPU per training step. The `gpu`
 # pool bounds how many training steps run at once (`dagster instance concurrency set gpu N`).
 GPU_POOL = "gpu"
@@ -134,7 +137,7 @@ def build_model_asset(model: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"{model}_model",
         group_name="models",
-        code_version="2",
+        code_version=CODE_VERSION,
         deps=deps,
         kinds={"pytorch"},
         partitions_def=MODEL_PARTITIONS,

