@@ -22,7 +22,6 @@ code server starts each run worker that way too).
 """
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -35,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from ui_check import (  # noqa: E402
     REPO,
     UiCheckError,
-    _repository,
     dagster_dev,
     free_port,
     graphql,
@@ -43,26 +41,14 @@ from ui_check import (  # noqa: E402
     upstream_of,
     wait_for_run,
 )
+from ui_graphql import asset_check_selection, launch_assets  # noqa: E402
 
-JOB = "__ASSET_JOB"
 QUICK_ASSET = "simulated_release"  # two assets, two checks: a run of a few steps
 EXECUTION = {
     "in_process": {"in_process": {}},
     "default": None,  # no execution config: the code location's default executor
     "spawn": {"multiprocess": {"start_method": {"spawn": {}}}},
 }
-ASSET_CHECKS_QUERY = """
-query { assetNodes { assetKey { path }
-  assetChecksOrError { __typename ... on AssetChecks { checks { name jobNames } } } } }
-"""
-LAUNCH_MUTATION = """
-mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
-  __typename
-  ... on LaunchRunSuccess { run { runId } }
-  ... on RunConfigValidationInvalid { errors { message } }
-  ... on Error { message }
-} }
-"""
 RUN_TIMES_QUERY = """
 query Times($runId: ID!) { runOrError(runId: $runId) { __typename
   ... on Run { creationTime startTime endTime stepStats { stepKey status startTime endTime } }
@@ -92,20 +78,6 @@ class Launch:
     spawned: int = 0
 
 
-def ui_check_selection(base: str, assets: list[list[str]]) -> list[dict]:
-    """The asset checks the UI's Materialize button sends with `assets`: each check of a selected asset that
-    the implicit asset job can run."""
-    chosen = {tuple(path) for path in assets}
-    handles = []
-    for node in graphql(base, ASSET_CHECKS_QUERY)["assetNodes"]:
-        path = node["assetKey"]["path"]
-        checks = node["assetChecksOrError"].get("checks") or []
-        if tuple(path) in chosen:
-            handles += [{"assetKey": {"path": path}, "name": c["name"]} for c in checks
-                        if not c["jobNames"] or JOB in c["jobNames"]]  # fmt: skip
-    return handles
-
-
 def run_config(mode: str, workdir: Path) -> dict:
     """Run config of one launch: the small buffer pool of `ui_check`, fresh data/graph dirs, the mode's executor."""
     config: dict = {
@@ -117,17 +89,6 @@ def run_config(mode: str, workdir: Path) -> dict:
     if EXECUTION[mode] is not None:
         config["execution"] = {"config": EXECUTION[mode]}
     return config
-
-
-def launch(base: str, assets: list[list[str]], checks: list[dict], config: dict) -> str:
-    """`launchRun` of the implicit asset job on `assets` and `checks` with `config`; the run id."""
-    location, repository = _repository(base)
-    selector = {"repositoryLocationName": location, "repositoryName": repository, "pipelineName": JOB,
-                "assetSelection": [{"path": p} for p in assets], "assetCheckSelection": checks}  # fmt: skip
-    result = graphql(base, LAUNCH_MUTATION, {"params": {"selector": selector, "runConfigData": config}})["launchRun"]
-    if result["__typename"] != "LaunchRunSuccess":
-        raise UiCheckError(f"launchRun returned {result['__typename']}: {json.dumps(result)[:2000]}")
-    return result["run"]["runId"]
 
 
 def step_start_latencies(base: str, run_id: str) -> list[tuple[float, float]]:
@@ -203,7 +164,7 @@ def measure(
         sampler = ProcessSampler(session)
         sampler.start()
         try:
-            run_id = launch(base, assets, checks, run_config(mode, Path(tmp)))
+            run_id = launch_assets(base, assets, run_config(mode, Path(tmp)), checks=checks)
             wait_for_run(base, run_id, timeout_s)
         finally:
             sampler.stop.set()
@@ -271,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             stop_running_sensors(base)
             session = server_session(base)
             assets = upstream_of(base, asset)
-            checks = [] if args.no_checks else ui_check_selection(base, assets)
+            checks = [] if args.no_checks else asset_check_selection(base, assets)  # what the UI sends
             print(f"{asset}: {len(assets)} assets, {len(checks)} checks; modes {modes} x {args.repeat} ({REPO.name})")
             for repeat in range(args.repeat):
                 for mode in modes:

@@ -107,14 +107,17 @@ def partition_tags(base: str, asset: str, partition: str, job: str = ASSET_JOB) 
 
 
 def launch_assets(
-    base: str, assets: Sequence[Sequence[str]], run_config: dict, tags: Sequence[dict] = (), checks: bool = True
+    base: str, assets: Sequence[Sequence[str]], run_config: dict, tags: Sequence[dict] = (),
+    checks: bool | Sequence[dict] = True,
 ) -> str:
-    """Launch `assets` (key paths) in the implicit asset job with `run_config` and `tags`, their checks
-    included unless `checks` is False; the executor is the code location's default. Returns the run id."""
+    """Launch `assets` (key paths) in the implicit asset job with `run_config` and `tags`, with their checks
+    (`True`, as the UI selects them), none (`False`) or the given check handles; the executor is the run
+    config's, else the code location's default. Returns the run id."""
     selection = [{"path": list(path)} for path in assets]
+    chosen = asset_check_selection(base, assets) if checks is True else list(checks or [])
     params = {
         "selector": {**_selector(base), "pipelineName": ASSET_JOB, "assetSelection": selection,
-                     "assetCheckSelection": asset_check_selection(base, assets) if checks else []},
+                     "assetCheckSelection": chosen},
         "runConfigData": run_config,
         "executionMetadata": {"tags": [{"key": t["key"], "value": t["value"]} for t in tags]},
     }  # fmt: skip
