@@ -111,7 +111,7 @@ def job_script(
     lines = ["#!/bin/bash", *(f"#SBATCH {option}" for option in sbatch_options(job, ranks, name, output, cwd))]
     lines += ["set -euo pipefail", *(f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()))]
     port = str(job.rdzv_port) if job.rdzv_port else "$((20000 + SLURM_JOB_ID % 20000))"
-    lines += ['head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)', f"port={port}",
+    lines += ['hosts=($(scontrol show hostnames "$SLURM_JOB_NODELIST")); head=${hosts[0]}', f"port={port}",
               'echo "torchcell: job $SLURM_JOB_ID on $SLURM_JOB_NODELIST ($SLURM_NNODES node(s)), rendezvous '
               f'$head:$port, {ranks} rank(s) per node"', launch_line(single, job, ranks)]  # fmt: skip
     return "\n".join(lines) + "\n"
