@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install demo test test-ui test-hpc ui daemon lint clean
+.PHONY: install demo test test-slow test-ui test-hpc ui daemon lint clean
 
 install: $(STAMP)
 
@@ -23,11 +23,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The whole default graph in process (every model on both comparison splits, sweeps): tests marked `slow`, kept out
+# of `make test`, whose tests/assets/test_smoke.py runs the same path with one model.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
 # The browser test: dagster dev on a free 127.0.0.1 port, runs launched through GraphQL as the UI's buttons
 # launch them (default executor, checks included), a model run that the benchmarks follow, headless chromium
 # screenshots into artifacts/ui/ (chromium is installed with apt if missing).
 test-ui: $(STAMP)
-	$(BIN)/python -m pytest -q -m ui tests/test_ui.py
+	$(BIN)/python -m pytest -q -m ui tests/assets/test_ui.py
 
 # The cluster tests: a one-node SLURM cluster (slurm-wlm and munge installed with apt if missing, run as root
 # under a temporary folder) and the services of the other `hpc` tests, started and stopped by the tests.
@@ -42,6 +47,7 @@ daemon: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check torchcell_core torchcell_assets tests bench scripts
+	$(BIN)/ruff format --check torchcell_core torchcell_assets tests bench scripts
 
 clean:
 	rm -rf data dagster_home/history dagster_home/storage dagster_home/schedules dagster_home/logs

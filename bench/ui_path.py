@@ -29,19 +29,16 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
 
-from ui_check import (  # noqa: E402
-    REPO,
+from tests.support.ui import REPO, dagster_dev, free_port, stop_running_sensors, upstream_of  # noqa: E402
+from tests.support.ui_graphql import (  # noqa: E402
     UiCheckError,
-    dagster_dev,
-    free_port,
+    asset_check_selection,
     graphql,
-    stop_running_sensors,
-    upstream_of,
+    launch_assets,
     wait_for_run,
 )
-from ui_graphql import asset_check_selection, launch_assets  # noqa: E402
 
 QUICK_ASSET = "simulated_release"  # two assets, two checks: a run of a few steps
 EXECUTION = {
@@ -79,7 +76,7 @@ class Launch:
 
 
 def run_config(mode: str, workdir: Path) -> dict:
-    """Run config of one launch: the small buffer pool of `ui_check`, fresh data/graph dirs, the mode's executor."""
+    """Run config of one launch: the small buffer pool of the UI check, fresh data/graph dirs, the mode's executor."""
     config: dict = {
         "resources": {
             "graph": {"config": {"buffer_pool_gib": 1.0, "path": str(workdir / "graph")}},
@@ -148,7 +145,7 @@ def processes() -> list[tuple[int, int, int, bytes]]:
 
 
 def server_session(base: str) -> int:
-    """Session id of the `dagster dev` serving `base` (started in its own session by `ui_check.dagster_dev`)."""
+    """Session id of the `dagster dev` serving `base` (started in its own session by `dagster_dev`)."""
     port = base.rsplit(":", 1)[1].encode()
     for _pid, _ppid, sid, argv in processes():
         if b"dagster dev" in argv and b" -p " + port + b" " in argv + b" ":

@@ -5,8 +5,8 @@
 
 Starts `dagster dev` against that DAGSTER_HOME and data dir on a free 127.0.0.1 port (own process group,
 stopped on exit), dismisses the first-run dialog, and captures the pages the README shows: the tour, and the
-"How do I…" pages (`ui_check.how_do_i_pages`; `--partition` is the model partition shown stale). The UI check
-(`make test-ui`) captures the same "How do I…" pages from its own instance into artifacts/ui/.
+"How do I…" pages (`how_do_i_pages` in tests/support/ui.py; `--partition` is the model partition shown stale).
+The UI check (`make test-ui`) captures the same "How do I…" pages from its own instance into artifacts/ui/.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ui_check import (  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
+from tests.support.ui import (  # noqa: E402
     REPO,
     UiCheckError,
     capture_page,

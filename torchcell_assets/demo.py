@@ -17,6 +17,7 @@ import pandas as pd
 
 from torchcell_assets.definitions import defs
 from torchcell_assets.defs.benchmarks.models import MODEL_BENCHMARKS_CSV, PEARSON_PNG, model_benchmarks
+from torchcell_assets.defs.models.partitions import COMPARISON_DATASET, COMPARISON_SPLITS
 from torchcell_assets.lib.stages import materialize_in_stages
 from torchcell_core.benchmarks.claims import claim_verdicts
 from torchcell_core.benchmarks.model_table import comparison_table, family_summary, summary_markdown
@@ -49,8 +50,11 @@ def main() -> int:
     definitions = defs()
     storage = definitions.resources["storage"]
     with dg.DagsterInstance.get() as instance:
-        runs = materialize_in_stages(definitions, instance, definitions.resources, raise_on_error=False,
-                                     log=lambda line: print(f"demo: {line}", flush=True))  # fmt: skip
+        runs = materialize_in_stages(
+            definitions, instance, definitions.resources, raise_on_error=False,
+            log=lambda line: print(f"demo: {line}", flush=True),
+            comparison_dataset=COMPARISON_DATASET, comparison_splits=COMPARISON_SPLITS,
+        )  # fmt: skip
     failed_checks = [f"{e.asset_key.to_user_string()}:{e.check_name}"
                      for result in runs for e in result.get_asset_check_evaluations() if not e.passed]  # fmt: skip
     print(f"\n{runs.summary()}")

@@ -30,7 +30,7 @@ from dagster._core.definitions.resource_annotation import TreatAsResourceParam
 from dagster._core.errors import DagsterPipesExecutionError
 from dagster_pipes import PipesExtras
 
-from torchcell_assets.lib.storage import default_data_dir
+from torchcell_assets.lib.storage import DEFAULT_DATA_DIR
 
 TORCHRUN = "torch.distributed.run"
 # Job states in which SLURM has finished with a job (squeue/scontrol `JobState`, sacct `State`).
@@ -117,12 +117,12 @@ def job_script(
     return "\n".join(lines) + "\n"
 
 
-def job_folder(job: SlurmJobConfig, command: Sequence[str], stamp: str) -> Path:
+def job_folder(job: SlurmJobConfig, command: Sequence[str], stamp: str, data_dir: str = DEFAULT_DATA_DIR) -> Path:
     """Where the step's job script, Pipes files and job output go: `shared_dir`, else the folder the run
-    trains into (`--out`, on the filesystem every node shares), else `<data dir>/slurm`."""
+    trains into (`--out`, on the filesystem every node shares), else `<data_dir>/slurm`."""
     argv = list(command)
     out = argv[argv.index("--out") + 1] if "--out" in argv[:-1] else ""
-    base = Path(job.shared_dir) if job.shared_dir else Path(out) if out else Path(default_data_dir()) / "slurm"
+    base = Path(job.shared_dir) if job.shared_dir else Path(out) if out else Path(data_dir) / "slurm"
     folder = base.resolve() / f"slurm-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -194,9 +194,12 @@ class OutputTail:
 class SlurmPipesClient(dg.PipesClient, TreatAsResourceParam):
     """Runs a training command as a SLURM batch job in a Dagster Pipes session (see the module docstring)."""
 
-    def __init__(self, job: SlurmJobConfig | None = None, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, job: SlurmJobConfig | None = None, env: Mapping[str, str] | None = None, data_dir: str = DEFAULT_DATA_DIR
+    ) -> None:  # fmt: skip
         self.job = job or SlurmJobConfig()
         self.env = dict(env or {})
+        self.data_dir = data_dir  # the storage's, for job files of a command without --out
 
     def run(  # ty: ignore[invalid-method-override]
         self, *, context: dg.OpExecutionContext | dg.AssetExecutionContext, extras: PipesExtras | None = None,
@@ -205,7 +208,7 @@ class SlurmPipesClient(dg.PipesClient, TreatAsResourceParam):
         """Submit `command` (a list; a string is split by `shlex`) with sbatch, follow the job to its end."""
         single, nproc = split_command(shlex.split(command) if isinstance(command, str) else command)
         name = f"torchcell-{context.op_def.name}"
-        folder = job_folder(self.job, single, f"{context.run_id[:8]}-{uuid.uuid4().hex[:6]}")
+        folder = job_folder(self.job, single, f"{context.run_id[:8]}-{uuid.uuid4().hex[:6]}", self.data_dir)
         with dg.open_pipes_session(
             context=context, extras=extras, context_injector=dg.PipesFileContextInjector(str(folder / "context.json")),
             message_reader=dg.PipesFileMessageReader(str(folder / "messages.jsonl")),

@@ -13,17 +13,22 @@ unpartitioned assets, launch one partition of the models, let the benchmarks fol
 
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 
-from torchcell_assets.defs.models.partitions import COMPARISON_DATASET, COMPARISON_SPLITS, partition_key
 from torchcell_assets.lib.metadata import latest_metadata
 from torchcell_core.progress import LogTarget, Progress, emitter, progress
 
-DATASET_DIMENSION = "dataset"
+DATASET_DIMENSION = "dataset"  # the model partitions' dimensions (defs/models/partitions.py builds them from these)
+SPLIT_DIMENSION = "split"
 NOT_RUN = "not run: a step it waits for failed in the same run"
+
+
+def partition_key(dataset: str, split: str) -> dg.MultiPartitionKey:
+    """The model partition of one comparison: `dataset` × `split`."""
+    return dg.MultiPartitionKey({DATASET_DIMENSION: dataset, SPLIT_DIMENSION: split})
 
 
 def dataset_key(name: str) -> dg.AssetKey:
@@ -241,23 +246,26 @@ def _skip(runs: StagedRuns, found: Mapping[dg.AssetKey, dg.AssetKey], bad: Mappi
 
 def materialize_in_stages(
     definitions: dg.Definitions, instance: dg.DagsterInstance, resources: Mapping[str, Any],
-    op_config: Mapping[str, Any] | None = None, raise_on_error: bool = True, log: LogTarget = None,
+    op_config: Mapping[str, Any] | None = None, raise_on_error: bool = True, log: LogTarget = None, *,
+    comparison_dataset: str, comparison_splits: Sequence[str],
 ) -> StagedRuns:  # fmt: skip
-    """Run the stages; `op_config` maps asset names to their `{"config": ...}`. With `raise_on_error` the first
-    failure raises; without, every stage runs what does not depend on a failure (see the module docstring).
-    With `log`, a line as each stage starts and one with the stages done, the elapsed time and an ETA after it."""
+    """Run the stages; `op_config` maps asset names to their `{"config": ...}`. The models train on
+    `comparison_dataset` (or the next usable dataset), one run per split of `comparison_splits`. With
+    `raise_on_error` the first failure raises; without, every stage runs what does not depend on a failure (see
+    the module docstring). With `log`, a line as each stage starts and one with the stages done, the elapsed
+    time and an ETA after it."""
     op_config = op_config or {}
     graph = definitions.resolve_asset_graph()
     upstream, models, downstream = split_graph(graph)
     runs = StagedRuns()
-    stages = progress(2 + (len(COMPARISON_SPLITS) if models else 0), "materialize", "stages", log, every_s=0.0)
+    stages = progress(2 + (len(comparison_splits) if models else 0), "materialize", "stages", log, every_s=0.0)
     bad = _launch(runs, definitions, instance, resources, op_config, upstream, None, raise_on_error, stages, log)
     datasets = model_datasets(graph, models)
-    comparison, notes = choose_comparison(instance, bad, datasets, COMPARISON_DATASET) if models else (None, [])
+    comparison, notes = choose_comparison(instance, bad, datasets, comparison_dataset) if models else (None, [])
     runs.comparison, runs.notes = comparison, notes
-    stages.set_total(2 + (len(COMPARISON_SPLITS) if comparison else 0))
+    stages.set_total(2 + (len(comparison_splits) if comparison else 0))
     trained: set[dg.AssetKey] = set()
-    for split in COMPARISON_SPLITS if comparison else ():
+    for split in comparison_splits if comparison else ():
         partition = partition_key(comparison, split)
         found = blocked(graph, models, bad, comparison, datasets)
         _skip(runs, found, bad, f" [{partition}]")

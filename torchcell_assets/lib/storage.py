@@ -8,6 +8,11 @@ Pipeline steps wait for the lock (`TorchcellStorage.duckdb`, logged every ~10 s 
 Readers outside the pipeline should not hold the file open: read the published Parquet files
 (`<data dir>/datasets/*.parquet`, the DuckDB tables' CSVs), or use `TorchcellStorage.read_snapshot()`, a
 private copy taken under a lock held only for the copy.
+
+The data layout (where each asset's files and each training run's directory lie) is spelled once, in the
+storage's layout methods (`dataset_parquet`, `model_run_dir`, `sweep_manifest`, ...); downstream assets find runs
+through them. The resource reads no environment: `defs/resources.py` passes `$TORCHCELL_DATA_DIR` and
+`$TORCHCELL_RAW_DIR` in.
 """
 
 import logging
@@ -23,6 +28,8 @@ from pathlib import Path, PurePath
 import dagster as dg
 import duckdb
 from duckdb import DuckDBPyConnection
+
+from torchcell_core.datasets.card import card_path
 
 LOG = logging.getLogger("torchcell_assets.storage")
 LOCK_LOG_SECONDS = 10.0  # how often a wait for the DuckDB lock is reported
@@ -95,15 +102,14 @@ def inside(base: Path, parts: tuple[str, ...], what: str = "data directory", lin
     return target
 
 
-def default_data_dir() -> str:
-    return os.environ.get("TORCHCELL_DATA_DIR", "data")
+DEFAULT_DATA_DIR = "data"  # relative to the working directory, as `make` runs everything from the repository
 
 
 class TorchcellStorage(dg.ConfigurableResource):
-    """Files under `data_dir` (default `$TORCHCELL_DATA_DIR` or `./data`); user raw files
-    under `raw_dir` (default `$TORCHCELL_RAW_DIR` or `<data_dir>/raw`)."""
+    """Files under `data_dir` (`defs/resources.py`: `$TORCHCELL_DATA_DIR`, default `./data`); user raw files
+    under `raw_dir` (`$TORCHCELL_RAW_DIR`; empty: `<data_dir>/raw`)."""
 
-    data_dir: str = default_data_dir()
+    data_dir: str = DEFAULT_DATA_DIR
     raw_dir: str = ""
     duckdb_lock_seconds: float = 600.0
 
@@ -112,8 +118,12 @@ class TorchcellStorage(dg.ConfigurableResource):
 
     def raw(self, *parts: str) -> Path:
         """A path under the raw-files directory (not created); links to raw files kept elsewhere are fine."""
-        base = self.raw_dir or os.environ.get("TORCHCELL_RAW_DIR", "") or str(self.root() / "raw")
+        base = self.raw_dir or str(self.root() / "raw")
         return inside(Path(base), parts, "raw directory", links=False)
+
+    def at(self, *parts: str) -> Path:
+        """A path under the data directory, nothing created (for looking things up)."""
+        return inside(self.root(), parts)
 
     def path(self, *parts: str) -> Path:
         """A path under the data directory, with its parent folder created."""
@@ -143,6 +153,61 @@ class TorchcellStorage(dg.ConfigurableResource):
         relative, or outside the data directory) is kept as it is."""
         path = Path(str(stored))
         return path if path.is_absolute() else self.root() / path
+
+    # -- the data layout: each asset's files and each run's directory, named only here ----------------------------
+
+    def dataset_parquet(self, name: str) -> Path:
+        """A curated dataset's table, `datasets/<name>.parquet` (parent created)."""
+        return self.path("datasets", f"{name}.parquet")
+
+    def dataset_card(self, name: str) -> Path:
+        """A curated dataset's card, beside its Parquet (`torchcell_core.datasets.card.card_path`)."""
+        return card_path(self.dataset_parquet(name))
+
+    def dataset_labels_png(self, name: str) -> Path:
+        """The label histogram of a dataset's card, `datasets/<name>_labels.png`."""
+        return self.path("datasets", f"{name}_labels.png")
+
+    def feature_file(self, name: str) -> Path:
+        """Gene feature `name`'s tensor file, `features/<name>.pt` (parent created)."""
+        return self.path("features", f"{name}.pt")
+
+    def features_manifest(self) -> Path:
+        """What the last `gene_features` run built: per feature its file, digest, config and summary."""
+        return self.path("features", "manifest.json")
+
+    def cell_graphs_dir(self) -> Path:
+        """The folder of the cell graph files, `cell_graphs/` (created)."""
+        return self.directory("cell_graphs")
+
+    def cell_graphs_manifest(self) -> Path:
+        """The graph sets of the latest `cell_graphs` run and their files, `cell_graphs/manifest.json`."""
+        return self.path("cell_graphs", "manifest.json")
+
+    def model_run_dir(self, model: str, label: str, split: str) -> Path:
+        """A neural model's run directory, `models/<model>/<label>-<split>` (`RunSpec.label`: dataset and graph
+        set); not created (the trainer stages it and swaps it in)."""
+        return self.at("models", model, f"{label}-{split}")
+
+    def model_run_dirs(self, model: str, dataset: str, split: str) -> list[Path]:
+        """The run directories of `model` on `dataset` and `split`, one per graph set trained, sorted."""
+        return sorted(path for path in self.at("models", model).glob(f"{dataset}-*-{split}") if path.is_dir())
+
+    def classical_run_dir(self, dataset: str, split: str) -> Path:
+        """The `classical_baselines` directory of one comparison, `models/classical/<dataset>-<split>`."""
+        return self.at("models", "classical", f"{dataset}-{split}")
+
+    def sweep_manifest(self, sweep_id: str) -> Path:
+        """A sweep's plan, `sweeps/<sweep id>.json` (parent created)."""
+        return self.path("sweeps", f"{sweep_id}.json")
+
+    def sweep_manifests(self) -> list[Path]:
+        """Every stored sweep plan, sorted."""
+        return sorted(self.directory("sweeps").glob("*.json"))
+
+    def sweep_run_dir(self, sweep_id: str, key: str) -> Path:
+        """One sweep run's directory, `sweeps/<sweep id>/<partition key>`; not created."""
+        return self.at("sweeps", sweep_id, key)
 
     @property
     def duckdb_path(self) -> Path:

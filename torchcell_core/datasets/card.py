@@ -8,10 +8,9 @@ import numpy as np
 import pyarrow as pa
 
 from torchcell_core.datasets.splits import SPLIT_COLUMNS
+from torchcell_core.evaluation.metrics_ci import STRONG_CUTOFF, STRONG_P_VALUE
 from torchcell_core.evaluation.plots import label_histograms
 
-STRONG_CUTOFF = 0.08  # |ε| > 0.08 (digenic) or τ < −0.08 (trigenic), with p < 0.05 (Costanzo 2016, Kuzmin 2018)
-STRONG_P_VALUE = 0.05
 LABELS = ("fitness", "interaction")
 
 

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from torchcell_core.datasets.card import STRONG_CUTOFF, STRONG_P_VALUE
-
+# A strong interaction: |ε| > 0.08 (digenic) or τ < −0.08 (trigenic), with p < 0.05 (Costanzo 2016, Kuzmin 2018).
+# Defined here, the lower layer, and shared with the dataset cards (datasets/card.py).
+STRONG_CUTOFF = 0.08
+STRONG_P_VALUE = 0.05
 INTERACTION_LABEL = "interaction"
 REGRESSION_METRICS = ("pearson", "spearman", "mse", "r2")
 CLASSIFICATION_METRICS = ("auroc", "auprc")

@@ -21,15 +21,15 @@ other way round updates that relationship instead of adding a second one.
 For a first load of the full release, `neo4j_import.write_admin_import` writes the same tables
 as CSV for `neo4j-admin database import`, which is far faster than transactional loading.
 
-Credentials come from the environment (`Neo4jBackend.from_env`) or from the caller; nothing is
-stored in code. Every value reaches Cypher as a parameter; only labels, relationship types and
-property names from `schema` are written into query text, and they are checked to be plain names.
+Credentials are arguments (the asset side reads them from its environment, in one place); nothing is
+stored in code and nothing is read from the environment here. Every value reaches Cypher as a parameter;
+only labels, relationship types and property names from `schema` are written into query text, and they are
+checked to be plain names.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from datetime import UTC, datetime
@@ -141,15 +141,6 @@ class Neo4jBackend(GraphBackend):
         auth = None if user is None else (user, password or "")
         self._driver = neo4j.GraphDatabase.driver(uri, auth=auth, max_transaction_retry_time=retry_seconds)
         self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
-
-    @classmethod
-    def from_env(cls, **options: Any) -> Neo4jBackend:
-        """Connect with NEO4J_URI, NEO4J_USER and NEO4J_PASSWORD (both optional: no auth) and NEO4J_DATABASE."""
-        uri = os.environ.get("NEO4J_URI")
-        if not uri:
-            raise GraphBuildError(None, "NEO4J_URI is not set; set NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD)")
-        user = os.environ.get("NEO4J_USER") or None
-        return cls(uri, user, os.environ.get("NEO4J_PASSWORD"), os.environ.get("NEO4J_DATABASE") or None, **options)
 
     # -- plumbing -------------------------------------------------------------------------------------------------
 

@@ -150,9 +150,10 @@ def _readme(command: list[str]) -> str:
 2. Start Neo4j (and CREATE DATABASE <name> if it is not the default database), then add the
    uniqueness constraints with the torchcell Neo4j backend:
 
-   python -c "from torchcell_core.graph.neo4j_backend import Neo4jBackend; Neo4jBackend.from_env().create_schema()"
+   python -c "from torchcell_core.graph.neo4j_backend import Neo4jBackend as B; \\
+B('<uri>', '<user>', '<password>', '<database>').create_schema()"
 
-   (NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD and NEO4J_DATABASE from the environment.)
+   (the server's bolt:// URI, credentials and database name; user None: no authentication.)
    The import already holds the schema-version node (TorchcellMeta.csv), so the backend's
    schema_version() answers at once; Neo4jBackend.load_tables on the same Parquet tables merges
    onto the imported graph without changing it.

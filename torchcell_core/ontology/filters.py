@@ -10,7 +10,7 @@ kept term is linked to its nearest kept ancestors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -25,11 +25,12 @@ GENE, TERM = "systematic_name", "go_id"
 class DCellFilterConfig:
     """Filter settings; the defaults follow DCell (Ma et al. 2018): IGI dropped, >= 6 genes, BP only."""
 
-    min_genes: int = 6
-    drop_evidence: tuple[str, ...] = ("IGI",)
-    drop_redundant: bool = True
-    before_date: date | None = None
-    namespaces: tuple[str, ...] = ("biological_process",)
+    min_genes: int = field(default=6, metadata={"help": "drop terms annotated to fewer genes (after propagation)"})
+    drop_evidence: tuple[str, ...] = field(default=("IGI",), metadata={"help": "evidence codes whose annotations "
+                                                                             "are dropped (IGI: genetic interaction)"})
+    drop_redundant: bool = field(default=True, metadata={"help": "drop a term whose only child has its genes"})
+    before_date: date | None = field(default=None, metadata={"help": "keep annotations dated on or before this"})
+    namespaces: tuple[str, ...] = field(default=("biological_process",), metadata={"help": "GO namespaces kept"})
 
     def __post_init__(self) -> None:
         unknown = set(self.namespaces) - set(NAMESPACES)

@@ -4,7 +4,8 @@ Every loader writes into `out_dir` and returns a summary: rows, genes covered, g
 outside the genome (counted, never silently dropped), per-output row counts, and what the
 parse tolerated (`rows_read`, out-of-range rows dropped under `rules`, merged duplicates).
 Each loader parses ALL its files before it writes anything, so a bad file leaves `out_dir`
-untouched; files are written under a temporary name and moved into place.
+untouched; files are written under a temporary name and moved into place. The gene networks' loaders live in
+the networks package, which builds on this one; `torchcell_core.loaders.LOADERS` maps every source to its loader.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from torchcell_core.networks.biogrid import read_biogrid_tab3
-from torchcell_core.networks.regulatory import read_regulatory_tsv
-from torchcell_core.networks.string_db import read_string_detailed
 from torchcell_core.progress import LogTarget, emitter, format_bytes, progress
 from torchcell_core.sources.costanzo2016 import SGA_FILES, SMF_FILE, read_smf_xlsx
 from torchcell_core.sources.costanzo2016_sga import sga_files_to_parquet
@@ -26,6 +24,7 @@ from torchcell_core.sources.kuzmin2020 import read_kuzmin2020_fitness, read_kuzm
 from torchcell_core.sources.quality import DEFAULT_RULES, QualityReport, ValueRules
 from torchcell_core.sources.registry import ResolvedSource
 
+Loader = Callable[[ResolvedSource, Path, Collection[str], ValueRules], dict]  # (source, out, genes, rules)
 RECORDS = "records.parquet"
 EDGES = "edges.parquet"
 FITNESS = "single_mutant_fitness.parquet"
@@ -38,7 +37,7 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     partial.replace(path)
 
 
-def _quality_summary(report: QualityReport, duplicates_merged: int = 0) -> dict:
+def quality_summary(report: QualityReport, duplicates_merged: int = 0) -> dict:
     """What the parse read and tolerated; measurement sources refuse duplicates, so they merge none."""
     return {**report.as_dict(), "duplicates_merged": int(duplicates_merged)}
 
@@ -65,7 +64,7 @@ def load_costanzo2016(
     return {"rows": stats["rows"], "outputs": {RECORDS: stats["rows"], FITNESS: len(smf)},
             "rows_per_file": stats["rows_per_file"], "genes": stats["genes"], "unknown_genes": stats["unknown_genes"],
             "rows_with_unknown_genes": stats["rows_with_unknown_genes"],
-            "unknown_gene_examples": stats["unknown_gene_examples"], **_quality_summary(report)}  # fmt: skip
+            "unknown_gene_examples": stats["unknown_gene_examples"], **quality_summary(report)}  # fmt: skip
 
 
 def _screen_genes(frame: pd.DataFrame) -> pd.Series:
@@ -81,7 +80,7 @@ def load_kuzmin2018(
     write_parquet(frame, out_dir / RECORDS)
     return {"rows": len(frame), "outputs": {RECORDS: len(frame)},
             "rows_per_type": frame["mutant_type"].value_counts().to_dict(),
-            **_genes_summary(_screen_genes(frame), genome_genes), **_quality_summary(report)}  # fmt: skip
+            **_genes_summary(_screen_genes(frame), genome_genes), **quality_summary(report)}  # fmt: skip
 
 
 def load_kuzmin2020(
@@ -100,62 +99,10 @@ def load_kuzmin2020(
     if fitness is not None:
         write_parquet(fitness, out_dir / FITNESS)
         outputs[FITNESS] = len(fitness)
-    return {"rows": len(frame), "outputs": outputs, **_quality_summary(report),
+    return {"rows": len(frame), "outputs": outputs, **quality_summary(report),
             "rows_per_screen": frame.groupby(["screen_id", "mutant_type"]).size().rename("n").reset_index()
             .assign(key=lambda f: f["screen_id"] + ":" + f["mutant_type"]).set_index("key")["n"].to_dict(),
             **_genes_summary(_screen_genes(frame), genome_genes)}  # fmt: skip
-
-
-def _edge_summary(stats: dict, report: QualityReport) -> dict:
-    merged = {"identical_rows_merged": stats["identical_rows_merged"]} if "identical_rows_merged" in stats else {}
-    return {"unknown_genes": int(stats.get("genes_outside_genome_dropped", 0)),
-            "unknown_gene_examples": list(stats.get("genes_outside_genome_examples", [])),
-            **_quality_summary(report, stats.get("duplicates_merged", 0)), **merged}  # fmt: skip
-
-
-def _load_edge_groups(
-    source: ResolvedSource, out_dir: Path, group_column: str,
-    read: Callable[[Path, QualityReport], tuple[dict[str, pd.DataFrame], dict]],
-) -> dict:  # fmt: skip
-    """One edge file read into named groups (STRING channels, BioGRID networks) and written as one edge table
-    with the group in `group_column`; the summary counts edges per group."""
-    (path,) = source.files.values()
-    report = QualityReport()
-    groups, stats = read(path, report)
-    edges = pd.concat([frame.assign(**{group_column: name}) for name, frame in groups.items()], ignore_index=True)
-    write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
-    genes = pd.concat([edges["gene_a"], edges["gene_b"]])
-    return {"rows": len(edges), "outputs": {EDGES: len(edges)},
-            f"edges_per_{group_column}": {name: len(frame) for name, frame in groups.items()},
-            "genes": int(genes.nunique()), **_edge_summary(stats, report)}  # fmt: skip
-
-
-def load_string(
-    source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
-) -> dict:
-    """A STRING detailed-links file → one edge table, one row per edge and channel."""
-    return _load_edge_groups(source, out_dir, "channel", lambda path, report: read_string_detailed(
-        path, genome_genes, version=source.entry.version, rules=rules, report=report))  # fmt: skip
-
-
-def load_biogrid(
-    source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
-) -> dict:
-    """A BioGRID TAB3 file → one edge table, one row per edge and network (physical, genetic)."""
-    return _load_edge_groups(source, out_dir, "network", lambda path, report: read_biogrid_tab3(
-        path, genome_genes, rules=rules, report=report))  # fmt: skip
-
-
-def load_regulatory(
-    source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
-) -> dict:
-    (path,) = source.files.values()
-    report = QualityReport()
-    edges, stats = read_regulatory_tsv(path, genome_genes, rules=rules, report=report)
-    write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
-    genes = pd.concat([edges["regulator"], edges["target"]])
-    return {"rows": len(edges), "outputs": {EDGES: len(edges)}, "regulators": int(edges["regulator"].nunique()),
-            "genes": int(genes.nunique()), **_edge_summary(stats, report)}  # fmt: skip
 
 
 def load_with_progress(
@@ -176,15 +123,3 @@ def load_with_progress(
             emit(f"parse {key}: {name}: {rows}{format_bytes(size)}")
         bar.set_note(f"{summary['rows']:,} rows")
     return summary
-
-
-LOADERS: dict[str, Callable[[ResolvedSource, Path, Collection[str], ValueRules], dict]] = {
-    "costanzo2016": load_costanzo2016,
-    "kuzmin2018": load_kuzmin2018,
-    "kuzmin2020": load_kuzmin2020,
-    "string_v9_1": load_string,
-    "string_v11_0": load_string,
-    "string_v12_0": load_string,
-    "biogrid": load_biogrid,
-    "regulatory": load_regulatory,
-}

@@ -1,5 +1,8 @@
 """Every hyperparameter of a training run as one dataclass, parsed from argv.
 
+`TrainSettings` holds how a run trains (epochs, optimizer, early stopping, device, seed, resume...), each with
+its one default; `TrainConfig` adds what it trains on and where it writes. The Dagster configs are derived
+from `TrainSettings` (`torchcell_assets.lib.config_model`), so a setting has one name, default and meaning.
 Hyperparameters travel as command-line arguments, so `torchrun` hands the same ones to every rank
 (on every node) and a run is reproduced from its `config.json`. The config is also written into each
 checkpoint, and resuming checks that the settings that shape the trajectory did not change.
@@ -10,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 SCHEDULERS = ("cosine", "plateau", "none")
@@ -22,11 +25,61 @@ RESUMABLE_CHANGES = frozenset(
     {"out", "resume", "stop_after_epochs", "device", "num_workers", "eval_batch_size", "eval_memory_gib", "bootstrap",
      "wandb", "wandb_dir", "wandb_project", "wandb_group", "run_name", "patience"}
 )  # fmt: skip
+RESUME_HELP = ("continue an interrupted run from the last checkpoint its run directory holds, when it holds one; "
+               "the settings that shape the trajectory must then match")
+
+
+def _setting(default: Any, help: str) -> Any:
+    """A settings field: its one default and the help text the CLI and the Dagster launchpad both show."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
-class TrainConfig:
-    """One training run. Paths are strings so the config is JSON as it stands."""
+class TrainSettings:
+    """How a run trains, with the one default of each setting: the CLI's flags, the Dagster model and sweep
+    configs (`torchcell_assets.lib.config_model`) and the checkpoints' saved config all take them from here."""
+
+    epochs: int = _setting(0, "the most epochs trained (early stopping ends a run sooner); 0: the model's default")
+    batch_size: int = _setting(256, "training batch size (per rank)")
+    eval_batch_size: int = _setting(0, "evaluation batch size; 0: the largest whose estimate fits eval_memory_gib")
+    eval_memory_gib: float = _setting(1.5, "memory an automatic evaluation batch may take (models that estimate it)")
+    lr: float = _setting(1e-3, "AdamW learning rate")
+    weight_decay: float = _setting(1e-2, "AdamW weight decay")
+    scheduler: str = _setting("cosine", f"learning-rate schedule: one of {SCHEDULERS}")
+    grad_clip: float = _setting(1.0, "gradient-norm clip; 0 turns clipping off")
+    patience: int = _setting(4, "epochs without a better validation interaction Pearson before stopping early")
+    seed: int = _setting(0, "seed of the weights, the shuffles and the bootstrap")
+    device: str = _setting("auto", f"one of {DEVICES}; auto: cuda when available, else cpu")
+    num_workers: int = _setting(0, "DataLoader worker processes per rank")
+    find_unused_parameters: bool = _setting(True, "DDP: allow parameters a batch does not reach")
+    bootstrap: int = _setting(1000, "bootstrap resamples of the test metrics' 95% CIs; 0: no CIs")
+    resume: bool = _setting(True, RESUME_HELP)
+    wandb: str = _setting("auto", f"wandb mode: one of {WANDB_MODES}")
+    wandb_project: str = _setting("torchcell", "wandb project")
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 0, f"epochs must be 0 (the model's default) or more, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
+            (self.eval_batch_size >= 0, f"eval_batch_size must be 0 (automatic) or more, got {self.eval_batch_size}"),
+            (self.eval_memory_gib > 0, f"eval_memory_gib must be positive, got {self.eval_memory_gib}"),
+            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight_decay must be non-negative, got {self.weight_decay}"),
+            (self.grad_clip >= 0, f"grad_clip must be non-negative (0 turns clipping off), got {self.grad_clip}"),
+            (self.patience >= 1, f"patience must be at least 1, got {self.patience}"),
+            (self.num_workers >= 0, f"num_workers must be non-negative, got {self.num_workers}"),
+            (self.bootstrap >= 0, f"bootstrap must be non-negative, got {self.bootstrap}"),
+            (self.scheduler in SCHEDULERS, f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}"),
+            (self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}"),
+            (self.wandb in WANDB_MODES, f"wandb must be one of {WANDB_MODES}, got {self.wandb!r}"),
+        ]  # fmt: skip
+        _raise_first(checks)
+
+
+@dataclass(kw_only=True)
+class TrainConfig(TrainSettings):
+    """One training run: what it trains on and where it writes, plus its `TrainSettings`. Paths are strings so
+    the config is JSON as it stands."""
 
     model: str
     dataset: str
@@ -42,49 +95,37 @@ class TrainConfig:
     # DCell: restrict the ontology to the genes the dataset perturbs (terms sized by those genes, terms without
     # one dropped): the same predictions' inputs at a fraction of the cost on a small screen.
     go_dataset_genes: bool = False
-    epochs: int = 50
-    batch_size: int = 256
-    eval_batch_size: int = 0  # 0: automatic, the largest batch whose estimated memory fits eval_memory_gib
-    eval_memory_gib: float = 1.5  # memory an automatic evaluation batch may take (models that estimate it)
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    scheduler: str = "cosine"
-    grad_clip: float = 1.0
-    patience: int = 10
-    seed: int = 0
-    device: str = "auto"
-    num_workers: int = 0
-    find_unused_parameters: bool = True
-    bootstrap: int = 1000
-    resume: bool = True
     stop_after_epochs: int | None = None
-    wandb: str = "auto"
     wandb_dir: str | None = None
-    wandb_project: str = "torchcell"
     wandb_group: str | None = None  # runs of one sweep share a group (its sweep id)
     run_name: str | None = None
+    # set by `run.train`: a digest of the input files' contents, so resuming on changed data is refused
+    inputs_sha256: str | None = None
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
-            (self.eval_batch_size >= 0, f"eval_batch_size must be 0 (automatic) or more, got {self.eval_batch_size}"),
-            (self.eval_memory_gib > 0, f"eval_memory_gib must be positive, got {self.eval_memory_gib}"),
-            (self.lr > 0, f"lr must be positive, got {self.lr}"),
-            (self.weight_decay >= 0, f"weight_decay must be non-negative, got {self.weight_decay}"),
-            (self.grad_clip >= 0, f"grad_clip must be non-negative (0 turns clipping off), got {self.grad_clip}"),
-            (self.patience >= 1, f"patience must be at least 1, got {self.patience}"),
-            (self.bootstrap >= 0, f"bootstrap must be non-negative, got {self.bootstrap}"),
-            (self.scheduler in SCHEDULERS, f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}"),
-            (self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}"),
-            (self.wandb in WANDB_MODES, f"wandb must be one of {WANDB_MODES}, got {self.wandb!r}"),
+        super().__post_init__()
+        _raise_first([
             (bool(self.labels), "labels is empty: name at least one label column"),
             (self.stop_after_epochs is None or self.stop_after_epochs >= 1,
              f"stop_after_epochs must be at least 1, got {self.stop_after_epochs}"),
-        ]  # fmt: skip
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        ])  # fmt: skip
+
+    @classmethod
+    def from_settings(cls, settings: TrainSettings, **inputs: Any) -> TrainConfig:
+        """The run of `inputs` (model, paths...) trained with `settings`."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(TrainSettings)}, **inputs)
+
+    def resolved(self) -> TrainConfig:
+        """This config with `epochs: 0` replaced by the model's registered default (`ModelSpec.epochs`): the one
+        place that rule lives, used by `run.train` (CLI, Pipes, SLURM, Kubernetes) and the Dagster assets."""
+        if self.epochs:
+            return self
+        from torchcell_core.models.base import model_specs  # the registry imports every model (torch)
+
+        specs = model_specs()
+        if self.model not in specs:  # as `build_model` says it
+            raise KeyError(f"unknown model {self.model!r}; registered: {sorted(specs)}")
+        return replace(self, epochs=specs[self.model].epochs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,11 +141,24 @@ class TrainConfig:
             raise ValueError(f"unknown config key(s) {unknown}")
         return cls(**values)
 
+    def settings(self) -> TrainSettings:
+        """This run's `TrainSettings` alone."""
+        return TrainSettings(**{f.name: getattr(self, f.name) for f in fields(TrainSettings)})
+
     def resume_mismatches(self, saved: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
         """{key: (saved, now)} for settings that may not change when resuming (see RESUMABLE_CHANGES)."""
         now = self.to_dict()
+        if "inputs_sha256" not in saved:  # a checkpoint written before inputs were digested
+            now.pop("inputs_sha256")
         return {key: (saved.get(key), value) for key, value in now.items()
                 if key not in RESUMABLE_CHANGES and saved.get(key) != value}  # fmt: skip
+
+
+def _raise_first(checks: Sequence[tuple[bool, str]]) -> None:
+    """Raise ValueError with the message of the first failed (ok, message) check."""
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
 
 
 def parse_hparam(text: str) -> tuple[str, Any]:
@@ -141,15 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
         if f.name in {"model", "dataset", "gene_table", "out", "hparams", "labels", "gene_features", "cell_graph",
                       "go_terms", "go_edges"}:  # fmt: skip
             continue
-        flag, default = f"--{f.name.replace('_', '-')}", getattr(defaults, f.name)
+        flag, default, text = f"--{f.name.replace('_', '-')}", getattr(defaults, f.name), f.metadata.get("help")
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
         elif f.name == "stop_after_epochs":
             parser.add_argument(flag, type=int, default=None, help="leave after N epochs, as if interrupted")
-        elif f.name in {"wandb_dir", "wandb_group", "run_name"}:
+        elif f.name in {"wandb_dir", "wandb_group", "run_name", "inputs_sha256"}:
             parser.add_argument(flag, default=None)
         else:
-            parser.add_argument(flag, type=type(default), default=default)
+            parser.add_argument(flag, type=type(default), default=default, help=text)
     return parser
 
 

@@ -97,8 +97,9 @@ def staging_dir(run_dir: str | Path) -> Path:
 
 
 def prepare_staging(run_dir: str | Path, resume: bool = False) -> Path:
-    """The directory a run trains into: kept when `resume` (an interrupted run continues), else emptied; a
-    folder a live trainer holds is left alone and `TrainingLocked` raised."""
+    """The directory a run trains into: kept when `resume` (the run's `TrainSettings.resume`: an interrupted run
+    continues from the checkpoint it holds), else emptied; pass the run config's own value, so the folder and
+    the trainer agree. A folder a live trainer holds is left alone and `TrainingLocked` raised."""
     staging = staging_dir(run_dir)
     if staging.exists():
         with folder_lock(staging, "resume" if resume else "clear", record_pid=False):

@@ -321,7 +321,8 @@ def _resume(
     changed = config.resume_mismatches(payload["config"])
     if changed:
         detail = ", ".join(f"{key}: {old!r} → {new!r}" for key, (old, new) in changed.items())
-        raise ValueError(f"cannot resume from {path}: settings changed ({detail}); use a new --out or --no-resume")
+        raise ValueError(f"cannot resume from {path}: settings changed ({detail}); restore them, or start afresh: "
+                         "a new --out or --no-resume on the command line, `resume: false` in a Dagster run config")
     ckpt.restore(payload, model, optimizer, scheduler, rank)
     return int(payload["epoch"]), Progress(**payload["progress"])
 
@@ -330,6 +331,8 @@ def fit(
     model: nn.Module, data: RunData, config: TrainConfig, dist: DistributedContext, tracker: Tracker, out: Path
 ) -> FitResult:
     """Train `model` (already built and seeded) for `config.epochs`, resuming from `out/checkpoints/last.pt`."""
+    if config.epochs < 1:
+        raise ValueError(f"fit needs a resolved epoch count (TrainConfig.resolved()), got epochs={config.epochs}")
     module = model.to(dist.device)
     loss_kind = module.loss
     wrapped: nn.Module = module

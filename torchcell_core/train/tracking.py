@@ -1,20 +1,23 @@
 """Experiment tracking: a local JSON-lines log always, and a wandb run (offline unless configured).
 
-wandb runs offline by default, under `$DAGSTER_HOME/wandb` (or `./dagster_home/wandb`), so training
+wandb runs offline by default, under `<DAGSTER_HOME>/wandb` (or `./dagster_home/wandb`), so training
 needs no account or network; `wandb sync <dir>/wandb/offline-run-*` uploads such runs later. It goes
 online when asked (`--wandb online`) or, with `--wandb auto`, when `WANDB_MODE=online` or a
 `WANDB_API_KEY` is set. `disabled` (tests) keeps only the local log, which is also what remains when
 wandb cannot be imported. Only rank 0 tracks; the other ranks get a tracker that does nothing.
 
 wandb, torch, PyG and matplotlib keep caches under ~/.cache, ~/.config and /tmp by default;
-`cache_environment(data_dir)` gives the variables that move them under `<data dir>/cache/`, for the
-environment of a training process, and `make_tracker` sets wandb's when `$TORCHCELL_DATA_DIR` is set.
+`cache_environment(data_dir, environ)` gives the variables that move them under `<data dir>/cache/`, for the
+environment of a training process (the asset side's training client adds wandb's to its child's environment).
+
+Nothing here reads the process environment: the variables that steer wandb (`WANDB_MODE`, `WANDB_API_KEY`,
+`DAGSTER_HOME`, the `WANDB_*` cache folders) come in as an `environ` mapping, which the training entry point
+(`torchcell_core.train.run.main`) takes from its process once.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,10 +33,9 @@ CACHE_FOLDERS = {"WANDB_DIR": "wandb", "WANDB_CACHE_DIR": "wandb/cache", "WANDB_
 ENV_MODES = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled"}
 
 
-def resolve_wandb_mode(requested: str, environ: Mapping[str, str] | None = None) -> str:
-    """ "online", "offline" or "disabled": an explicit request wins; "auto" follows WANDB_MODE, then
-    WANDB_API_KEY (online), else offline."""
-    environ = os.environ if environ is None else environ
+def resolve_wandb_mode(requested: str, environ: Mapping[str, str]) -> str:
+    """ "online", "offline" or "disabled": an explicit request wins; "auto" follows `environ`'s WANDB_MODE, then
+    its WANDB_API_KEY (online), else offline."""
     if requested in ("online", "offline", "disabled"):
         return requested
     if requested != "auto":
@@ -46,31 +48,19 @@ def resolve_wandb_mode(requested: str, environ: Mapping[str, str] | None = None)
     return "online" if environ.get("WANDB_API_KEY") else "offline"
 
 
-def wandb_directory(configured: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
-    """Where wandb keeps runs: `configured`, else `$DAGSTER_HOME/wandb`, else `./dagster_home/wandb`."""
-    environ = os.environ if environ is None else environ
+def wandb_directory(configured: str | None = None, dagster_home: str | None = None) -> Path:
+    """Where wandb keeps runs: `configured`, else `<dagster_home>/wandb`, else `./dagster_home/wandb`."""
     if configured:
         return Path(configured)
-    home = environ.get("DAGSTER_HOME")
-    return Path(home) / "wandb" if home else Path("dagster_home") / "wandb"
+    return Path(dagster_home) / "wandb" if dagster_home else Path("dagster_home") / "wandb"
 
 
 def cache_environment(data_dir: str | Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The cache variables of wandb, torch, PyG and matplotlib, each a folder under `<data_dir>/cache/`;
-    a variable already set in `environ` (default `os.environ`) keeps its value."""
-    environ = os.environ if environ is None else environ
+    a variable already set in `environ` (the environment the process would inherit) keeps its value."""
+    environ = environ or {}
     cache = Path(data_dir).resolve() / CACHE_DIR
     return {name: environ.get(name) or str(cache / folder) for name, folder in CACHE_FOLDERS.items()}
-
-
-def _use_wandb_cache(data_dir: str | None) -> None:
-    """Set the unset WANDB_ cache variables of this process under `<data_dir>/cache/` (no-op without one)."""
-    if not data_dir:
-        return
-    for name, value in cache_environment(data_dir).items():
-        if name.startswith("WANDB_"):
-            os.environ.setdefault(name, value)
-            Path(os.environ[name]).mkdir(parents=True, exist_ok=True)
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -165,12 +155,15 @@ def make_tracker(
     project: str = "torchcell",
     name: str | None = None,
     group: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Tracker:
     """Rank 0: a `Tracker` with a wandb run in the resolved mode (none when disabled or wandb is absent);
-    other ranks: a `NullTracker`."""
+    other ranks: a `NullTracker`. `environ` (none: empty) gives WANDB_MODE/WANDB_API_KEY for `auto`,
+    DAGSTER_HOME for the default folder, and the `WANDB_*` cache folders, which are created (wandb reads them)."""
     if not is_main:
         return NullTracker()
-    resolved = resolve_wandb_mode(mode)
+    environ = environ or {}
+    resolved = resolve_wandb_mode(mode, environ)
     if resolved == "disabled":
         return Tracker(run_dir, None, "disabled")
     try:
@@ -179,9 +172,11 @@ def make_tracker(
         tracker = Tracker(run_dir, None, "unavailable")
         tracker._write("warning", {"message": "wandb is not importable; tracking to the local JSON-lines log only"})
         return tracker
-    folder = wandb_directory(directory)
+    folder = wandb_directory(directory, environ.get("DAGSTER_HOME"))
     folder.mkdir(parents=True, exist_ok=True)
-    _use_wandb_cache(os.environ.get("TORCHCELL_DATA_DIR"))
+    for variable in CACHE_FOLDERS:
+        if variable.startswith("WANDB_") and environ.get(variable):
+            Path(environ[variable]).mkdir(parents=True, exist_ok=True)
     run = wandb.init(project=project, name=name, group=group, dir=str(folder), mode=resolved,
                      settings=wandb.Settings(console="off", silent=True))  # fmt: skip
     return Tracker(run_dir, run, resolved)

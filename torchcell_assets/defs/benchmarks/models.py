@@ -5,8 +5,8 @@ import json
 import dagster as dg
 import pandas as pd
 
-from torchcell_assets.defs.cell_graphs.assets import manifest_path, source_simulated
-from torchcell_assets.defs.datasets.assets import dataset_parquet, read_card
+from torchcell_assets.defs.cell_graphs.assets import source_simulated
+from torchcell_assets.defs.datasets.assets import read_card
 from torchcell_assets.defs.models.baselines import classical_baselines
 from torchcell_assets.defs.models.runs import inputs_table, trained_runs
 from torchcell_assets.defs.models.training import MODEL_ASSETS
@@ -58,8 +58,7 @@ def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorag
         raise ValueError(f"no neural model has been trained: materialize a partition of {sorted(MODEL_ASSETS)}")
     rows = [row for run in neural for row in neural_run_rows(run.run_dir)]
     rows += [row for run in runs if run not in neural
-             for row in classical_run_rows(run.run_dir, dataset_parquet(storage, run.dataset),
-                                           str(run.metadata.get("gene_feature", "")), run.split)]  # fmt: skip
+             for row in classical_run_rows(run.run_dir, storage.dataset_parquet(run.dataset), "", run.split)]
     comparisons = sorted({(row["dataset"], row["split_type"]) for row in rows})
     rows += simulated_ceiling_rows(storage, comparisons)
     table = simulated_columns(storage, pd.DataFrame(rows))
@@ -96,7 +95,7 @@ def simulated_columns(storage: TorchcellStorage, table: pd.DataFrame) -> pd.Data
     """`table` with `simulated` and `simulated_inputs` per row: the dataset card's simulated screens, the graph set's
     simulated networks (as the cell_graphs manifest recorded them) and, for DCell, the GO annotations."""
     cards = {name: read_card(storage, name) for name in table["dataset"].unique()}
-    manifest = manifest_path(storage)
+    manifest = storage.cell_graphs_manifest()
     graph_sets = json.loads(manifest.read_text())["graph_sets"] if manifest.is_file() else {}
     recorded = {GRAPH_SETS[name].slug: entry["sources"] for name, entry in graph_sets.items()
                 if name in GRAPH_SETS and "sources" in entry}  # fmt: skip
@@ -115,7 +114,7 @@ def simulated_ceiling_rows(storage: TorchcellStorage, comparisons: list[tuple[st
     world = load_world(storage.path(*GENOME_PARQUET), storage.path(*GO_ANNOTATIONS_PARQUET), world_json)
     measurements = read_measurements(storage.root() / "simulated" / "kuzmin")
     return [row for name in simulated
-            for row in ceiling_rows(world, pd.read_parquet(dataset_parquet(storage, name)), name,
+            for row in ceiling_rows(world, pd.read_parquet(storage.dataset_parquet(name)), name,
                                     [s for d, s in comparisons if d == name], measurements)]  # fmt: skip
 
 

@@ -1,7 +1,6 @@
 """The cell graphs asset: one cached `.pt` HeteroData per named graph set, built from the knowledge graph."""
 
 import json
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -9,7 +8,7 @@ import pandas as pd
 from torchcell_assets.defs.graph.assets import knowledge_graph
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.genome import s288c_genome
-from torchcell_assets.defs.sources.paths import GENOME_PARQUET, PROVENANCE, read_provenance
+from torchcell_assets.defs.sources.paths import GENOME_PARQUET, PROVENANCE, read_provenance, source_output_dir
 from torchcell_assets.lib.automation import FOLLOW_UPSTREAM
 from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import metadata_table
@@ -26,9 +25,6 @@ from torchcell_core.hashing import json_digest
 
 CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
-CELL_GRAPHS_DIR = ("cell_graphs",)
-MANIFEST = "manifest.json"
-
 
 class CellGraphsConfig(dg.Config):
     """Which graph sets to build, the GO term size limit, and the label datasets the graphs are for."""
@@ -39,15 +35,10 @@ class CellGraphsConfig(dg.Config):
     rebuild: bool = False  # ignore cached files
 
 
-def manifest_path(storage: TorchcellStorage) -> Path:
-    """`<data>/cell_graphs/manifest.json`: the sets of the latest materialization and their files."""
-    return storage.path(*CELL_GRAPHS_DIR, MANIFEST)
-
-
 def source_simulated(storage: TorchcellStorage, key: str) -> bool:
     """Whether a source's published files came from the simulator (its provenance.json); a source never
     materialized, or without a simulator (the genome, GO), counts as real."""
-    if not (storage.root() / "sources" / key / PROVENANCE).is_file():
+    if not (source_output_dir(storage, key) / PROVENANCE).is_file():
         return False
     return bool(read_provenance(storage, key).get("simulated", False))
 
@@ -73,7 +64,7 @@ def cell_graphs(
     labels), cached as `.pt` files keyed by their inputs. The manifest records, per set, its sources and which
     were simulated."""
     gene_index = GeneIndex.from_gene_table(storage.path(*GENOME_PARQUET))
-    directory = storage.directory(*CELL_GRAPHS_DIR)
+    directory = storage.cell_graphs_dir()
     with graph.open(read_only=True) as backend:
         built = build_cell_graphs(backend, config.graph_sets, gene_index, max_term_genes=config.max_term_genes,
                                   label_datasets=config.label_datasets, cache_dir=directory,
@@ -93,7 +84,7 @@ def cell_graphs(
         context.log.info(f"{name}: {summary['nodes']} genes, {summary['edges']} edges ({source}) -> {result.path}")
         if result.report["empty_edge_types"]:
             context.log.warning(f"{name}: no edges in the graph for {result.report['empty_edge_types']}")
-    manifest_path(storage).write_text(json.dumps({"genes": len(gene_index), "graph_sets": manifest}, indent=2))
+    storage.cell_graphs_manifest().write_text(json.dumps({"genes": len(gene_index), "graph_sets": manifest}, indent=2))
     hits = sorted(name for name, result in built.items() if result.cache_hit)
     return dg.MaterializeResult(
         metadata={

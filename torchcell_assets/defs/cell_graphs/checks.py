@@ -6,7 +6,7 @@ import dagster as dg
 import torch
 from torch_geometric.data import HeteroData
 
-from torchcell_assets.defs.cell_graphs.assets import CELL_GRAPHS_DIR, cell_graphs, manifest_path
+from torchcell_assets.defs.cell_graphs.assets import cell_graphs
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.cell.cache import load_cell_graph
@@ -21,8 +21,8 @@ NO_GENETIC_FOR_INTERACTION_LABELS = "no_genetic_edges_for_interaction_labels"
 
 def _built(storage: TorchcellStorage) -> dict[str, tuple[HeteroData, dict]]:
     """Every graph set of the manifest, loaded from its file."""
-    manifest = json.loads(manifest_path(storage).read_text())
-    directory = storage.root().joinpath(*CELL_GRAPHS_DIR)
+    manifest = json.loads(storage.cell_graphs_manifest().read_text())
+    directory = storage.cell_graphs_manifest().parent
     entries = manifest["graph_sets"].items()
     return {name: (load_cell_graph(directory / entry["file"])[0], entry) for name, entry in entries}
 

@@ -3,6 +3,7 @@ aggregated and split in DuckDB, exported to Parquet, with a dataset card in the 
 
 import json
 import os
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -17,7 +18,7 @@ from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import image, metadata_table, preview
 from torchcell_assets.lib.skip import CONFIG_DIGEST, config_digest, unchanged_result
 from torchcell_assets.lib.storage import TorchcellStorage
-from torchcell_core.datasets.card import card_path, dataset_card
+from torchcell_core.datasets.card import dataset_card
 from torchcell_core.datasets.curate import SPECS, DatasetError, DatasetSpec, DedupRule, curate, empty_reason
 from torchcell_core.datasets.splits import assign_splits
 from torchcell_core.duckdb_tables import replace_table
@@ -27,15 +28,14 @@ from torchcell_core.hashing import file_sha256
 
 CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
-DATASETS_DIR = "datasets"
+def dataset_parquet(storage: TorchcellStorage, name: str) -> Path:
+    """A curated dataset's Parquet: `storage.dataset_parquet`."""
+    return storage.dataset_parquet(name)
 
 
-def dataset_parquet(storage: TorchcellStorage, name: str):
-    return storage.path(DATASETS_DIR, f"{name}.parquet")
-
-
-def dataset_card_path(storage: TorchcellStorage, name: str):
-    return card_path(dataset_parquet(storage, name))
+def dataset_card_path(storage: TorchcellStorage, name: str) -> Path:
+    """A curated dataset's card: `storage.dataset_card`."""
+    return storage.dataset_card(name)
 
 
 def read_card(storage: TorchcellStorage, name: str) -> dict:
@@ -122,7 +122,7 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                 table = table.append_column(column, pa.array(labels.tolist(), pa.string()))
             _store(con, spec.name, table, path)
         used = [row for row in sources if row["id"] in spec.datasets]
-        card = dataset_card(table, spec.n_genes, used, storage.path(DATASETS_DIR, f"{spec.name}_labels.png"),
+        card = dataset_card(table, spec.n_genes, used, storage.dataset_labels_png(spec.name),
                             spec.description)  # fmt: skip
         reason = empty_reason(spec, counts)
         if reason:
@@ -130,7 +130,7 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         card |= {"empty_reason": reason,
                  "split_seeds": split_seeds, "curation": counts.as_dict(), "dedup_keep_apart": list(rule.keep_apart),
                  "config": config.model_dump()}  # fmt: skip
-        dataset_card_path(storage, spec.name).write_text(json.dumps(card, indent=2))
+        storage.dataset_card(spec.name).write_text(json.dumps(card, indent=2))
         context.log.info(f"{spec.name}: {counts.rows} rows ({counts.merged} replicate measurements merged)")
         labels = pd.DataFrame(card["labels"]).T.reset_index(names="label")
         source_table = pd.DataFrame(used, columns=list(queries.DATASET_COLUMNS))[["id", "version", "simulated"]]

@@ -21,23 +21,17 @@ from torchcell_core.hashing import file_sha256, json_digest
 
 CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
-FEATURES_DIR = ("features",)
-MANIFEST = "manifest.json"
 SEQUENCE_COLUMNS = ["systematic_name", "cds_sequence", "protein_sequence"]
 
 
 def feature_path(storage: TorchcellStorage, name: str) -> Path:
-    """Where the asset writes feature `name` (parent created)."""
-    return storage.path(*FEATURES_DIR, f"{name}.pt")
-
-
-def manifest_path(storage: TorchcellStorage) -> Path:
-    """The JSON listing what the last run built: per feature its file, digest, config and summary."""
-    return storage.path(*FEATURES_DIR, MANIFEST)
+    """Where the asset writes feature `name` (parent created): `storage.feature_file`."""
+    return storage.feature_file(name)
 
 
 def read_manifest(storage: TorchcellStorage) -> dict:
-    return json.loads(manifest_path(storage).read_text())
+    """What the last run built: per feature its file, digest, config and summary."""
+    return json.loads(storage.features_manifest().read_text())
 
 
 class GeneFeaturesConfig(dg.Config):
@@ -112,7 +106,7 @@ def gene_features(
             summary[feature.name]["first_terms"] = matrix.columns[:10]
         context.log.info(f"{feature.name}: {tuple(matrix.x.shape)} in {summary[feature.name]['seconds']}s")
     manifest = {"genes": len(index), "features": summary}
-    manifest_path(storage).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    storage.features_manifest().write_text(json.dumps(manifest, indent=2, sort_keys=True))
     table = pd.DataFrame(
         [{"feature": name, **{k: s[k] for k in ("dim", "nonzero_fraction", "genes_without_data", "seconds")}}
          for name, s in summary.items()]
@@ -122,7 +116,7 @@ def gene_features(
             "dagster/row_count": len(index),
             "features": metadata_table(table),
             "summary": dg.MetadataValue.json(manifest),
-            "directory": dg.MetadataValue.path(storage.relative(storage.directory(*FEATURES_DIR))),
+            "directory": dg.MetadataValue.path(storage.relative(storage.features_manifest().parent)),
             "simulated": False,
         },
         data_version=dg.DataVersion(json_digest(digests)),

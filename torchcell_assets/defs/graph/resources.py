@@ -1,33 +1,33 @@
-"""The graph backend resource: embedded ladybug by default, Neo4j over Bolt when configured."""
+"""The graph backend resource: embedded ladybug by default, Neo4j over Bolt when configured.
 
-import os
+It reads no environment: `defs/resources.py` fills `path` from `$TORCHCELL_GRAPH_DIR` (or `$DAGSTER_HOME/graph`)
+and the Neo4j fields from `NEO4J_URI`, `NEO4J_USER`, `NEO4J_PASSWORD` and `NEO4J_DATABASE`."""
+
 from pathlib import Path
 
 import dagster as dg
 
-from torchcell_core.graph.backend import GraphBackend
+from torchcell_core.graph.backend import GraphBackend, GraphBuildError
 
-
-def default_graph_dir() -> str:
-    """$TORCHCELL_GRAPH_DIR, else `<DAGSTER_HOME>/graph`, else `dagster_home/graph`."""
-    explicit = os.environ.get("TORCHCELL_GRAPH_DIR")
-    if explicit:
-        return explicit
-    return str(Path(os.environ.get("DAGSTER_HOME", "dagster_home")) / "graph")
+DEFAULT_GRAPH_DIR = "dagster_home/graph"
 
 
 class GraphDatabase(dg.ConfigurableResource):
-    """`backend="ladybug"` (embedded, no configuration) or `"neo4j"` (credentials from the
-    environment: NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE)."""
+    """`backend="ladybug"` (embedded, under `path`) or `"neo4j"` (the server at `neo4j_uri`; `neo4j_user` empty:
+    no authentication; `neo4j_database` empty: the server's default database)."""
 
     backend: str = "ladybug"
-    path: str = ""  # ladybug only; default: default_graph_dir()
+    path: str = ""  # ladybug only; empty: DEFAULT_GRAPH_DIR
     buffer_pool_gib: float = 3.0  # 4 GiB peaked at 6.1 GiB RSS on the full build; 2 GiB is too small
+    neo4j_uri: str = ""
+    neo4j_user: str = ""
+    neo4j_password: str = ""
+    neo4j_database: str = ""
 
     def location(self) -> str:
         if self.backend == "neo4j":
-            return os.environ.get("NEO4J_URI", "")
-        return str(Path(self.path or default_graph_dir()) / "torchcell")
+            return self.neo4j_uri
+        return str(Path(self.path or DEFAULT_GRAPH_DIR) / "torchcell")
 
     def recover(self) -> list[str]:
         """Restore or remove what a killed build left beside the ladybug database (a line per action)."""
@@ -45,5 +45,8 @@ class GraphDatabase(dg.ConfigurableResource):
         if self.backend == "neo4j":
             from torchcell_core.graph.neo4j_backend import Neo4jBackend
 
-            return Neo4jBackend.from_env()
+            if not self.neo4j_uri:
+                raise GraphBuildError(None, "no Neo4j server: set NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD)")
+            return Neo4jBackend(self.neo4j_uri, self.neo4j_user or None, self.neo4j_password or None,
+                                self.neo4j_database or None)  # fmt: skip
         raise ValueError(f"graph backend must be 'ladybug' or 'neo4j', not {self.backend!r}")

@@ -17,6 +17,7 @@ from torchcell_assets.defs.models.partitions import MODEL_PARTITIONS, comparison
 from torchcell_assets.defs.models.training import metrics_table, training_deps
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
 from torchcell_assets.lib.code_versions import code_version
+from torchcell_assets.lib.config_model import config_class
 from torchcell_assets.lib.metadata import metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.benchmarks import baselines
@@ -25,6 +26,7 @@ from torchcell_core.features.store import load_gene_feature
 from torchcell_core.genome.gene_index import GeneIndex
 from torchcell_core.hashing import file_sha256
 from torchcell_core.models.classical import baseline_metrics, design_matrix, drop_unused_columns, fit_baseline
+from torchcell_core.train.config import TrainSettings
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE, fold_rows, prediction_completeness
 from torchcell_core.train.run_dir import RunDir
 
@@ -34,13 +36,14 @@ FOLDS = ("train", "val", "test")
 LABELS = ("fitness", "interaction")
 
 
-class BaselinesConfig(dg.Config):
+class BaselinesConfig(config_class(TrainSettings, "BaselineSettingsConfig", include=("seed", "bootstrap"))):
+    """The classical models' settings; `seed` and `bootstrap` are the neural runs' (`TrainSettings`), so a
+    comparison's CIs are drawn alike."""
+
     gene_feature: str = "one_hot"  # the classical models' features (the reference report's SVR/RF: one-hot)
     pooling: str = "sum"
     models: list[str] = ["elastic_net", "random_forest", "svr"]
     max_train_rows: int = 5_000  # a seeded subset: SVR grows quadratically with rows; raise it for real runs
-    seed: int = 0
-    bootstrap: int = 1000
     n_jobs: int = 2  # random forest trees in parallel
 
 

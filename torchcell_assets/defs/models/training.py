@@ -9,13 +9,14 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from torchcell_assets.defs.cell_graphs.assets import cell_graphs, manifest_path
+from torchcell_assets.defs.cell_graphs.assets import cell_graphs
 from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet, require_rows
 from torchcell_assets.defs.features.assets import feature_path, gene_features
 from torchcell_assets.defs.models.partitions import MODEL_DATASETS, MODEL_PARTITIONS, RunSpec, comparison_of
 from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS
 from torchcell_assets.lib.code_versions import code_version
+from torchcell_assets.lib.config_model import config_class, to_dataclass
 from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.cell.graph_sets import graph_set
@@ -23,7 +24,7 @@ from torchcell_core.cell.leakage import check_no_label_leakage
 from torchcell_core.datasets.curate import SPECS
 from torchcell_core.hashing import file_sha256
 from torchcell_core.models.base import model_specs
-from torchcell_core.train.config import TrainConfig, parse_hparam
+from torchcell_core.train.config import TrainConfig, TrainSettings, parse_hparam
 from torchcell_core.train.launch import prepare_staging, promote, training_command
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE
 from torchcell_core.train.run_dir import RunDir
@@ -53,36 +54,24 @@ GPU_POOL = "gpu"
 K8S_GPU_TAGS = {"dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}}}
 
 
-class TrainingConfig(dg.Config):
-    """One training run on the partition's dataset and split. `hparams` are `key=value` strings."""
+class TrainingConfig(config_class(TrainSettings, "TrainSettingsConfig")):
+    """One training run on the partition's dataset and split: the core's `TrainSettings` (same names, defaults
+    and meaning as the CLI's flags; `epochs: 0` is the model's default, `resume` continues an interrupted run
+    from its checkpoint) plus what only the orchestrator chooses. `hparams` are `key=value` strings."""
 
-    epochs: int = 0  # 0: the model's default (the most it trains; early stopping on validation ends it sooner)
-    batch_size: int = 256
-    eval_batch_size: int = 0  # 0: automatic, the largest batch whose estimated memory fits eval_memory_gib
-    eval_memory_gib: float = 1.5  # memory an automatic evaluation batch may take (HeteroGNN estimates its own)
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    patience: int = 4  # epochs without a better validation interaction Pearson before stopping
-    seed: int = 0
     nproc: int = 1  # ranks; > 1 launches torchrun (DDP)
-    device: str = "cpu"  # cpu, cuda or auto
     gene_feature: str = ""  # a gene_features name; "" lets the model learn an embedding
     graph_set: str = ""  # graph models: a cell_graphs set (string9.1, string12, physical+regulatory); "" = default
     hparams: list[str] = []
-    resume: bool = False  # continue an interrupted run instead of starting afresh
-    bootstrap: int = 1000
-
-
-def run_dir(storage: TorchcellStorage, model: str, spec: RunSpec, split: str) -> Path:
-    return storage.root() / "models" / model / f"{spec.label}-{split}"
 
 
 def _cell_graph_file(storage: TorchcellStorage, name: str) -> str:
-    manifest = json.loads(manifest_path(storage).read_text())
+    """The file of graph set `name`, as the latest `cell_graphs` manifest lists it."""
+    manifest = json.loads(storage.cell_graphs_manifest().read_text())
     entry = manifest["graph_sets"].get(name)
     if entry is None:
         raise ValueError(f"graph set {name!r} was not built by cell_graphs; built: {sorted(manifest['graph_sets'])}")
-    return str(manifest_path(storage).parent / entry["file"])
+    return str(storage.cell_graphs_manifest().parent / entry["file"])
 
 
 def run_spec(model: str, dataset: str, config: TrainingConfig) -> RunSpec:
@@ -102,19 +91,16 @@ def train_config(
         raise ValueError(f"unknown dataset {spec.dataset!r}; curated datasets: {sorted(SPECS)}")
     if spec.graph_set:
         check_no_label_leakage(graph_set(spec.graph_set), SPECS[spec.dataset].datasets)
-    return TrainConfig(
-        model=model, dataset=str(dataset_parquet(storage, spec.dataset)),
+    return TrainConfig.from_settings(
+        to_dataclass(config, TrainSettings), model=model, dataset=str(dataset_parquet(storage, spec.dataset)),
         gene_table=str(storage.path(*GENOME_PARQUET)), out="", split=split,
         hparams=defaults.hparams | dict(parse_hparam(item) for item in config.hparams),
         gene_features=str(feature_path(storage, config.gene_feature)) if config.gene_feature else None,
         cell_graph=_cell_graph_file(storage, spec.graph_set) if spec.graph_set else None,
         go_terms=str(storage.path(*GO_TERMS)) if defaults.go else None,
         go_edges=str(storage.path(*GO_EDGES)) if defaults.go else None, go_dataset_genes=defaults.go,
-        epochs=config.epochs or defaults.epochs, batch_size=config.batch_size, lr=config.lr,
-        eval_batch_size=config.eval_batch_size, eval_memory_gib=config.eval_memory_gib,
-        weight_decay=config.weight_decay, patience=config.patience, seed=config.seed, device=config.device,
-        bootstrap=config.bootstrap, wandb="auto", run_name=f"{model}-{spec.label}-{split}",
-    )  # fmt: skip
+        run_name=f"{model}-{spec.label}-{split}",
+    ).resolved()  # fmt: skip
 
 
 def metrics_table(metrics: dict) -> pd.DataFrame:
@@ -156,10 +142,10 @@ def build_model_asset(model: str) -> dg.AssetsDefinition:
         require_rows(storage, dataset)
         spec = run_spec(model, dataset, config)
         train = train_config(model, spec, split, config, storage)
-        target = run_dir(storage, model, spec, split)
+        target = storage.model_run_dir(model, spec.label, split)
         context.log.info(f"training {model} on {spec.label}/{split} with {config.nproc} rank(s)")
         shown = {"dataset": spec.dataset, "graph_set": spec.graph_set, "split": split}
-        return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, config.resume, shown,
+        return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, shown,
                                    recorded_dir=storage.relative(target))  # fmt: skip
 
     return _asset
@@ -167,13 +153,14 @@ def build_model_asset(model: str) -> dg.AssetsDefinition:
 
 def train_through_pipes(
     context: dg.AssetExecutionContext, client: dg.PipesSubprocessClient, train: TrainConfig, target: Path,
-    nproc: int, resume: bool, metadata: dict[str, Any], recorded_dir: str = "",
+    nproc: int, metadata: dict[str, Any], recorded_dir: str = "",
 ) -> dg.MaterializeResult:  # fmt: skip
-    """Train `train` into `target`'s staging directory in child processes under Pipes, swap it in, and return
+    """Train `train` into `target`'s staging directory in child processes under Pipes (kept when `train.resume`,
+    so an interrupted run continues from its checkpoint; else emptied first), swap it in, and return
     what rank 0 reported (metrics, run directory, data version, the predictions check) plus the pictures and
     tables the UI shows and `metadata`. The run directory is recorded as `recorded_dir` (the data directory's
     `relative(target)`, so a moved data directory still finds it), else as `target`."""
-    train.out = str(prepare_staging(target, resume))
+    train.out = str(prepare_staging(target, train.resume))
     invocation = client.run(
         context=context, command=training_command(train, nproc, module=PIPES_MODULE),
         extras={"run_dir": recorded_dir or str(target)}, env={"PYTHONUNBUFFERED": "1"},

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_ANNOTATIONS_PARQUET, GO_EDGES, GO_TERMS
 from torchcell_assets.lib.code_versions import code_version
+from torchcell_assets.lib.config_model import config_class, to_dataclass
 from torchcell_assets.lib.metadata import metadata_table, preview
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.genome.gene_table import go_annotations_frame
@@ -60,11 +61,8 @@ def s288c_genome(context: dg.AssetExecutionContext, storage: TorchcellStorage) -
     )
 
 
-class GoDagConfig(dg.Config):
-    min_genes: int = DCellFilterConfig.min_genes
-    drop_evidence: list[str] = list(DCellFilterConfig.drop_evidence)
-    drop_redundant: bool = DCellFilterConfig.drop_redundant
-    namespaces: list[str] = list(DCellFilterConfig.namespaces)
+class GoDagConfig(config_class(DCellFilterConfig, "DCellFilterSettings")):
+    """The DCell filter's settings (`DCellFilterConfig`, its defaults); `before_date` as an ISO date string."""
 
 
 @dg.asset(group_name="sources", code_version=CODE_VERSION, deps=[s288c_genome], kinds={"python", "parquet"})
@@ -80,11 +78,7 @@ def go_dag(context: dg.AssetExecutionContext, config: GoDagConfig, storage: Torc
     except FileNotFoundError:
         dag, origin = load_packaged_go_dag(), "packaged torchcell_core/ontology/data/go_yeast.json.gz"
     annotations = pd.read_parquet(storage.path(*GO_ANNOTATIONS_PARQUET))
-    filter_config = DCellFilterConfig(
-        min_genes=config.min_genes, drop_evidence=tuple(config.drop_evidence),
-        drop_redundant=config.drop_redundant, namespaces=tuple(config.namespaces),
-    )  # fmt: skip
-    result = dcell_filter(annotations, dag, filter_config)
+    result = dcell_filter(annotations, dag, to_dataclass(config, DCellFilterConfig))
     terms = pd.DataFrame(
         [{"go_id": t, "name": result.dag.terms[t].name, "namespace": result.dag.terms[t].namespace,
           "genes": genes, "n_genes": len(genes)} for t, genes in result.term_genes.items()]

@@ -25,8 +25,9 @@ from torchcell_assets.lib.code_versions import code_version
 from torchcell_assets.lib.metadata import preview
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.hashing import json_digest
+from torchcell_core.loaders import LOADERS
 from torchcell_core.publish import publish, recover, staging_dir
-from torchcell_core.sources.load import LOADERS, load_with_progress
+from torchcell_core.sources.load import load_with_progress
 from torchcell_core.sources.quality import ValueRules
 from torchcell_core.sources.registry import REGISTRY, ResolvedSource, SourceEntry, resolve_source
 

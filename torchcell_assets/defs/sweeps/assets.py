@@ -3,6 +3,8 @@
 checkpoint), and `sweep_table` ranks the configurations on validation and reports the chosen one on test,
 with the graph-set bar chart the reference report used to decide which networks help interaction prediction."""
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 
@@ -20,16 +22,26 @@ from torchcell_assets.defs.models.training import (
 )
 from torchcell_assets.lib.automation import FOLLOW_TRAINING_RUNS
 from torchcell_assets.lib.code_versions import code_version
-from torchcell_assets.lib.metadata import image, latest_metadata, metadata_table
+from torchcell_assets.lib.config_model import config_class, config_values
+from torchcell_assets.lib.metadata import image, metadata_table
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_assets.lib.tables import publish_table
 from torchcell_core.benchmarks.claims import string_versions
 from torchcell_core.benchmarks.model_table import neural_run_rows
 from torchcell_core.benchmarks.sweep_plots import graph_set_bars
 from torchcell_core.hashing import file_sha256
+from torchcell_core.train.config import TrainSettings
 from torchcell_core.train.prediction_check import PREDICTIONS_COMPLETE
 from torchcell_core.train.run_dir import RunDir
-from torchcell_core.train.sweep import FULL, expand_grid, rank_sweep, read_manifest, run_rows, write_manifest
+from torchcell_core.train.sweep import (
+    FULL,
+    SweepRun,
+    expand_grid,
+    rank_sweep,
+    read_manifest,
+    run_rows,
+    write_manifest,
+)
 
 CODE_VERSION = code_version(__name__, PIPES_MODULE)  # this module, the training child and the core code they run
 
@@ -39,14 +51,12 @@ SWEEP_CSV = ("sweeps", "sweep_results.csv")
 GRAPH_SWEEP_PNG = ("sweeps", "graph_set_sweep.png")
 
 
-def manifest_path(storage: TorchcellStorage, sweep_id: str):
-    return storage.path("sweeps", f"{sweep_id}.json")
-
-
-class SweepConfig(dg.Config):
-    """The grid. The default is the reference report's graph sweep: Dango and the HeteroGNN on the trigenic
-    dataset with whole query pairs held out, with each graph set, plus one ablation; each run trains to early
-    stopping on validation (at most `epochs`); set `device: cuda` for full-size runs."""
+class SweepConfig(config_class(TrainSettings, "SweepSettingsConfig")):
+    """The grid, and the settings every run of it trains with: the core's `TrainSettings` (the names, defaults
+    and meaning of `<model>_model`'s config, e.g. `epochs: 0` = each model's default) plus `split` and `nproc`.
+    The default grid is the reference report's graph sweep: Dango and the HeteroGNN on the trigenic dataset with
+    whole query pairs held out, with each graph set, plus one ablation; each run trains to early stopping on
+    validation (at most `epochs`)."""
 
     sweep_id: str = "graph_sets"
     models: list[str] = ["dango", "hetero_gnn"]
@@ -56,12 +66,15 @@ class SweepConfig(dg.Config):
     hparam_grid: dict[str, list[str]] = {}  # e.g. {"embedding_dim": ["32", "64"]}
     # name → key=value items; "<model>.<name>" applies to that model only
     ablations: dict[str, list[str]] = {"dango.no_reconstruction": ["reconstruction_weight=0"]}
-    epochs: int = 20
     split: str = "split_query"
-    seed: int = 0
-    device: str = "cpu"
-    nproc: int = 1
-    bootstrap: int = 1000
+    nproc: int = 1  # ranks per run; > 1 launches torchrun (DDP)
+
+
+def run_training_config(settings: dict[str, Any], run: SweepRun) -> TrainingConfig:
+    """A sweep run's `TrainingConfig`: the manifest's shared settings (a setting an older manifest lacks takes
+    its default) and the run's gene feature, graph set and hyperparameters."""
+    shared = {name: value for name, value in settings.items() if name != "split"}
+    return TrainingConfig(**shared, gene_feature=run.gene_feature, graph_set=run.graph_set, hparams=run.hparams)
 
 
 @dg.asset(group_name="sweeps", code_version=CODE_VERSION, kinds={"json"})
@@ -76,8 +89,8 @@ def sweep_plan(
     ablations = {name: items for name, items in config.ablations.items()}
     runs = expand_grid(config.sweep_id, list(config.models), list(config.datasets), graph_sets,
                        list(config.gene_features), dict(config.hparam_grid), ablations)  # fmt: skip
-    settings = {key: getattr(config, key) for key in ("epochs", "split", "seed", "device", "nproc", "bootstrap")}
-    path = write_manifest(manifest_path(storage, config.sweep_id), runs, settings)
+    settings = {"split": config.split, "nproc": config.nproc, **config_values(config, TrainSettings)}
+    path = write_manifest(storage.sweep_manifest(config.sweep_id), runs, settings)
     keys = [run.key for run in runs]
     context.instance.add_dynamic_partitions(SWEEP_PARTITIONS.name, keys)
     context.log.info(f"sweep {config.sweep_id}: {len(runs)} runs; launch a backfill of sweep_model over {keys[0]}…")
@@ -105,19 +118,17 @@ def sweep_model(
     """One sweep run (the partition `<sweep id>-<n>`), trained through Pipes; logged to wandb in the sweep's group."""
     key = context.partition_key
     sweep_id = key.rsplit("-", 1)[0]
-    settings, runs = read_manifest(manifest_path(storage, sweep_id))
+    settings, runs = read_manifest(storage.sweep_manifest(sweep_id))
     run = runs[key]
-    config = TrainingConfig(epochs=settings["epochs"], seed=settings["seed"],
-                            device=settings["device"], nproc=settings["nproc"], bootstrap=settings["bootstrap"],
-                            gene_feature=run.gene_feature, graph_set=run.graph_set, hparams=run.hparams)  # fmt: skip
+    config = run_training_config(settings, run)
     spec = run_spec(run.model, run.dataset, config)
     train = train_config(run.model, spec, settings["split"], config, storage)
     train.wandb_group, train.run_name = sweep_id, key
-    target = storage.root() / "sweeps" / sweep_id / key
+    target = storage.sweep_run_dir(sweep_id, key)
     context.log.info(f"sweep run {key}: {run.label}")
     shown = {"sweep_id": sweep_id, "configuration": run.label, "model": run.model, "dataset": run.dataset,
              "graph_set": run.graph_set, "ablation": run.ablation}  # fmt: skip
-    return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, True, shown,
+    return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, shown,
                                recorded_dir=storage.relative(target))  # fmt: skip
 
 
@@ -129,13 +140,12 @@ def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) ->
     rows, manifests = [], {}
     for key in sorted(context.instance.get_materialized_partitions(sweep_model.key)):
         sweep_id = key.rsplit("-", 1)[0]
-        path = manifest_path(storage, sweep_id)
-        metadata = latest_metadata(context.instance, sweep_model.key, key)
-        if metadata is None or not path.is_file():
+        path = storage.sweep_manifest(sweep_id)
+        if not path.is_file():
             continue
         manifests.setdefault(sweep_id, read_manifest(path)[1])
         run = manifests[sweep_id].get(key)
-        metrics_path = RunDir(storage.root() / "sweeps" / sweep_id / key).metrics
+        metrics_path = RunDir(storage.sweep_run_dir(sweep_id, key)).metrics
         if run is None or not metrics_path.is_file():
             continue
         rows.append(run_rows(run, pd.read_json(metrics_path, typ="series").to_dict()))
@@ -145,7 +155,7 @@ def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) ->
     published = publish_table(storage, SWEEP_TABLE, SWEEP_CSV, table)
     claims = [f"{sweep_id}: " + string_versions(pd.DataFrame(
         [r for key in part.loc[part["ablation"] == FULL, "key"]  # the full models, not their ablations
-         for r in neural_run_rows(storage.root() / "sweeps" / sweep_id / key)])).line()
+         for r in neural_run_rows(storage.sweep_run_dir(sweep_id, key))])).line()
         for sweep_id, part in table.groupby("sweep_id")]  # fmt: skip
     chart = graph_set_bars(table, storage.path(*GRAPH_SWEEP_PNG))
     chosen = table[table["chosen"]]
@@ -182,7 +192,7 @@ def chosen_is_best_on_validation(storage: TorchcellStorage) -> dg.AssetCheckResu
 def every_run_is_a_partition(context: dg.AssetCheckExecutionContext, storage: TorchcellStorage) -> dg.AssetCheckResult:
     """Each run of every stored sweep manifest is a partition of sweep_model, so a backfill reaches all of them."""
     partitions = set(context.instance.get_dynamic_partitions(SWEEP_PARTITIONS.name))
-    manifests = sorted(storage.directory("sweeps").glob("*.json"))
+    manifests = storage.sweep_manifests()
     missing = [key for path in manifests for key in read_manifest(path)[1] if key not in partitions]
     figures = {"manifests": len(manifests), "missing_partitions": str(missing[:10])}
     return dg.AssetCheckResult(passed=bool(manifests) and not missing, metadata=figures)
