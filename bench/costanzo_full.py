@@ -76,8 +76,10 @@ def main() -> None:
             bare = run_child(CHILD_BARE, files, str(tmp / "bare.parquet"))
             runs.update(1)
         rate = parsed["rows"] / parsed["seconds"]
-        print(f"parse + all checks: {parsed['rows']:,} rows in {parsed['seconds']:.1f} s = {rate:,.0f} rows/s, "
-              f"peak RSS {parsed['peak_rss_kb'] / 2**20:.2f} GiB")  # fmt: skip
+        print(
+            f"parse + all checks: {parsed['rows']:,} rows in {parsed['seconds']:.1f} s = {rate:,.0f} rows/s, "
+            f"peak RSS {parsed['peak_rss_kb'] / 2**20:.2f} GiB"
+        )
         print(f"DuckDB CSV → Parquet alone: {bare['seconds']:.1f} s, peak RSS {bare['peak_rss_kb'] / 2**20:.2f} GiB")
         print(f"ratio (checked / bare): {parsed['seconds'] / bare['seconds']:.2f}x time")
 

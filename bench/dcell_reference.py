@@ -155,17 +155,21 @@ def main() -> None:
     torch.manual_seed(0)
     model = DCell(context, output_per_gene=args.output_per_gene).to(device)
     reference = DCellReference(model)
-    print(f"GO DAG (DCell filter): {counts['terms']:,} terms, {counts['edges']:,} edges, {counts['genes']:,} genes; "
-          f"{len(model.groups)} packed groups in {1 + max(s.height for s in model.terms)} strata; "
-          f"{model.num_parameters():,} parameters (reference {reference.num_parameters():,}); "
-          f"built in {time.perf_counter() - started:.1f} s; device {device}, "
-          f"torch threads {torch.get_num_threads()}")  # fmt: skip
+    print(
+        f"GO DAG (DCell filter): {counts['terms']:,} terms, {counts['edges']:,} edges, {counts['genes']:,} genes; "
+        f"{len(model.groups)} packed groups in {1 + max(s.height for s in model.terms)} strata; "
+        f"{model.num_parameters():,} parameters (reference {reference.num_parameters():,}); "
+        f"built in {time.perf_counter() - started:.1f} s; device {device}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
 
     batches = [b.to(device) for b in random_batches(args.genotypes, context.num_genes, args.batch_size)]
-    print(f"max |packed - reference| over predictions and aux loss, train then eval mode, one batch: "
-          f"float64 {max_difference(model, batches[0], torch.float64):.1e}, "
-          f"float32 {max_difference(model, batches[0], torch.float32):.1e} (train-mode BatchNorm of a term "
-          f"whose genes no sample perturbs divides rounding noise by sqrt(eps))")  # fmt: skip
+    print(
+        f"max |packed - reference| over predictions and aux loss, train then eval mode, one batch: "
+        f"float64 {max_difference(model, batches[0], torch.float64):.1e}, "
+        f"float32 {max_difference(model, batches[0], torch.float32):.1e} (train-mode BatchNorm of a term "
+        f"whose genes no sample perturbs divides rounding noise by sqrt(eps))"
+    )
     steps = args.max_batches or len(batches)
     scaled = f" (first {steps} of {len(batches)} batches, scaled up)" if steps < len(batches) else ""
     packed = epoch_seconds(model, batches, args.max_batches)
@@ -178,9 +182,11 @@ def main() -> None:
     weights = sum(s.in_dim * s.out_dim for s in model.terms)
     wide = [s for s in model.terms if s.out_dim > 100]
     flops = 6 * n * weights  # multiply-adds of the subsystem Linears, forward (2) and backward (4)
-    print(f"subsystem matmul work: {flops / 1e12:.2f} TFLOP per epoch; packed {flops / packed / 1e9:.0f} GFLOP/s, "
-          f"reference {flops / looped / 1e9:.0f} GFLOP/s; the {len(wide)} terms wider than 100 hold "
-          f"{sum(s.in_dim * s.out_dim for s in wide) / weights:.0%} of the weights")  # fmt: skip
+    print(
+        f"subsystem matmul work: {flops / 1e12:.2f} TFLOP per epoch; packed {flops / packed / 1e9:.0f} GFLOP/s, "
+        f"reference {flops / looped / 1e9:.0f} GFLOP/s; the {len(wide)} terms wider than 100 hold "
+        f"{sum(s.in_dim * s.out_dim for s in wide) / weights:.0%} of the weights"
+    )
 
 
 if __name__ == "__main__":

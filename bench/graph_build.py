@@ -89,12 +89,17 @@ def tables_from_data(data: Path, out_dir: Path) -> dict[str, int]:
         path = sources.joinpath(*parts)
         return path if path.is_file() else None
 
-    networks = tuple(("string", v, p) for v in ("9.1", "11.0", "12.0")
-                     if (p := present(f"string_v{v.replace('.', '_')}", "edges.parquet")))  # fmt: skip
+    networks = tuple(
+        ("string", v, p)
+        for v in ("9.1", "11.0", "12.0")
+        if (p := present(f"string_v{v.replace('.', '_')}", "edges.parquet"))
+    )
     if biogrid := present("biogrid", "edges.parquet"):
         networks += (("biogrid", "TAB3", biogrid),)
-    datasets = tuple({"id": d, "name": d, "version": "bench", "citation": "", "url": "", "source_sha256": "{}",
-                      "simulated": True} for d in SCREEN_DATASETS)  # fmt: skip
+    datasets = tuple(
+        {"id": d, "name": d, "version": "bench", "citation": "", "url": "", "source_sha256": "{}", "simulated": True}
+        for d in SCREEN_DATASETS
+    )
     outputs = SourceOutputs(
         genes=sources / "s288c_genes.parquet",
         go_terms=present("go", "terms.parquet"),
@@ -170,16 +175,28 @@ def naive_vs_copy(tables: Path, work: Path, rows: int, pool: int, budget_s: floa
     slice_dir = work / "slice"
     counts = write_slice(tables, slice_dir, rows)
     con = duckdb.connect()
-    params = con.sql(
-        """SELECT e.*, o."to" AS genotype, g.n_perturbations AS genotype_n, d."to" AS dataset, a.alleles
+    params = (
+        con.sql(
+            """SELECT e.*, o."to" AS genotype, g.n_perturbations AS genotype_n, d."to" AS dataset, a.alleles
            FROM read_parquet($e) e JOIN read_parquet($o) o ON o."from" = e.id
            JOIN read_parquet($d) d ON d."from" = e.id JOIN read_parquet($g) g ON g.id = o."to"
            JOIN (SELECT "from", list("to" ORDER BY "to") AS alleles FROM read_parquet($h) GROUP BY 1) a
              ON a."from" = o."to"
         """,
-        params={k: str(slice_dir / f"{n}.parquet") for k, n in
-         [("e", "Experiment"), ("o", "OF_GENOTYPE"), ("d", "IN_DATASET"), ("g", "Genotype"), ("h", "HAS_ALLELE")]},
-    ).to_arrow_table().to_pylist()  # fmt: skip
+            params={
+                k: str(slice_dir / f"{n}.parquet")
+                for k, n in [
+                    ("e", "Experiment"),
+                    ("o", "OF_GENOTYPE"),
+                    ("d", "IN_DATASET"),
+                    ("g", "Genotype"),
+                    ("h", "HAS_ALLELE"),
+                ]
+            },
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
     con.close()
     timings, merged, window = {}, 0, []
     for method in ("copy", "merge"):
@@ -212,9 +229,11 @@ def naive_vs_copy(tables: Path, work: Path, rows: int, pool: int, budget_s: floa
     merge_s = timings["merge"]
     if merged < len(params):  # stopped at the time budget: the rest at the last rate, a lower bound (cost grows)
         merge_s += (len(params) - merged) * window[-1]
-        print(f"    row-by-row MERGE stopped after {merged:,} experiments in {timings['merge']:.0f} s "
-              f"(per experiment: {window[0] * 1e3:.1f} ms for the first 1,000, {window[-1] * 1e3:.1f} ms for the "
-              f"last); all {rows:,} at the last rate: ≥ {merge_s:,.0f} s")  # fmt: skip
+        print(
+            f"    row-by-row MERGE stopped after {merged:,} experiments in {timings['merge']:.0f} s "
+            f"(per experiment: {window[0] * 1e3:.1f} ms for the first 1,000, {window[-1] * 1e3:.1f} ms for the "
+            f"last); all {rows:,} at the last rate: ≥ {merge_s:,.0f} s"
+        )
     else:
         print(f"    row-by-row MERGE {merge_s:.1f} s ({rows / merge_s:,.0f} experiments/s)")
     print(f"    ratio MERGE/COPY {'≥ ' if merged < len(params) else ''}{merge_s / timings['copy']:,.0f}×")
@@ -248,8 +267,10 @@ def main() -> None:
         db = args.db or work / "graph"
         if not args.skip_build:
             build = run_child(CHILD_BUILD, str(tables), str(db), str(pool), json.dumps(counts))
-            print(f"\n(a) build: {build['seconds']:.1f} s, peak RSS {build['peak_rss_kb'] / 2**20:.2f} GiB "
-                  f"(buffer pool {args.buffer_pool_gib:g} GiB; goal: under 300 s and 6 GiB)")  # fmt: skip
+            print(
+                f"\n(a) build: {build['seconds']:.1f} s, peak RSS {build['peak_rss_kb'] / 2**20:.2f} GiB "
+                f"(buffer pool {args.buffer_pool_gib:g} GiB; goal: under 300 s and 6 GiB)"
+            )
             for name, t in sorted(build["tables"].items(), key=lambda item: -item[1]["seconds"])[:6]:
                 print(f"    {name:<12} {t['rows']:>12,} rows  {t['seconds']:7.1f} s")
         datasets = json.dumps(list(SCREEN_DATASETS))

@@ -69,10 +69,11 @@ def ball_fraction(model: HeteroGNN, perturbed: torch.Tensor, batch: torch.Tensor
     """Mean share of the genes within k hops downstream of a sample's removed genes (what gets recomputed)."""
     union = torch.cat([edge_index for edge_index, _ in model.full_edges()], dim=1)
     sizes = [
-        k_hop_subgraph(perturbed[batch == s], model.num_layers, union, num_nodes=model.num_genes,
-                       flow="target_to_source")[0].numel()
+        k_hop_subgraph(
+            perturbed[batch == s], model.num_layers, union, num_nodes=model.num_genes, flow="target_to_source"
+        )[0].numel()
         for s in range(num_samples)
-    ]  # fmt: skip
+    ]
     return sum(sizes) / (num_samples * model.num_genes)
 
 
@@ -111,8 +112,9 @@ def main() -> None:
 
     for num_layers in args.layers:
         torch.manual_seed(0)
-        model = HeteroGNN(args.genes, 2, relations, edges, hidden=args.hidden, num_layers=num_layers,
-                          operator_chunk=args.chunk).eval()  # fmt: skip
+        model = HeteroGNN(
+            args.genes, 2, relations, edges, hidden=args.hidden, num_layers=num_layers, operator_chunk=args.chunk
+        ).eval()
         with torch.no_grad():
             few = batch < args.check_samples
             exact = model.double()
@@ -130,8 +132,10 @@ def main() -> None:
         scale = slow.abs().max().item()
         covered = ball_fraction(model, perturbed, batch, args.samples)
         print(f"k={num_layers}: k-hop balls cover {covered:.1%} of the genes per sample on average")
-        print(f"  float64 max |diff| over {args.check_samples} samples: {error64:.2e}; float32 over the batch: "
-              f"{error32:.2e} (sums up to {scale:,.0f}: relative {error32 / scale:.1e})")  # fmt: skip
+        print(
+            f"  float64 max |diff| over {args.check_samples} samples: {error64:.2e}; float32 over the batch: "
+            f"{error32:.2e} (sums up to {scale:,.0f}: relative {error32 / scale:.1e})"
+        )
         print(f"  naive per-sample full pass: {naive_s:.2f} s = {naive_s / args.samples * 1e3:.1f} ms/sample")
         print(f"  batched k-hop (wild type once + disjoint recompute, chunk {args.chunk}): {batched_s:.3f} s")
         print(f"  ratio (naive / batched): {naive_s / batched_s:.1f}x")

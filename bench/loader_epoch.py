@@ -144,9 +144,12 @@ def measure(table_path: str, gene_table: str | None, synthetic_genes: bool, naiv
             return dataset[index]
 
     naive = DataLoader(
-        PerSample(), batch_size=BATCH_SIZES[0], shuffle=True, generator=torch.Generator().manual_seed(0),
+        PerSample(),
+        batch_size=BATCH_SIZES[0],
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
         collate_fn=collate_samples,
-    )  # fmt: skip
+    )
     started = time.perf_counter()
     for _ in progress(naive, "naive per-sample path", "batches"):
         pass
@@ -176,8 +179,10 @@ def main() -> None:
             table = synthetic_trigenic_table(args.genotypes)
             path = Path(tmp) / "synthetic.parquet"
             pq.write_table(table, path)
-            print(f"synthetic table: {table.num_rows:,} genotypes, {path.stat().st_size / 2**20:.0f} MiB Parquet, "
-                  f"built and written in {time.perf_counter() - started:.1f} s")  # fmt: skip
+            print(
+                f"synthetic table: {table.num_rows:,} genotypes, {path.stat().st_size / 2**20:.0f} MiB Parquet, "
+                f"built and written in {time.perf_counter() - started:.1f} s"
+            )
             del table
         command = [sys.executable, __file__, "--measure", str(path), "--naive-samples", str(args.naive_samples)]
         if args.gene_table:
@@ -188,20 +193,28 @@ def main() -> None:
         r = json.loads(done.stdout.splitlines()[-1])
 
     n = r["samples"]
-    print(f"dataset build (Parquet → tensors): {r['build_s']:.2f} s for {n:,} samples, "
-          f"{r['perturbations']:,} perturbations; torch threads {r['torch_threads']}")  # fmt: skip
+    print(
+        f"dataset build (Parquet → tensors): {r['build_s']:.2f} s for {n:,} samples, "
+        f"{r['perturbations']:,} perturbations; torch threads {r['torch_threads']}"
+    )
     for batch_size in BATCH_SIZES:
         seconds = r[f"epoch_s_{batch_size}"]
         print(f"epoch, batch {batch_size:>4} (__getitems__): {seconds:.2f} s = {n / seconds:,.0f} samples/s")
     seconds = r["sampler_epoch_s"]
-    print(f"epoch, batch {BATCH_SIZES[0]:>4} via sampler= (torch BatchSampler, as with DistributedSampler): "
-          f"{seconds:.2f} s = {n / seconds:,.0f} samples/s")  # fmt: skip
+    print(
+        f"epoch, batch {BATCH_SIZES[0]:>4} via sampler= (torch BatchSampler, as with DistributedSampler): "
+        f"{seconds:.2f} s = {n / seconds:,.0f} samples/s"
+    )
     naive_epoch = r["naive_s"] * n / r["naive_samples"]
-    print(f"naive per-sample path, batch {BATCH_SIZES[0]}: {r['naive_samples']:,} samples in {r['naive_s']:.2f} s "
-          f"= {r['naive_samples'] / r['naive_s']:,.0f} samples/s; epoch extrapolated {naive_epoch:.1f} s")  # fmt: skip
+    print(
+        f"naive per-sample path, batch {BATCH_SIZES[0]}: {r['naive_samples']:,} samples in {r['naive_s']:.2f} s "
+        f"= {r['naive_samples'] / r['naive_s']:,.0f} samples/s; epoch extrapolated {naive_epoch:.1f} s"
+    )
     print(f"ratio (naive / batched, batch {BATCH_SIZES[0]}): {naive_epoch / r[f'epoch_s_{BATCH_SIZES[0]}']:.1f}x")
-    print(f"peak RSS {r['peak_rss_gib']:.2f} GiB (after imports {r['rss_after_imports_gib']:.2f} GiB, "
-          f"after build {r['rss_after_build_gib']:.2f} GiB)")  # fmt: skip
+    print(
+        f"peak RSS {r['peak_rss_gib']:.2f} GiB (after imports {r['rss_after_imports_gib']:.2f} GiB, "
+        f"after build {r['rss_after_build_gib']:.2f} GiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,10 @@ def main() -> None:
         cache = Path(tmp) / "cache"
         (table, _), parse_s = timed(lambda: load_reference_gene_table(cache))
         _, cached_s = timed(lambda: load_reference_gene_table(cache))
-        print(f"genome ({table.num_rows:,} genes): parse {parse_s:.2f} s, cached {cached_s:.3f} s, "
-              f"ratio {parse_s / cached_s:.0f}x")  # fmt: skip
+        print(
+            f"genome ({table.num_rows:,} genes): parse {parse_s:.2f} s, cached {cached_s:.3f} s, "
+            f"ratio {parse_s / cached_s:.0f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,15 @@ import pandas as pd
 from torchcell_core.progress import progress
 from torchcell_core.train.run_dir import CONFIG_JSON, RunDir
 
-FAMILY = {"elastic_net": "classical", "svr": "classical", "random_forest": "classical", "mlp": "neural",
-          "dcell": "ontology", "dango": "graph", "hetero_gnn": "graph"}  # fmt: skip
+FAMILY = {
+    "elastic_net": "classical",
+    "svr": "classical",
+    "random_forest": "classical",
+    "mlp": "neural",
+    "dcell": "ontology",
+    "dango": "graph",
+    "hetero_gnn": "graph",
+}
 LABELS = ("fitness", "interaction")
 FOLDS = ("train", "val", "test")
 CEILING_SHARE = 0.8
@@ -74,8 +81,9 @@ def cut_train_rows(table, split: str, limit: int, seed: int):
     return table.take(pa.array(keep))
 
 
-def fit_one(data: Path, dataset: str, split: str, feature: str, model: str, max_rows: int, seed: int,
-            bootstrap: int) -> dict:  # fmt: skip
+def fit_one(
+    data: Path, dataset: str, split: str, feature: str, model: str, max_rows: int, seed: int, bootstrap: int
+) -> dict:
     """Fit one classical baseline (the `classical_baselines` asset's recipe) and report its test metrics,
     timing and this process's peak RSS."""
     import pyarrow.parquet as pq
@@ -91,8 +99,9 @@ def fit_one(data: Path, dataset: str, split: str, feature: str, model: str, max_
         raise ValueError(f"{feature}: feature rows do not follow the genome's gene index")
     table = cut_train_rows(pq.read_table(data / "datasets" / f"{dataset}.parquet"), split, max_rows, seed)
     p_values = np.asarray(table.column("interaction_p_value").to_numpy(zero_copy_only=False), dtype=float)
-    designs = {fold: design_matrix(PerturbationDataset(table, genes, split, fold), features.numpy(), "sum")
-               for fold in FOLDS}  # fmt: skip
+    designs = {
+        fold: design_matrix(PerturbationDataset(table, genes, split, fold), features.numpy(), "sum") for fold in FOLDS
+    }
     del features, table
     fold_p = {fold: p_values[design.rows] for fold, design in designs.items()}
     rss_before = peak_rss_bytes()
@@ -104,17 +113,41 @@ def fit_one(data: Path, dataset: str, split: str, feature: str, model: str, max_
     grid = len(DEFAULT_GRIDS[model])
     fitted = [t for t in result.targets.values() if t.n_train]
     n_train = max((t.n_train for t in fitted), default=0)
-    return {"model": model, "feature": feature, "dataset": dataset, "n_train": n_train,
-            "dim": int(designs["train"].x.shape[1]), "fit_seconds": fit_seconds,
-            "rows_per_s": sum(t.n_train for t in fitted) * grid / fit_seconds if fitted else float("nan"),
-            "rss_before_fit": rss_before, "peak_rss": peak_rss_bytes(), "test": metrics["test"]}  # fmt: skip
+    return {
+        "model": model,
+        "feature": feature,
+        "dataset": dataset,
+        "n_train": n_train,
+        "dim": int(designs["train"].x.shape[1]),
+        "fit_seconds": fit_seconds,
+        "rows_per_s": sum(t.n_train for t in fitted) * grid / fit_seconds if fitted else float("nan"),
+        "rss_before_fit": rss_before,
+        "peak_rss": peak_rss_bytes(),
+        "test": metrics["test"],
+    }
 
 
 def run_child(args: argparse.Namespace, feature: str, model: str) -> dict:
     """`fit_one` in a fresh process (its own peak RSS); the child's last stdout line is its JSON result."""
-    command = [sys.executable, __file__, "--one", feature, model, "--data", str(args.data), "--dataset", args.dataset,
-               "--split", args.split, "--max-train-rows", str(args.max_train_rows), "--seed", str(args.seed),
-               "--bootstrap", str(args.bootstrap)]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--one",
+        feature,
+        model,
+        "--data",
+        str(args.data),
+        "--dataset",
+        args.dataset,
+        "--split",
+        args.split,
+        "--max-train-rows",
+        str(args.max_train_rows),
+        "--seed",
+        str(args.seed),
+        "--bootstrap",
+        str(args.bootstrap),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"{feature}/{model} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -129,11 +162,19 @@ def _ci(values: dict) -> tuple[float, float]:
 
 def classical_row(result: dict) -> dict:
     """One table row from a `fit_one` result (NaN metrics when the child failed)."""
-    row = {"model": result["model"], "family": "classical", "feature": result["feature"], "dataset": result["dataset"],
-           "train rows": result.get("n_train", 0), "epochs": None, "parameters": None,
-           "fit s": result.get("fit_seconds", float("nan")), "rows/s": result.get("rows_per_s", float("nan")),
-           "peak RSS GiB": result.get("peak_rss", float("nan")) / GIB,
-           "GiB before fit": result.get("rss_before_fit", float("nan")) / GIB}  # fmt: skip
+    row = {
+        "model": result["model"],
+        "family": "classical",
+        "feature": result["feature"],
+        "dataset": result["dataset"],
+        "train rows": result.get("n_train", 0),
+        "epochs": None,
+        "parameters": None,
+        "fit s": result.get("fit_seconds", float("nan")),
+        "rows/s": result.get("rows_per_s", float("nan")),
+        "peak RSS GiB": result.get("peak_rss", float("nan")) / GIB,
+        "GiB before fit": result.get("rss_before_fit", float("nan")) / GIB,
+    }
     for label in LABELS:
         values = result.get("test", {}).get(label, {})
         row[label] = float(values.get("pearson", float("nan")))
@@ -151,11 +192,19 @@ def neural_row(path: str | Path, default_dataset: str) -> dict:
     if config_path.is_file():
         dataset = Path(json.loads(config_path.read_text())["dataset"]).stem
     seconds = sum(h.get("seconds", 0.0) for h in metrics.get("history", []))
-    row = {"model": metrics["model"], "family": FAMILY.get(metrics["model"], "neural"), "feature": "learned",
-           "dataset": dataset, "train rows": metrics.get("splits", {}).get("train", {}).get("fitness", {}).get("n"),
-           "epochs": metrics.get("epochs_completed"), "parameters": metrics.get("num_parameters"),
-           "fit s": seconds or float("nan"), "rows/s": metrics.get("train_samples_per_s", float("nan")),
-           "peak RSS GiB": float("nan"), "GiB before fit": float("nan")}  # fmt: skip
+    row = {
+        "model": metrics["model"],
+        "family": FAMILY.get(metrics["model"], "neural"),
+        "feature": "learned",
+        "dataset": dataset,
+        "train rows": metrics.get("splits", {}).get("train", {}).get("fitness", {}).get("n"),
+        "epochs": metrics.get("epochs_completed"),
+        "parameters": metrics.get("num_parameters"),
+        "fit s": seconds or float("nan"),
+        "rows/s": metrics.get("train_samples_per_s", float("nan")),
+        "peak RSS GiB": float("nan"),
+        "GiB before fit": float("nan"),
+    }
     for label in LABELS:
         values = metrics["splits"]["test"].get(label, {})
         row[label] = float(values.get("pearson", float("nan")))
@@ -178,20 +227,45 @@ def _pearson_cell(row: dict, label: str) -> str:
 def markdown_table(rows: list[dict], ceilings: dict, dataset: str) -> str:
     """The comparison as Markdown: one line per model run, the interaction's share of each ceiling (rows on
     `dataset` only), fit seconds, rows/s and peak RSS."""
-    header = ["model", "family", "feature", "dataset", "train rows", "epochs", "parameters", "fitness r [95% CI]",
-              "interaction r [95% CI]", "/meas", "/oracle", "fit s", "rows/s", "peak RSS GiB",
-              "GiB before fit"]  # fmt: skip
+    header = [
+        "model",
+        "family",
+        "feature",
+        "dataset",
+        "train rows",
+        "epochs",
+        "parameters",
+        "fitness r [95% CI]",
+        "interaction r [95% CI]",
+        "/meas",
+        "/oracle",
+        "fit s",
+        "rows/s",
+        "peak RSS GiB",
+        "GiB before fit",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         shares = []
         for kind in ("measurement", "oracle"):
             ceiling = ceilings.get(kind, float("nan")) if row["dataset"] == dataset else float("nan")
             shares.append(_num(row["interaction"] / ceiling, 2) if math.isfinite(ceiling) and ceiling > 0 else "—")
-        cells = [row["model"], row["family"], row["feature"], row["dataset"], _num(row["train rows"], thousands=True),
-                 _num(row["epochs"], thousands=True), _num(row["parameters"], thousands=True),
-                 _pearson_cell(row, "fitness"), _pearson_cell(row, "interaction"), *shares, _num(row["fit s"], 1),
-                 _num(row["rows/s"], thousands=True), _num(row["peak RSS GiB"], 2),
-                 _num(row["GiB before fit"], 2)]  # fmt: skip
+        cells = [
+            row["model"],
+            row["family"],
+            row["feature"],
+            row["dataset"],
+            _num(row["train rows"], thousands=True),
+            _num(row["epochs"], thousands=True),
+            _num(row["parameters"], thousands=True),
+            _pearson_cell(row, "fitness"),
+            _pearson_cell(row, "interaction"),
+            *shares,
+            _num(row["fit s"], 1),
+            _num(row["rows/s"], thousands=True),
+            _num(row["peak RSS GiB"], 2),
+            _num(row["GiB before fit"], 2),
+        ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -221,19 +295,23 @@ def verdict(rows: list[dict], ceilings: dict, dataset: str, close: float = 0.05)
                 lines.append(f"interaction: no {kind} ceiling (not a simulated screen)")
                 continue
             checks[kind] = bool(r >= CEILING_SHARE * ceiling)
-            lines.append(f"interaction: best graph/ontology {_name(graph)} r = {r:.3f} vs {CEILING_SHARE} × {kind} "
-                         f"ceiling {ceiling:.3f} = {CEILING_SHARE * ceiling:.3f} ({r / ceiling:.2f} of it): "
-                         f"{'MET' if checks[kind] else 'NOT MET'}")  # fmt: skip
+            lines.append(
+                f"interaction: best graph/ontology {_name(graph)} r = {r:.3f} vs {CEILING_SHARE} × {kind} "
+                f"ceiling {ceiling:.3f} = {CEILING_SHARE * ceiling:.3f} ({r / ceiling:.2f} of it): "
+                f"{'MET' if checks[kind] else 'NOT MET'}"
+            )
         if classical is None:
             checks["beats_classical"] = None
             lines.append("interaction: no classical baseline to compare with")
         else:
             checks["beats_classical"] = bool(r > classical["interaction"])
             overlap = graph["interaction ci"][0] <= classical["interaction ci"][1]
-            lines.append(f"interaction: {_name(graph)} {r:.3f} vs best classical {_name(classical)} "
-                         f"{classical['interaction']:.3f} (difference {r - classical['interaction']:+.3f}"
-                         f"{', 95% CIs overlap' if overlap else ''}): "
-                         f"{'MET' if checks['beats_classical'] else 'NOT MET'}")  # fmt: skip
+            lines.append(
+                f"interaction: {_name(graph)} {r:.3f} vs best classical {_name(classical)} "
+                f"{classical['interaction']:.3f} (difference {r - classical['interaction']:+.3f}"
+                f"{', 95% CIs overlap' if overlap else ''}): "
+                f"{'MET' if checks['beats_classical'] else 'NOT MET'}"
+            )
     best, best_classical = _best(rows, "fitness"), _best(rows, "fitness", ("classical",))
     if best is None or best_classical is None:
         checks["fitness_close"] = None
@@ -241,9 +319,11 @@ def verdict(rows: list[dict], ceilings: dict, dataset: str, close: float = 0.05)
     else:
         gap = best["fitness"] - best_classical["fitness"]
         checks["fitness_close"] = bool(gap <= close)
-        lines.append(f"fitness: best classical {_name(best_classical)} {best_classical['fitness']:.3f} vs best model "
-                     f"{_name(best)} {best['fitness']:.3f} (gap {gap:.3f}, close = within {close}): "
-                     f"{'MET' if checks['fitness_close'] else 'NOT MET'}")  # fmt: skip
+        lines.append(
+            f"fitness: best classical {_name(best_classical)} {best_classical['fitness']:.3f} vs best model "
+            f"{_name(best)} {best['fitness']:.3f} (gap {gap:.3f}, close = within {close}): "
+            f"{'MET' if checks['fitness_close'] else 'NOT MET'}"
+        )
     return lines, checks
 
 
@@ -281,8 +361,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.one:
-        result = fit_one(args.data, args.dataset, args.split, *args.one, args.max_train_rows, args.seed,
-                         args.bootstrap)  # fmt: skip
+        result = fit_one(args.data, args.dataset, args.split, *args.one, args.max_train_rows, args.seed, args.bootstrap)
         print(json.dumps(result, default=float))
         return
     started = time.perf_counter()
@@ -292,18 +371,25 @@ def main(argv: list[str] | None = None) -> None:
         result = run_child(args, feature, model)
         rows.append(classical_row(result))
         r = rows[-1]
-        fits.write(f"# {feature}/{model}: fitness {r['fitness']:.3f}, interaction {r['interaction']:.3f}, "
-                   f"{r['fit s']:.1f} s, peak {r['peak RSS GiB']:.2f} GiB", file=sys.stderr)  # fmt: skip
+        fits.write(
+            f"# {feature}/{model}: fitness {r['fitness']:.3f}, interaction {r['interaction']:.3f}, "
+            f"{r['fit s']:.1f} s, peak {r['peak RSS GiB']:.2f} GiB",
+            file=sys.stderr,
+        )
     rows += [neural_row(path, args.dataset) for path in args.runs]
     ceilings = noise_ceilings(args.data, args.dataset, args.split)
-    print(f"## {args.dataset} ({args.split}, test fold): classical fits on ≤ {args.max_train_rows:,} train rows, "
-          f"seed {args.seed}\n")  # fmt: skip
+    print(
+        f"## {args.dataset} ({args.split}, test fold): classical fits on ≤ {args.max_train_rows:,} train rows, "
+        f"seed {args.seed}\n"
+    )
     print(markdown_table(rows, ceilings, args.dataset))
     if args.runs_note:
         print(f"\nNeural runs: {args.runs_note}. Classical fits: this machine, one child process each.")
     if ceilings:
-        print(f"\nNoise ceilings (interaction, {ceilings['n']:,} test rows): measurement "
-              f"{ceilings['measurement']:.3f}, oracle {ceilings['oracle']:.3f}")  # fmt: skip
+        print(
+            f"\nNoise ceilings (interaction, {ceilings['n']:,} test rows): measurement "
+            f"{ceilings['measurement']:.3f}, oracle {ceilings['oracle']:.3f}"
+        )
     lines, _ = verdict(rows, ceilings, args.dataset, args.close)
     print("\nVerdict:\n" + "\n".join(f"- {line}" for line in lines))
     print(f"\nwall time {time.perf_counter() - started:.0f} s")

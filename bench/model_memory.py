@@ -56,17 +56,23 @@ def write_dataset(path: Path, genes: list[str], num_triples: int, seed: int = 0)
     chosen = np.sort(np.stack([rng.choice(len(genes), 3, replace=False) for _ in range(num_triples)]), axis=1)
     names = [[genes[g] for g in row] for row in chosen.tolist()]
     temperature = rng.choice([1.0, 37 / 30], size=num_triples).astype(np.float32)
-    table = pa.table({
-        "dataset": ["synthetic"] * num_triples, "genotype": ["+".join(n) for n in names],
-        "genes": pa.array(names, pa.list_(pa.string())), "n_genes": pa.array(np.full(num_triples, 3), pa.int8()),
-        "environment": np.where(temperature == 1.0, "YPD_30C", "YPD_37C"),
-        "env_temperature": pa.array(temperature, pa.float32()),
-        "env_media_YPD": pa.array(np.ones(num_triples), pa.float32()),
-        "fitness": rng.normal(0.8, 0.1, num_triples), "fitness_std": np.full(num_triples, 0.01),
-        "interaction": rng.normal(0.0, 0.05, num_triples), "interaction_p_value": rng.uniform(size=num_triples),
-        "split_random": rng.choice(["train", "val", "test"], size=num_triples, p=[0.7, 0.15, 0.15]),
-        "simulated": [True] * num_triples,
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "dataset": ["synthetic"] * num_triples,
+            "genotype": ["+".join(n) for n in names],
+            "genes": pa.array(names, pa.list_(pa.string())),
+            "n_genes": pa.array(np.full(num_triples, 3), pa.int8()),
+            "environment": np.where(temperature == 1.0, "YPD_30C", "YPD_37C"),
+            "env_temperature": pa.array(temperature, pa.float32()),
+            "env_media_YPD": pa.array(np.ones(num_triples), pa.float32()),
+            "fitness": rng.normal(0.8, 0.1, num_triples),
+            "fitness_std": np.full(num_triples, 0.01),
+            "interaction": rng.normal(0.0, 0.05, num_triples),
+            "interaction_p_value": rng.uniform(size=num_triples),
+            "split_random": rng.choice(["train", "val", "test"], size=num_triples, p=[0.7, 0.15, 0.15]),
+            "simulated": [True] * num_triples,
+        }
+    )
     pq.write_table(table, path)
 
 
@@ -79,8 +85,9 @@ def write_cell_graph(path: Path, genes: list[str], edges_per_type: int, seed: in
     data["gene"].node_ids, data["gene"].num_nodes = genes, len(genes)
     for relation in ("network_0", "network_1", "regulates"):
         directed = relation == "regulates"
-        pairs = torch.randint(0, len(genes), (2, edges_per_type if directed else edges_per_type // 2),
-                              generator=generator)  # fmt: skip
+        pairs = torch.randint(
+            0, len(genes), (2, edges_per_type if directed else edges_per_type // 2), generator=generator
+        )
         pairs = pairs[:, pairs[0] != pairs[1]]
         if not directed:
             pairs = torch.cat([pairs, pairs.flip(0)], dim=1)
@@ -107,13 +114,23 @@ def write_go(terms_path: Path, edges_path: Path, genes: list[str], num_terms: in
             sets[t] = set(rng.choice(len(genes), rng.integers(5, 41), replace=False).tolist())
         for child in children[t]:
             sets[t] |= sets[child]
-    pq.write_table(pa.table({
-        "go_id": ids, "name": ids, "namespace": ["biological_process"] * num_terms,
-        "genes": [[genes[g] for g in sorted(s)] for s in sets], "n_genes": [len(s) for s in sets],
-    }), terms_path)  # fmt: skip
+    pq.write_table(
+        pa.table(
+            {
+                "go_id": ids,
+                "name": ids,
+                "namespace": ["biological_process"] * num_terms,
+                "genes": [[genes[g] for g in sorted(s)] for s in sets],
+                "n_genes": [len(s) for s in sets],
+            }
+        ),
+        terms_path,
+    )
     rows = [(ids[child], ids[parent]) for child, ups in parents.items() for parent in ups]
-    pq.write_table(pa.table({"child": [c for c, _ in rows], "parent": [p for _, p in rows],
-                             "relation": ["is_a"] * len(rows)}), edges_path)  # fmt: skip
+    pq.write_table(
+        pa.table({"child": [c for c, _ in rows], "parent": [p for _, p in rows], "relation": ["is_a"] * len(rows)}),
+        edges_path,
+    )
 
 
 def peak_gib() -> float:
@@ -143,21 +160,51 @@ def run_one(args: argparse.Namespace) -> dict:
         return sizes[-1]
 
     loop.eval_batch_size = chosen
-    argv = ["--model", args.one, "--dataset", str(data / "dataset.parquet"), "--gene-table", str(data / "genes.txt"),
-            "--out", str(data / f"run-{args.one}"), "--epochs", str(args.epochs), "--device", "cpu",
-            "--wandb", "disabled", "--bootstrap", "100", "--eval-batch-size", str(args.eval_batch_size),
-            "--eval-memory-gib", str(args.eval_memory_gib), "--no-resume"]  # fmt: skip
+    argv = [
+        "--model",
+        args.one,
+        "--dataset",
+        str(data / "dataset.parquet"),
+        "--gene-table",
+        str(data / "genes.txt"),
+        "--out",
+        str(data / f"run-{args.one}"),
+        "--epochs",
+        str(args.epochs),
+        "--device",
+        "cpu",
+        "--wandb",
+        "disabled",
+        "--bootstrap",
+        "100",
+        "--eval-batch-size",
+        str(args.eval_batch_size),
+        "--eval-memory-gib",
+        str(args.eval_memory_gib),
+        "--no-resume",
+    ]
     argv += [item for key, value in settings.hparams.items() for item in ("--hparam", f"{key}={value}")]
     if settings.graph_set:
         argv += ["--cell-graph", str(data / "cell_graph.pt")]
     if settings.go:
-        argv += ["--go-terms", str(data / "go_terms.parquet"), "--go-edges", str(data / "go_edges.parquet"),
-                 "--go-dataset-genes"]  # fmt: skip
+        argv += [
+            "--go-terms",
+            str(data / "go_terms.parquet"),
+            "--go-edges",
+            str(data / "go_edges.parquet"),
+            "--go-dataset-genes",
+        ]
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     document = train_main(argv)
-    return {"model": args.one, "parameters": int(document["num_parameters"]), "train_gib": max(after_training),
-            "peak_gib": peak_gib(), "eval_batch": max(sizes), "seconds": time.perf_counter() - started}  # fmt: skip
+    return {
+        "model": args.one,
+        "parameters": int(document["num_parameters"]),
+        "train_gib": max(after_training),
+        "peak_gib": peak_gib(),
+        "eval_batch": max(sizes),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -187,23 +234,38 @@ def main(argv: list[str] | None = None) -> None:
         write_dataset(data / "dataset.parquet", genes, max(100, round(args.scale * TRIPLES)))
         write_cell_graph(data / "cell_graph.pt", genes, args.edges)
         write_go(data / "go_terms.parquet", data / "go_edges.parquet", genes, args.terms)
-        print(f"{args.genes} genes, 3 x {args.edges} edges, {max(100, round(args.scale * TRIPLES))} triples, "
-              f"{args.terms} GO terms; {args.epochs} epoch(s), eval_batch_size {args.eval_batch_size} "
-              f"(0 = automatic), eval_memory_gib {args.eval_memory_gib}", flush=True)  # fmt: skip
-        print("| model | parameters | peak after training GiB | peak with evaluation GiB | eval batch | s | "
-              f"within {GOAL_GIB:g} GiB |\n|---|---|---|---|---|---|---|", flush=True)  # fmt: skip
+        print(
+            f"{args.genes} genes, 3 x {args.edges} edges, {max(100, round(args.scale * TRIPLES))} triples, "
+            f"{args.terms} GO terms; {args.epochs} epoch(s), eval_batch_size {args.eval_batch_size} "
+            f"(0 = automatic), eval_memory_gib {args.eval_memory_gib}",
+            flush=True,
+        )
+        print(
+            "| model | parameters | peak after training GiB | peak with evaluation GiB | eval batch | s | "
+            f"within {GOAL_GIB:g} GiB |\n|---|---|---|---|---|---|---|",
+            flush=True,
+        )
         models = progress(args.models, "model_memory", "models")  # a bar on a terminal; the table goes to stdout
         for model in models:
-            command = [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:]), "--one", model,
-                       "--data", folder]  # fmt: skip
+            command = [
+                sys.executable,
+                __file__,
+                *(argv if argv is not None else sys.argv[1:]),
+                "--one",
+                model,
+                "--data",
+                folder,
+            ]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 models.write(f"| {model} | failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]} |")
                 continue
             row = json.loads(done.stdout.strip().splitlines()[-1])
-            models.write(f"| {model} | {row['parameters']:,} | {row['train_gib']:.2f} | {row['peak_gib']:.2f} | "
-                         f"{row['eval_batch']} | {row['seconds']:.0f} | "
-                         f"{'yes' if row['peak_gib'] <= GOAL_GIB else 'NO'} |")  # fmt: skip
+            models.write(
+                f"| {model} | {row['parameters']:,} | {row['train_gib']:.2f} | {row['peak_gib']:.2f} | "
+                f"{row['eval_batch']} | {row['seconds']:.0f} | "
+                f"{'yes' if row['peak_gib'] <= GOAL_GIB else 'NO'} |"
+            )
 
 
 if __name__ == "__main__":

@@ -27,12 +27,25 @@ from torchcell_core.simulate.world import load_world
 
 SPLITS = ("split_random", "split_query")
 TARGETS = {  # dataset → {figure: target text}
-    "digenic": {"replicate r": "0.88", "query identity, random split": "—", "additive, random split": "—",
-                "query identity, query split": "≤ 0.15", "additive, query split": "≤ 0.15", "mean": "—", "sd": "—"},
-    "trigenic": {"replicate r": "0.59", "query identity, random split": "0.35–0.40 (0.390)",
-                 "additive, random split": "0.400", "query identity, query split": "≤ 0.15 (constant)",
-                 "additive, query split": "≤ 0.15 (0.127 ± 0.033)", "mean": "−0.048", "sd": "0.054"},
-}  # fmt: skip
+    "digenic": {
+        "replicate r": "0.88",
+        "query identity, random split": "—",
+        "additive, random split": "—",
+        "query identity, query split": "≤ 0.15",
+        "additive, query split": "≤ 0.15",
+        "mean": "—",
+        "sd": "—",
+    },
+    "trigenic": {
+        "replicate r": "0.59",
+        "query identity, random split": "0.35–0.40 (0.390)",
+        "additive, random split": "0.400",
+        "query identity, query split": "≤ 0.15 (constant)",
+        "additive, query split": "≤ 0.15 (0.127 ± 0.033)",
+        "mean": "−0.048",
+        "sd": "0.054",
+    },
+}
 
 
 def _replicate_r(data: Path, dataset: str) -> str:
@@ -62,12 +75,16 @@ def _cell(metrics: dict) -> str:
 def calibration(data: Path, dataset: str, bootstrap: int) -> list[dict]:
     table = pd.read_parquet(data / "datasets" / f"{dataset}.parquet")
     sources = data / "sources"
-    world = load_world(sources / "s288c_genes.parquet", sources / "s288c_go_annotations.parquet",
-                       data / "simulated" / "world.json")  # fmt: skip
+    world = load_world(
+        sources / "s288c_genes.parquet", sources / "s288c_go_annotations.parquet", data / "simulated" / "world.json"
+    )
     measurements = read_measurements(data / "simulated" / "kuzmin")
     interaction = table["interaction"].dropna()
-    achieved = {"replicate r": _replicate_r(data, dataset), "mean": f"{interaction.mean():.3f}",
-                "sd": f"{interaction.std():.3f}"}  # fmt: skip
+    achieved = {
+        "replicate r": _replicate_r(data, dataset),
+        "mean": f"{interaction.mean():.3f}",
+        "sd": f"{interaction.std():.3f}",
+    }
     for split in SPLITS:
         metrics, _ = baseline_metrics(table, split, ("interaction",), n_resamples=bootstrap)
         name = split.removeprefix("split_")
@@ -77,9 +94,15 @@ def calibration(data: Path, dataset: str, bootstrap: int) -> list[dict]:
         achieved[f"truth as prediction ({name} test)"] = f"{ceilings['measurement']:.3f}"
         achieved[f"oracle ceiling ({name} test)"] = f"{ceilings['oracle']:.3f}"
     targets = TARGETS.get(dataset, {})
-    return [{"dataset": f"{dataset} ({len(table):,} rows, {table['query'].nunique():,} queries)", "figure": figure,
-             "target (real screens)": targets.get(figure, "—"), "achieved": value}
-            for figure, value in achieved.items()]  # fmt: skip
+    return [
+        {
+            "dataset": f"{dataset} ({len(table):,} rows, {table['query'].nunique():,} queries)",
+            "figure": figure,
+            "target (real screens)": targets.get(figure, "—"),
+            "achieved": value,
+        }
+        for figure, value in achieved.items()
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

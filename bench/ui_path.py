@@ -169,10 +169,16 @@ def measure(
     run = graphql(base, RUN_TIMES_QUERY, {"runId": run_id})["runOrError"]
     steps, end = run["stepStats"], run["endTime"]
     return Launch(
-        mode=mode, run_id=run_id, run_s=end - run["startTime"], launch_s=end - run["creationTime"],
-        steps=len(steps), work_s=sum((s["endTime"] or 0) - (s["startTime"] or 0) for s in steps),
-        step_start_s=step_start_latencies(base, run_id), forked=len(sampler.forked), spawned=len(sampler.spawned),
-    )  # fmt: skip
+        mode=mode,
+        run_id=run_id,
+        run_s=end - run["startTime"],
+        launch_s=end - run["creationTime"],
+        steps=len(steps),
+        work_s=sum((s["endTime"] or 0) - (s["startTime"] or 0) for s in steps),
+        step_start_s=step_start_latencies(base, run_id),
+        forked=len(sampler.forked),
+        spawned=len(sampler.spawned),
+    )
 
 
 def table(launches: list[Launch]) -> str:
@@ -235,8 +241,11 @@ def main(argv: list[str] | None = None) -> int:
                 for mode in modes:
                     item = measure(base, mode, assets, checks, args.timeout, session)
                     launches.append(item)
-                    print(f"  [{repeat + 1}] {mode}: run {item.run_s:.1f} s, launch→end {item.launch_s:.1f} s, "
-                          f"{item.steps} steps, run {item.run_id}", flush=True)  # fmt: skip
+                    print(
+                        f"  [{repeat + 1}] {mode}: run {item.run_s:.1f} s, launch→end {item.launch_s:.1f} s, "
+                        f"{item.steps} steps, run {item.run_id}",
+                        flush=True,
+                    )
     print(table(launches))
     return 0
 

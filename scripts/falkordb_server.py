@@ -73,14 +73,23 @@ def start(port: int, bolt_port: int, pidfile: Path, workdir: Path | None, timeou
     log_path = workdir / "falkordb.log"
     command = [
         str(server),
-        "--bind", HOST,
-        "--port", str(port),
-        "--dir", str(workdir),
-        "--save", "",
-        "--appendonly", "no",
-        "--daemonize", "no",
-        "--loadmodule", str(module), "BOLT_PORT", str(bolt_port),
-    ]  # fmt: skip
+        "--bind",
+        HOST,
+        "--port",
+        str(port),
+        "--dir",
+        str(workdir),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--loadmodule",
+        str(module),
+        "BOLT_PORT",
+        str(bolt_port),
+    ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -3,7 +3,9 @@
 the trigenic dataset with query pairs held out, Dango also without reconstruction), every `sweep_model` partition
 trained to early stopping, then `sweep_table`. The runs show up in `make ui` like a backfill launched there.
 
-    DAGSTER_HOME=dagster_home .venv/bin/python scripts/graph_sweep.py [--epochs 20] [--device cpu] [--models ...]
+    DAGSTER_HOME=dagster_home .venv/bin/python scripts/graph_sweep.py [--epochs N] [--device cpu] [--models ...]
+
+`--epochs 0` (the default) trains each model up to its registered default.
 """
 
 from __future__ import annotations
@@ -37,17 +39,24 @@ def main(argv: list[str] | None = None) -> int:
     resources = definitions.resources
     grid = {"sweep_id": args.sweep_id, "models": args.models, "epochs": args.epochs, "device": args.device}
     with dg.DagsterInstance.get() as instance:
-        planned = dg.materialize([sweep_plan], instance=instance, resources=resources,
-                                 run_config=dg.RunConfig(ops={"sweep_plan": {"config": grid}}))  # fmt: skip
+        planned = dg.materialize(
+            [sweep_plan],
+            instance=instance,
+            resources=resources,
+            run_config=dg.RunConfig(ops={"sweep_plan": {"config": grid}}),
+        )
         if not planned.success:
             return 1
         keys = [k for k in instance.get_dynamic_partitions(SWEEP_PARTITIONS.name) if k.startswith(f"{args.sweep_id}-")]
         for key in keys:
             run_started = time.perf_counter()
-            result = dg.materialize([sweep_model], instance=instance, resources=resources, partition_key=key,
-                                    raise_on_error=False)  # fmt: skip
-            print(f"{key}: {'ok' if result.success else 'FAILED'} in {time.perf_counter() - run_started:.0f} s",
-                  flush=True)  # fmt: skip
+            result = dg.materialize(
+                [sweep_model], instance=instance, resources=resources, partition_key=key, raise_on_error=False
+            )
+            print(
+                f"{key}: {'ok' if result.success else 'FAILED'} in {time.perf_counter() - run_started:.0f} s",
+                flush=True,
+            )
         table = dg.materialize([sweep_table], instance=instance, resources=resources)
         if not table.success:
             return 1

@@ -53,8 +53,10 @@ def bindir() -> Path:
     for path in candidates:
         if (path / "initdb").is_file() and (path / "pg_ctl").is_file():
             return path
-    raise fail("no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or $PG_BINDIR; "
-               "install them with `apt-get install postgresql` (Debian) or set PG_BINDIR")  # fmt: skip
+    raise fail(
+        "no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or $PG_BINDIR; "
+        "install them with `apt-get install postgresql` (Debian) or set PG_BINDIR"
+    )
 
 
 def run_user() -> str | None:
@@ -64,8 +66,10 @@ def run_user() -> str | None:
     try:
         pwd.getpwnam(RUN_USER)
     except KeyError:
-        raise fail(f"running as root, but there is no `{RUN_USER}` user to run the server as "
-                   "(Postgres refuses root); create one or run this script as an ordinary user") from None  # fmt: skip
+        raise fail(
+            f"running as root, but there is no `{RUN_USER}` user to run the server as "
+            "(Postgres refuses root); create one or run this script as an ordinary user"
+        ) from None
     return RUN_USER
 
 
@@ -114,8 +118,10 @@ class Instance:
         self.db = os.environ.get("DAGSTER_PG_DB") or DEFAULT_DB
         host = os.environ.get("DAGSTER_PG_HOST") or HOST
         if host not in (HOST, "localhost"):
-            raise fail(f"DAGSTER_PG_HOST={host}: this script runs a server on {HOST} only; for a server "
-                       "elsewhere skip the script and point the environment at it")  # fmt: skip
+            raise fail(
+                f"DAGSTER_PG_HOST={host}: this script runs a server on {HOST} only; for a server "
+                "elsewhere skip the script and point the environment at it"
+            )
 
     def pid(self) -> int | None:
         """The postmaster's PID from `data/postmaster.pid` when that process is alive, else None."""
@@ -148,8 +154,13 @@ class Instance:
         return kept.read_text().strip()
 
     def env_lines(self) -> list[str]:
-        values = {"DAGSTER_PG_USERNAME": self.user, "DAGSTER_PG_PASSWORD": self.password(),
-                  "DAGSTER_PG_HOST": HOST, "DAGSTER_PG_PORT": str(self.port()), "DAGSTER_PG_DB": self.db}  # fmt: skip
+        values = {
+            "DAGSTER_PG_USERNAME": self.user,
+            "DAGSTER_PG_PASSWORD": self.password(),
+            "DAGSTER_PG_HOST": HOST,
+            "DAGSTER_PG_PORT": str(self.port()),
+            "DAGSTER_PG_DB": self.db,
+        }
         return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 
     def prepare(self) -> None:
@@ -164,23 +175,50 @@ class Instance:
             for path in (self.dir, self.socket, *(p for p in self.dir.iterdir() if p.is_file())):
                 os.chown(path, account.pw_uid, account.pw_gid)
             if as_server_user(["test", "-w", str(self.dir)]).returncode != 0:
-                raise fail(f"user {user} cannot reach {self.dir} (a parent folder is closed to it); "
-                           "choose a --dir under /tmp or another folder it can traverse")  # fmt: skip
+                raise fail(
+                    f"user {user} cannot reach {self.dir} (a parent folder is closed to it); "
+                    "choose a --dir under /tmp or another folder it can traverse"
+                )
         if (self.data / "PG_VERSION").is_file():
             return
-        done = as_server_user([str(bindir() / "initdb"), "-D", str(self.data), "-E", "UTF8", "--no-locale",
-                               "--auth-local=peer", "--auth-host=scram-sha-256"])  # fmt: skip
+        done = as_server_user(
+            [
+                str(bindir() / "initdb"),
+                "-D",
+                str(self.data),
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--auth-local=peer",
+                "--auth-host=scram-sha-256",
+            ]
+        )
         if done.returncode != 0:
             raise fail(f"initdb into {self.data} failed:\n{done.stderr or done.stdout}")
-        settings = (f"\n# torchcell: {HOST} only, the socket in this folder\nlisten_addresses = '{HOST}'\n"
-                    f"unix_socket_directories = '{self.socket}'\nunix_socket_permissions = 0700\n")  # fmt: skip
+        settings = (
+            f"\n# torchcell: {HOST} only, the socket in this folder\nlisten_addresses = '{HOST}'\n"
+            f"unix_socket_directories = '{self.socket}'\nunix_socket_permissions = 0700\n"
+        )
         conf = self.data / "postgresql.conf"
         conf.write_text(conf.read_text() + settings)
 
     def psql(self, sql: str, port: int) -> str:
         """Run `sql` (stdin, so no secret shows in the process list) as the superuser over the socket."""
-        command = [str(bindir() / "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", str(self.socket),
-                   "-p", str(port), "-d", "postgres"]  # fmt: skip
+        command = [
+            str(bindir() / "psql"),
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.socket),
+            "-p",
+            str(port),
+            "-d",
+            "postgres",
+        ]
         done = as_server_user(command, input=sql)
         if done.returncode != 0:
             raise fail(f"psql failed: {done.stderr.strip()}")
@@ -191,8 +229,11 @@ class Instance:
         role = quote_ident(self.user)
         exists = self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = {quote_literal(self.user)};", port)
         verb = "ALTER" if exists else "CREATE"
-        self.psql(f"SET password_encryption = 'scram-sha-256';\n"
-                  f"{verb} ROLE {role} LOGIN PASSWORD {quote_literal(self.password())};\n", port)  # fmt: skip
+        self.psql(
+            f"SET password_encryption = 'scram-sha-256';\n"
+            f"{verb} ROLE {role} LOGIN PASSWORD {quote_literal(self.password())};\n",
+            port,
+        )
         if not self.psql(f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(self.db)};", port):
             self.psql(f"CREATE DATABASE {quote_ident(self.db)} OWNER {role};\n", port)
 
@@ -204,13 +245,28 @@ class Instance:
         if pid is None:
             if not port_free(port):
                 raise fail(f"port {port} on {HOST} is in use; set DAGSTER_PG_PORT to another or remove {self.dir}/port")
-            done = as_server_user([str(bindir() / "pg_ctl"), "start", "-D", str(self.data), "-l", str(self.log),
-                                   "-w", "-t", str(int(timeout)), "-o", f"-p {port}"])  # fmt: skip
+            done = as_server_user(
+                [
+                    str(bindir() / "pg_ctl"),
+                    "start",
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log),
+                    "-w",
+                    "-t",
+                    str(int(timeout)),
+                    "-o",
+                    f"-p {port}",
+                ]
+            )
             pid = self.pid()
             if done.returncode != 0 or pid is None:
                 tail = self.log.read_text(errors="replace")[-3000:] if self.log.is_file() else ""
-                raise fail(f"the server did not start (pg_ctl: {done.stderr.strip() or done.stdout.strip()}); "
-                           f"log {self.log}:\n{tail}")  # fmt: skip
+                raise fail(
+                    f"the server did not start (pg_ctl: {done.stderr.strip() or done.stdout.strip()}); "
+                    f"log {self.log}:\n{tail}"
+                )
         self.ensure_role_and_db(port)
         return pid
 
@@ -219,8 +275,9 @@ class Instance:
         pid = self.pid()
         if pid is None:
             return None
-        done = as_server_user([str(bindir() / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w",
-                               "-t", str(int(timeout))])  # fmt: skip
+        done = as_server_user(
+            [str(bindir() / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", str(int(timeout))]
+        )
         if done.returncode != 0 or self.pid() is not None:
             raise fail(f"pg_ctl stop of PID {pid} failed: {done.stderr.strip() or done.stdout.strip()}")
         return pid
@@ -229,8 +286,12 @@ class Instance:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["start", "stop", "status"])
-    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("TORCHCELL_PG_DIR") or DEFAULT_DIR),
-                        help="the server's folder (default $TORCHCELL_PG_DIR or %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path(os.environ.get("TORCHCELL_PG_DIR") or DEFAULT_DIR),
+        help="the server's folder (default $TORCHCELL_PG_DIR or %(default)s)",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for start or stop")
     args = parser.parse_args(argv)
     instance = Instance(args.dir)

@@ -51,8 +51,9 @@ def install() -> None:
     if installed():
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise SystemExit(f"SLURM is not installed and cannot be: installing {' '.join(PACKAGES)} needs apt-get "
-                         "and root")  # fmt: skip
+        raise SystemExit(
+            f"SLURM is not installed and cannot be: installing {' '.join(PACKAGES)} needs apt-get and root"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *PACKAGES]):
         done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -138,15 +139,17 @@ def sinfo(root: Path, *args: str) -> subprocess.CompletedProcess:
 def launch(root: Path, name: str, command: list[str]) -> int:
     """Start `command` in its own session, output appended to <root>/log/<name>.out; returns its PID."""
     with (root / "log" / f"{name}.out").open("ab") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                   env=client_env(root))  # fmt: skip
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=client_env(root)
+        )
     return process.pid
 
 
 def fail_with_logs(root: Path, message: str) -> None:
     for log in sorted((root / "log").glob("*")):
-        print(f"--- {log} (last lines)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-25:]),
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"--- {log} (last lines)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-25:]), file=sys.stderr
+        )
     stop(root, quiet=True)
     raise SystemExit(message)
 
@@ -181,10 +184,22 @@ def start(root: Path) -> None:
     os.chmod(key, 0o600)
     (root / "slurm.conf").write_text(slurm_conf(root, host, os.cpu_count() or 1, (free_port(), free_port())))
     munge = root / "munge"
-    pids = {"munged": launch(root, "munged", [
-        "munged", "--foreground", "--force", f"--socket={munge / 'munge.socket'}", f"--key-file={key}",
-        f"--pid-file={munge / 'munged.pid'}", f"--log-file={root / 'log' / 'munged.log'}",
-        f"--seed-file={munge / 'munged.seed'}"])}  # fmt: skip
+    pids = {
+        "munged": launch(
+            root,
+            "munged",
+            [
+                "munged",
+                "--foreground",
+                "--force",
+                f"--socket={munge / 'munge.socket'}",
+                f"--key-file={key}",
+                f"--pid-file={munge / 'munged.pid'}",
+                f"--log-file={root / 'log' / 'munged.log'}",
+                f"--seed-file={munge / 'munged.seed'}",
+            ],
+        )
+    }
     pids_file(root).write_text(json.dumps(pids))
     if not wait_until(lambda: (munge / "munge.socket").exists(), 20):
         fail_with_logs(root, "munged did not open its socket within 20 s")
@@ -246,8 +261,9 @@ def status(root: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument("--dir", default=None, help="cluster directory (default $TORCHCELL_SLURM_DIR or "
-                        "/tmp/torchcell-slurm)")  # fmt: skip
+    parser.add_argument(
+        "--dir", default=None, help="cluster directory (default $TORCHCELL_SLURM_DIR or /tmp/torchcell-slurm)"
+    )
     parser.add_argument("--grace", type=float, default=10.0, help="stop: seconds between SIGTERM and SIGKILL")
     args = parser.parse_args(argv)
     root = cluster_dir(args.dir)

@@ -45,13 +45,16 @@ def main() -> int:
     parser.add_argument("--pages", choices=("tour", "how_do_i", "all"), default="all")
     parser.add_argument("--partition", default="trigenic|split_query", help="the model partition shown stale")
     args = parser.parse_args()
-    pages = {**(PAGES if args.pages in ("tour", "all") else {}),
-             **(how_do_i_pages(args.partition) if args.pages in ("how_do_i", "all") else {})}  # fmt: skip
+    pages = {
+        **(PAGES if args.pages in ("tour", "all") else {}),
+        **(how_do_i_pages(args.partition) if args.pages in ("how_do_i", "all") else {}),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         chromium = ensure_chromium()
-        with dagster_dev(free_port(), args.out / "dagster_dev.log", home=args.home.resolve(),
-                         data=args.data.resolve()) as base:  # fmt: skip
+        with dagster_dev(
+            free_port(), args.out / "dagster_dev.log", home=args.home.resolve(), data=args.data.resolve()
+        ) as base:
             graphql(base, "mutation { setNuxSeen }")
             for name, path in pages.items():
                 page = capture_page(chromium, name, base + path, args.out)

@@ -36,12 +36,19 @@ def print_comparisons(table: pd.DataFrame) -> None:
 
 def simulated_heading(table: pd.DataFrame) -> str:
     """What the numbers were measured on: the simulated inputs of the rows, or real screens and networks."""
-    inputs = sorted({key for keys in table.get("simulated_inputs", pd.Series(dtype=str)).fillna("")
-                     for key in str(keys).split(", ") if key})  # fmt: skip
+    inputs = sorted(
+        {
+            key
+            for keys in table.get("simulated_inputs", pd.Series(dtype=str)).fillna("")
+            for key in str(keys).split(", ")
+            if key
+        }
+    )
     if not inputs:
         return "Model benchmarks on real screens and networks"
-    return (f"Model benchmarks with SIMULATED inputs ({', '.join(inputs)}: torchcell's simulator, in the published "
-            "formats)")  # fmt: skip
+    return (
+        f"Model benchmarks with SIMULATED inputs ({', '.join(inputs)}: torchcell's simulator, in the published formats)"
+    )
 
 
 def main() -> int:
@@ -51,25 +58,40 @@ def main() -> int:
     storage = definitions.resources["storage"]
     with dg.DagsterInstance.get() as instance:
         runs = materialize_in_stages(
-            definitions, instance, definitions.resources, raise_on_error=False,
+            definitions,
+            instance,
+            definitions.resources,
+            raise_on_error=False,
             log=lambda line: print(f"demo: {line}", flush=True),
-            comparison_dataset=COMPARISON_DATASET, comparison_splits=COMPARISON_SPLITS,
-        )  # fmt: skip
-    failed_checks = [f"{e.asset_key.to_user_string()}:{e.check_name}"
-                     for result in runs for e in result.get_asset_check_evaluations() if not e.passed]  # fmt: skip
+            comparison_dataset=COMPARISON_DATASET,
+            comparison_splits=COMPARISON_SPLITS,
+        )
+    failed_checks = [
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for result in runs
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    ]
     print(f"\n{runs.summary()}")
     if model_benchmarks.key not in runs.materialized:
-        print("demo: nothing useful was built: no model benchmark table (what failed and was skipped is listed "
-              "above; the run logs are in the UI: make ui)", file=sys.stderr)  # fmt: skip
+        print(
+            "demo: nothing useful was built: no model benchmark table (what failed and was skipped is listed "
+            "above; the run logs are in the UI: make ui)",
+            file=sys.stderr,
+        )
         return 1
     table = pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV))
-    print(f"\n{simulated_heading(table)}: every family on the same dataset and split, beside the baselines and, on "
-          "simulated screens, the simulator's ceilings.")  # fmt: skip
+    print(
+        f"\n{simulated_heading(table)}: every family on the same dataset and split, beside the baselines and, on "
+        "simulated screens, the simulator's ceilings."
+    )
     print_comparisons(table)
     print("\nBest of each family per comparison:")
     print(summary_markdown(family_summary(table)))
-    print(f"\ntable: {storage.path(*MODEL_BENCHMARKS_CSV)} (DuckDB {storage.duckdb_path}, table model_benchmarks); "
-          f"chart: {storage.path(*PEARSON_PNG)}")
+    print(
+        f"\ntable: {storage.path(*MODEL_BENCHMARKS_CSV)} (DuckDB {storage.duckdb_path}, table model_benchmarks); "
+        f"chart: {storage.path(*PEARSON_PNG)}"
+    )
     print(f"asset checks failed: {', '.join(failed_checks) if failed_checks else 'none'}")
     if runs.failed or runs.skipped:
         print(f"demo: built what it could; {len(runs.failed)} failed and {len(runs.skipped)} skipped (listed above)")

@@ -107,9 +107,14 @@ class Progress(Generic[T]):
         self._last_line = self._started
         self._closed = False
         self._bar = tqdm(
-            total=total, desc=description, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True,
+            total=total,
+            desc=description,
+            unit=unit,
+            file=sys.stderr,
+            leave=False,
+            dynamic_ncols=True,
             disable=not (stderr_is_terminal() if bar is None else bar),
-        )  # fmt: skip
+        )
 
     @property
     def elapsed(self) -> float:

@@ -148,8 +148,9 @@ def test_what_follows_models_waits_for_a_training_run_in_progress():
                 instance.report_runless_asset_event(dg.AssetMaterialization(key))
         instance.report_runless_asset_event(_trained("mlp_model"))
         first = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
-        run = create_run_for_test(instance, job_name="train_all", status=DagsterRunStatus.STARTED,
-                                  asset_selection={running.asset_key})  # fmt: skip
+        run = create_run_for_test(
+            instance, job_name="train_all", status=DagsterRunStatus.STARTED, asset_selection={running.asset_key}
+        )
         planned = AssetMaterializationPlannedData(running.asset_key, partition=running.partition)
         instance.report_dagster_event(
             DagsterEvent.build_asset_materialization_planned_event("train_all", "mlp_model", planned), run.run_id

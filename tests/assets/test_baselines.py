@@ -28,10 +28,20 @@ def _screen(seed: int = 0) -> pd.DataFrame:
         a, b = f"Q{2 * q:03d}", f"Q{2 * q + 1:03d}"
         for k in range(80):
             genes = sorted([a, b, f"A{k:03d}"])
-            rows.append({"genes": genes, "genotype": "+".join(genes), "query": f"{a}+{b}",
-                         "interaction": pair_effect[q] + array_effect[k] + rng.normal(0, 0.5),
-                         "fitness": gene_fitness[2 * q] + gene_fitness[2 * q + 1] + gene_fitness[120 + k % 80]
-                         + rng.normal(0, 0.1), "env_temperature": 1.0, "interaction_p_value": 0.5})  # fmt: skip
+            rows.append(
+                {
+                    "genes": genes,
+                    "genotype": "+".join(genes),
+                    "query": f"{a}+{b}",
+                    "interaction": pair_effect[q] + array_effect[k] + rng.normal(0, 0.5),
+                    "fitness": gene_fitness[2 * q]
+                    + gene_fitness[2 * q + 1]
+                    + gene_fitness[120 + k % 80]
+                    + rng.normal(0, 0.1),
+                    "env_temperature": 1.0,
+                    "interaction_p_value": 0.5,
+                }
+            )
     table = pd.DataFrame(rows)
     table["split_random"] = genotype_random_split(table["genotype"].tolist(), seed)
     table["split_query"] = query_split([[q] for q in table["query"]], seed)[0]
@@ -70,25 +80,45 @@ def test_baseline_predictions_cover_every_row_and_fit_on_train_only():
 
 
 def _row(model, family, target, r, half=0.02, split="split_query", graph_set="", **extra):
-    return {"model": model, "family": family, "dataset": "trigenic", "split_type": split, "target": target,
-            "pearson": r, "pearson_ci_low": r - half, "pearson_ci_high": r + half, "graph_set": graph_set,
-            "epochs": extra.get("epochs", np.nan), "best_epoch": extra.get("best_epoch", np.nan),
-            "train_seconds": extra.get("train_seconds", np.nan)}  # fmt: skip
+    return {
+        "model": model,
+        "family": family,
+        "dataset": "trigenic",
+        "split_type": split,
+        "target": target,
+        "pearson": r,
+        "pearson_ci_low": r - half,
+        "pearson_ci_high": r + half,
+        "graph_set": graph_set,
+        "epochs": extra.get("epochs", np.nan),
+        "best_epoch": extra.get("best_epoch", np.nan),
+        "train_seconds": extra.get("train_seconds", np.nan),
+    }
 
 
 def test_claims_follow_the_numbers():
-    table = pd.DataFrame([
-        _row("svr", "classical", "fitness", 0.90), _row("svr", "classical", "interaction", 0.10),
-        _row("additive", "baseline", "fitness", 0.92), _row("additive", "baseline", "interaction", 0.12),
-        _row("dcell", "ontology", "fitness", 0.85, epochs=20, best_epoch=19, train_seconds=100),
-        _row("dcell", "ontology", "interaction", 0.05, epochs=20, best_epoch=19, train_seconds=100),
-        _row("dango", "graph", "fitness", 0.93, graph_set="string9_1", epochs=10, best_epoch=4),
-        _row("dango", "graph", "interaction", 0.30, graph_set="string9_1", epochs=10, best_epoch=4),
-        _row("dango", "graph", "fitness", 0.93, graph_set="string12", epochs=10, best_epoch=6),
-        _row("dango", "graph", "interaction", 0.20, graph_set="string12", epochs=10, best_epoch=6),
-        {"model": "oracle_ceiling", "family": "ceiling", "dataset": "trigenic", "split_type": "split_query",
-         "target": "interaction", "pearson": 0.7},
-    ])  # fmt: skip
+    table = pd.DataFrame(
+        [
+            _row("svr", "classical", "fitness", 0.90),
+            _row("svr", "classical", "interaction", 0.10),
+            _row("additive", "baseline", "fitness", 0.92),
+            _row("additive", "baseline", "interaction", 0.12),
+            _row("dcell", "ontology", "fitness", 0.85, epochs=20, best_epoch=19, train_seconds=100),
+            _row("dcell", "ontology", "interaction", 0.05, epochs=20, best_epoch=19, train_seconds=100),
+            _row("dango", "graph", "fitness", 0.93, graph_set="string9_1", epochs=10, best_epoch=4),
+            _row("dango", "graph", "interaction", 0.30, graph_set="string9_1", epochs=10, best_epoch=4),
+            _row("dango", "graph", "fitness", 0.93, graph_set="string12", epochs=10, best_epoch=6),
+            _row("dango", "graph", "interaction", 0.20, graph_set="string12", epochs=10, best_epoch=6),
+            {
+                "model": "oracle_ceiling",
+                "family": "ceiling",
+                "dataset": "trigenic",
+                "split_type": "split_query",
+                "target": "interaction",
+                "pearson": 0.7,
+            },
+        ]
+    )
     verdicts = [v.verdict for v in claim_verdicts(table, "trigenic", "split_query")]
     assert verdicts == [SUPPORTED, SUPPORTED, SUPPORTED, CONTRADICTED, SUPPORTED]
     lines = [v.line() for v in claim_verdicts(table, "trigenic", "split_query")]

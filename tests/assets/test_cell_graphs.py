@@ -42,16 +42,30 @@ GRAPH_GENES = ["YAL001C", "YAL002W", "YBR001C", "YCR001W", "YDR001C", "YEL001C"]
 INDEX = GeneIndex(GRAPH_GENES[:5])  # YEL001C is in the graph but not in the index
 A1, A2, B, C, D = range(5)  # positions in INDEX
 STRING = {  # (gene_a, gene_b, weight, channel)
-    "9.1": [("YAL001C", "YAL002W", 0.5, "coexpression"), ("YAL001C", "YBR001C", 0.7, "experimental"),
-            ("YBR001C", "YEL001C", 0.3, "experimental")],
-    "12.0": [("YAL001C", "YAL002W", 0.6, "coexpression"), ("YAL002W", "YAL001C", 0.8, "coexpression"),
-             ("YCR001W", "YCR001W", 0.9, "coexpression"), ("YBR001C", "YDR001C", 0.4, "database")],
-}  # fmt: skip
+    "9.1": [
+        ("YAL001C", "YAL002W", 0.5, "coexpression"),
+        ("YAL001C", "YBR001C", 0.7, "experimental"),
+        ("YBR001C", "YEL001C", 0.3, "experimental"),
+    ],
+    "12.0": [
+        ("YAL001C", "YAL002W", 0.6, "coexpression"),
+        ("YAL002W", "YAL001C", 0.8, "coexpression"),
+        ("YCR001W", "YCR001W", 0.9, "coexpression"),
+        ("YBR001C", "YDR001C", 0.4, "database"),
+    ],
+}
 BIOGRID = [("YAL001C", "YCR001W", 1.0, "physical"), ("YAL002W", "YBR001C", 1.0, "genetic")]
-REGULATORY = [("YAL001C", "YBR001C", "activator", 2.0), ("YAL001C", "YBR001C", "repressor", 1.0),
-              ("YCR001W", "YCR001W", "activator", 1.0), ("YEL001C", "YAL001C", "repressor", 1.0)]  # fmt: skip
-TERMS = {"GO:0000001": ["YAL001C", "YAL002W", "YBR001C"], "GO:0000002": ["YAL001C", "YAL002W"],
-         "GO:0000003": GRAPH_GENES}  # fmt: skip
+REGULATORY = [
+    ("YAL001C", "YBR001C", "activator", 2.0),
+    ("YAL001C", "YBR001C", "repressor", 1.0),
+    ("YCR001W", "YCR001W", "activator", 1.0),
+    ("YEL001C", "YAL001C", "repressor", 1.0),
+]
+TERMS = {
+    "GO:0000001": ["YAL001C", "YAL002W", "YBR001C"],
+    "GO:0000002": ["YAL001C", "YAL002W"],
+    "GO:0000003": GRAPH_GENES,
+}
 
 
 def _rows(rows: list[tuple], names: tuple[str, ...]) -> pa.Table:
@@ -60,10 +74,19 @@ def _rows(rows: list[tuple], names: tuple[str, ...]) -> pa.Table:
 
 def write_genes(path, genes: list[str]) -> None:
     n = len(genes)
-    columns = {"systematic_name": genes, "standard_name": genes, "chromosome": [1] * n, "start": list(range(n)),
-               "end": list(range(1, n + 1)), "strand": ["+"] * n, "feature_type": ["CDS"] * n,
-               "protein_length": [1] * n, "cds_sequence": ["ATG"] * n, "protein_sequence": ["M"] * n,
-               "go_annotations": [[]] * n}  # fmt: skip
+    columns = {
+        "systematic_name": genes,
+        "standard_name": genes,
+        "chromosome": [1] * n,
+        "start": list(range(n)),
+        "end": list(range(1, n + 1)),
+        "strand": ["+"] * n,
+        "feature_type": ["CDS"] * n,
+        "protein_length": [1] * n,
+        "cds_sequence": ["ATG"] * n,
+        "protein_sequence": ["M"] * n,
+        "go_annotations": [[]] * n,
+    }
     pq.write_table(pa.table(columns, schema=GENE_TABLE_SCHEMA), path)
 
 
@@ -76,11 +99,19 @@ def write_sources(d) -> SourceOutputs:
     pq.write_table(_rows(BIOGRID, ("gene_a", "gene_b", "weight", "network")), d / "biogrid.parquet")
     networks.append(("biogrid", GENETIC.version, d / "biogrid.parquet"))
     pq.write_table(_rows(REGULATORY, ("regulator", "target", "regulation_type", "weight")), d / "regulatory.parquet")
-    terms = {"go_id": list(TERMS), "name": list(TERMS), "namespace": ["biological_process"] * len(TERMS),
-             "genes": list(TERMS.values())}  # fmt: skip
+    terms = {
+        "go_id": list(TERMS),
+        "name": list(TERMS),
+        "namespace": ["biological_process"] * len(TERMS),
+        "genes": list(TERMS.values()),
+    }
     pq.write_table(pa.table(terms), d / "terms.parquet")
-    return SourceOutputs(genes=d / "genes.parquet", go_terms=d / "terms.parquet", networks=tuple(networks),
-                         regulatory=d / "regulatory.parquet")  # fmt: skip
+    return SourceOutputs(
+        genes=d / "genes.parquet",
+        go_terms=d / "terms.parquet",
+        networks=tuple(networks),
+        regulatory=d / "regulatory.parquet",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +156,13 @@ def edges(data, relation) -> dict[tuple[int, int], float]:
 
 def test_graph_sets_name_their_edge_types():
     assert [spec.relation for spec in string_edges("9.1")] == [
-        "string_neighborhood_9_1", "string_fusion_9_1", "string_cooccurence_9_1", "string_coexpression_9_1",
-        "string_experimental_9_1", "string_database_9_1",
-    ]  # fmt: skip
+        "string_neighborhood_9_1",
+        "string_fusion_9_1",
+        "string_cooccurence_9_1",
+        "string_coexpression_9_1",
+        "string_experimental_9_1",
+        "string_database_9_1",
+    ]
     assert graph_set("string12").relations[0] == "string_neighborhood_12_0"
     assert graph_set("physical+regulatory").relations == ["physical_TAB3", "regulatory"]
     every = graph_set("all").relations
@@ -147,7 +182,9 @@ def test_queries_return_the_graph(backend):
     assert queries.gene_ids(backend) == GRAPH_GENES
     table = queries.network_edges(backend, [("string_coexpression", "12.0"), ("physical", "TAB3")])
     assert sorted(zip(table["network"].to_pylist(), table["version"].to_pylist(), strict=True)) == [
-        ("physical", "TAB3"), *[("string_coexpression", "12.0")] * 3]  # fmt: skip
+        ("physical", "TAB3"),
+        *[("string_coexpression", "12.0")] * 3,
+    ]
     assert queries.network_edges(backend, [("string_coexpression", "9.1")]).num_rows == 1
     assert queries.network_edges(backend, []).num_rows == 0
     assert queries.regulatory_edges(backend).num_rows == 4
@@ -167,19 +204,25 @@ class EmptyBackend:
 
 
 def test_empty_results_and_bad_input():
-    columns = {"network_edges": queries.NETWORK_COLUMNS, "regulatory_edges": queries.REGULATORY_COLUMNS,
-               "gene_go_annotations": queries.ANNOTATION_COLUMNS, "gene_ids": ("gene",)}  # fmt: skip
+    columns = {
+        "network_edges": queries.NETWORK_COLUMNS,
+        "regulatory_edges": queries.REGULATORY_COLUMNS,
+        "gene_go_annotations": queries.ANNOTATION_COLUMNS,
+        "gene_ids": ("gene",),
+    }
     empty = build_cell_graph(EmptyBackend(columns), "all", INDEX, version="v")
     assert summarise(empty.data)["edges"] == 0 and len(empty.report["empty_edge_types"]) == 9
     assert empty.data["gene", "regulatory", "gene"].edge_index.shape == (2, 0)
     with pytest.raises(RuntimeError, match="query 'regulatory_edges' returned columns"):
-        build_cell_graph(EmptyBackend(columns | {"regulatory_edges": ("a", "b")}), "physical+regulatory", INDEX,
-                         version="v")  # fmt: skip
+        build_cell_graph(
+            EmptyBackend(columns | {"regulatory_edges": ("a", "b")}), "physical+regulatory", INDEX, version="v"
+        )
     with pytest.raises(TypeError, match="not the single string 'all'"):
         build_cell_graphs(EmptyBackend(columns), "all", INDEX, version="v")
     with pytest.raises(ValueError, match="physical_TAB3: 1 edges have a missing or non-finite weight"):
-        undirected_edges(pa.array(["YAL001C"]), pa.array(["YAL002W"]), pa.array([None], pa.float64()), INDEX,
-                         "physical_TAB3")  # fmt: skip
+        undirected_edges(
+            pa.array(["YAL001C"]), pa.array(["YAL002W"]), pa.array([None], pa.float64()), INDEX, "physical_TAB3"
+        )
     with pytest.raises(ValueError, match="gene index is empty"):
         build_cell_graph(EmptyBackend(columns), "all", GeneIndex([]), version="v")
 
@@ -193,8 +236,12 @@ def test_string_sets_both_directions_dedup_and_drops(backend):
     stats = string9.report["edge_types"]["string_experimental_9_1"]
     assert stats["rows"] == 2 and stats["rows_outside_index_dropped"] == 1
     assert stats["genes_outside_index_examples"] == ["YEL001C"]
-    assert string9.report["empty_edge_types"] == ["string_neighborhood_9_1", "string_fusion_9_1",
-                                                  "string_cooccurence_9_1", "string_database_9_1"]  # fmt: skip
+    assert string9.report["empty_edge_types"] == [
+        "string_neighborhood_9_1",
+        "string_fusion_9_1",
+        "string_cooccurence_9_1",
+        "string_database_9_1",
+    ]
     assert string9.report["graph_genes_outside_index"] == 1
     string12 = build_cell_graph(backend, "string12", INDEX).data
     assert edges(string12, "string_coexpression_12_0") == {(A1, A2): 0.8, (A2, A1): 0.8}  # duplicate: largest weight
@@ -214,8 +261,14 @@ def test_physical_regulatory_and_go(backend):
     stats = built["physical+regulatory"].report["edge_types"]["regulatory"]
     assert (stats["duplicates_merged"], stats["self_loops_kept"], stats["rows_outside_index_dropped"]) == (1, 1, 1)
     # GO: terms of 2 and 3 genes used; the 6-gene term (5 in the index) is too large at 3.
-    assert edges(built["all"].data, "go_coannotation") == {(A1, A2): 2.0, (A2, A1): 2.0, (A1, B): 1.0, (B, A1): 1.0,
-                                                           (A2, B): 1.0, (B, A2): 1.0}  # fmt: skip
+    assert edges(built["all"].data, "go_coannotation") == {
+        (A1, A2): 2.0,
+        (A2, A1): 2.0,
+        (A1, B): 1.0,
+        (B, A1): 1.0,
+        (A2, B): 1.0,
+        (B, A2): 1.0,
+    }
     go = built["all"].report["edge_types"]["go_coannotation"]
     assert (go["terms"], go["terms_used"], go["terms_too_large"], go["rows_outside_index_dropped"]) == (3, 2, 1, 1)
     wide = build_cell_graph(backend, "all", INDEX, max_term_genes=5).data
@@ -267,7 +320,9 @@ def test_summary_figures(backend):
     assert summary["nodes"] == 5 and summary["edges"] == 4
     # physical degrees over the 5 genes: A1 1, A2 0, B 0, C 1, D 0.
     assert summary["edge_types"]["physical_TAB3"] == {
-        "edges": 2, "degree": {"min": 0, "mean": 0.4, "median": 0.0, "max": 1, "isolated": 3}}  # fmt: skip
+        "edges": 2,
+        "degree": {"min": 0, "mean": 0.4, "median": 0.0, "max": 1, "isolated": 3},
+    }
     # regulatory out-degree: A1 1 (B), C 1 (itself).
     assert summary["edge_types"]["regulatory"]["degree"]["max"] == 1
 
@@ -293,9 +348,12 @@ def _storage(tmp_path) -> TorchcellStorage:
 
 def _materialize(storage, graph_dir, config: CellGraphsConfig):
     checks = [nodes_match_genome, edge_indices_in_range, no_genetic_edges_for_interaction_labels]
-    return dg.materialize([cell_graphs, *checks], resources={"storage": storage, "graph": GraphDatabase(
-        path=str(graph_dir), buffer_pool_gib=0.125)}, run_config=dg.RunConfig(ops={"cell_graphs": config}),
-        raise_on_error=False)  # fmt: skip
+    return dg.materialize(
+        [cell_graphs, *checks],
+        resources={"storage": storage, "graph": GraphDatabase(path=str(graph_dir), buffer_pool_gib=0.125)},
+        run_config=dg.RunConfig(ops={"cell_graphs": config}),
+        raise_on_error=False,
+    )
 
 
 def test_asset_builds_every_default_set_and_its_checks_pass(graph_dir, tmp_path):
@@ -314,7 +372,8 @@ def test_asset_builds_every_default_set_and_its_checks_pass(graph_dir, tmp_path)
     assert all(e.passed for e in evaluations) and len(evaluations) == 3
     manifest = json.loads(storage.cell_graphs_manifest().read_text())["graph_sets"]
     assert sorted(p.name for p in storage.root().joinpath("cell_graphs").glob("*.pt")) == sorted(
-        e["file"] for e in manifest.values())  # fmt: skip
+        e["file"] for e in manifest.values()
+    )
     again = _materialize(storage, graph_dir, CellGraphsConfig(max_term_genes=3))
     (second,) = again.get_asset_materialization_events()
     assert second.materialization.metadata["cache_hits"].value == 4

@@ -33,7 +33,11 @@ def test_editing_a_core_function_the_asset_reaches_changes_its_code_version(fake
     core, clear = fake_project
     before = cv.code_version("torchcell_assets.dataset")
     assert cv.reached_modules("torchcell_assets.dataset") == (
-        "torchcell_assets.dataset", "torchcell_core", "torchcell_core.curate", "torchcell_core.helpers")
+        "torchcell_assets.dataset",
+        "torchcell_core",
+        "torchcell_core.curate",
+        "torchcell_core.helpers",
+    )
     (core / "unrelated.py").write_text("def other():\n    return 2\n")
     clear()
     assert cv.code_version("torchcell_assets.dataset") == before  # code it does not run leaves it alone
@@ -50,8 +54,9 @@ def test_the_asset_code_versions_cover_what_each_step_runs():
     # the model assets run the training child by name: its loop and report count too
     training = cv.reached_modules("torchcell_assets.defs.models.training", "torchcell_assets.lib.pipes_train")
     assert {"torchcell_core.train.loop", "torchcell_core.train.report", "torchcell_core.models.dcell"} <= set(training)
-    assert version["mlp_model"] == cv.code_version("torchcell_assets.defs.models.training",
-                                                   "torchcell_assets.lib.pipes_train")  # fmt: skip
+    assert version["mlp_model"] == cv.code_version(
+        "torchcell_assets.defs.models.training", "torchcell_assets.lib.pipes_train"
+    )
     assert all(value and len(value) == 16 for value in version.values() if value is not None)
     assert not any(value in ("1", "2") for value in version.values()), "a hand-kept code version is left"
     assert isinstance(graph.get(dg.AssetKey("digenic_dataset")).code_version, str)

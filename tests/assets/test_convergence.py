@@ -28,8 +28,20 @@ from torchcell_core.benchmarks.convergence import (
 
 # Dango on an H200 (12 epochs, /work/.device/3/metrics.json, not in the repo): validation interaction
 # and fitness Pearson and wall seconds per epoch.
-DANGO_INTERACTION = [0.43475, 0.47422, 0.48302, 0.48581, 0.48842, 0.48790,
-                     0.49669, 0.49568, 0.49842, 0.50045, 0.50093, 0.50143]  # fmt: skip
+DANGO_INTERACTION = [
+    0.43475,
+    0.47422,
+    0.48302,
+    0.48581,
+    0.48842,
+    0.48790,
+    0.49669,
+    0.49568,
+    0.49842,
+    0.50045,
+    0.50093,
+    0.50143,
+]
 DANGO_FITNESS = [0.9216, 0.9323, 0.9348, 0.9370, 0.9385, 0.9400, 0.9428, 0.9444, 0.9460, 0.9473, 0.9479, 0.9481]
 DANGO_SECONDS = [10.81, 9.94, 9.42, 9.75, 8.35, 8.33, 9.48, 8.87, 8.18, 9.10, 9.39, 8.78]
 
@@ -92,15 +104,26 @@ def test_real_dango_gpu_curve():
 
 def metrics_json(interaction: list[float], fitness: list[float], seconds: list[float]) -> dict:
     rows = enumerate(zip(interaction, fitness, seconds, strict=True), start=1)
-    history = [{"epoch": epoch, "train_loss": 1.0, "val_loss": 1.0, "lr": 1e-3, "samples_per_s": 8000.0,
-                "seconds": sec, "val": {"fitness": {"pearson": fit, "n": 100}, "interaction": {"pearson": inter}}}
-               for epoch, (inter, fit, sec) in rows]  # fmt: skip
+    history = [
+        {
+            "epoch": epoch,
+            "train_loss": 1.0,
+            "val_loss": 1.0,
+            "lr": 1e-3,
+            "samples_per_s": 8000.0,
+            "seconds": sec,
+            "val": {"fitness": {"pearson": fit, "n": 100}, "interaction": {"pearson": inter}},
+        }
+        for epoch, (inter, fit, sec) in rows
+    ]
     return {"model": "dango", "history": history, "epochs_completed": len(history), "train_samples_per_s": 8000.0}
 
 
 def test_rows_and_plot(tmp_path):
-    runs = [("dango", "digenic", None, metrics_json(DANGO_INTERACTION, DANGO_FITNESS, DANGO_SECONDS)),
-            ("mlp", "digenic", None, metrics_json([0.1, 0.2], [0.5, 0.6], [1.0, 1.0]))]  # fmt: skip
+    runs = [
+        ("dango", "digenic", None, metrics_json(DANGO_INTERACTION, DANGO_FITNESS, DANGO_SECONDS)),
+        ("mlp", "digenic", None, metrics_json([0.1, 0.2], [0.5, 0.6], [1.0, 1.0])),
+    ]
     fits = fit_runs(runs)
     rows = pd.DataFrame(projection_rows(fits, {"fitness": 0.9, "interaction": 0.55}, 10.0))
     assert len(rows) == 4
@@ -120,12 +143,16 @@ def test_asset_materializes(tmp_path, monkeypatch):
         fitness = DANGO_FITNESS[: len(interaction)]
         metrics = metrics_json(interaction, fitness, DANGO_SECONDS[: len(interaction)])
         (run_dirs[model] / "metrics.json").write_text(json.dumps(metrics))
-    runs = [TrainedRun(model, "digenic", dg.AssetKey(f"{model}_model"), None, path, {})
-            for model, path in run_dirs.items()]  # fmt: skip
+    runs = [
+        TrainedRun(model, "digenic", dg.AssetKey(f"{model}_model"), None, path, {}) for model, path in run_dirs.items()
+    ]
     monkeypatch.setattr(convergence_asset, "trained_runs", lambda instance, storage: runs)
     storage = TorchcellStorage(data_dir=str(tmp_path / "data"))
-    result = dg.materialize([convergence_asset.convergence_projections], resources={"storage": storage},
-                            instance=dg.DagsterInstance.ephemeral())  # fmt: skip
+    result = dg.materialize(
+        [convergence_asset.convergence_projections],
+        resources={"storage": storage},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
     assert result.success
     csv = pd.read_csv(storage.path("benchmarks", "convergence_projections.csv"))
     assert len(csv) == 4
@@ -154,6 +181,8 @@ def test_asset_materializes(tmp_path, monkeypatch):
 def test_asset_without_trained_runs_says_what_to_materialize(tmp_path, monkeypatch):
     monkeypatch.setattr(convergence_asset, "trained_runs", lambda instance, storage: [])
     with pytest.raises(ValueError, match="dango_model"):
-        dg.materialize([convergence_asset.convergence_projections],
-                       resources={"storage": TorchcellStorage(data_dir=str(tmp_path))},
-                       instance=dg.DagsterInstance.ephemeral())  # fmt: skip
+        dg.materialize(
+            [convergence_asset.convergence_projections],
+            resources={"storage": TorchcellStorage(data_dir=str(tmp_path))},
+            instance=dg.DagsterInstance.ephemeral(),
+        )

@@ -35,21 +35,33 @@ SIMULATED = {"costanzo2016": True, "kuzmin2018": False}
 
 
 def _experiments(rows):
-    names = ["experiment", "dataset", "genes", "kind", "fitness", "fitness_std", "interaction", "interaction_p_value",
-             "environment", "screen"]  # fmt: skip
+    names = [
+        "experiment",
+        "dataset",
+        "genes",
+        "kind",
+        "fitness",
+        "fitness_std",
+        "interaction",
+        "interaction_p_value",
+        "environment",
+        "screen",
+    ]
     return pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})
 
 
-EXPERIMENTS = _experiments([
-    # one pair, three replicates at 30 °C (both orientations, two datasets) and one at 26 °C
-    ("e1", "costanzo2016", ["YB", "YA"], "interaction", 0.60, 0.03, -0.10, 0.01, "YPD_30C", "SGA_NxN.txt"),
-    ("e2", "costanzo2016", ["YA", "YB"], "interaction", 0.50, 0.04, -0.20, 0.02, "YPD_30C", "SGA_NxN.txt"),
-    ("e3", "kuzmin2018", ["YA", "YB"], "interaction", 0.55, None, -0.15, 0.03, "YPD_30C", "kuzmin2018"),
-    ("e4", "costanzo2016", ["YA", "YB"], "interaction", 0.40, 0.05, -0.30, 0.001, "YPD_26C", "SGA_ExE.txt"),
-    ("e5", "costanzo2016", ["YA", "YC"], "interaction", 0.95, 0.02, 0.05, 0.3, "YPD_30C", "SGA_NxN.txt"),
-    # two alleles of one gene: not a digenic genotype, dropped and counted
-    ("e6", "costanzo2016", ["YC", "YC"], "interaction", 1.0, 0.01, 0.0, 0.9, "YPD_30C", "SGA_DAmP.txt"),
-])  # fmt: skip
+EXPERIMENTS = _experiments(
+    [
+        # one pair, three replicates at 30 °C (both orientations, two datasets) and one at 26 °C
+        ("e1", "costanzo2016", ["YB", "YA"], "interaction", 0.60, 0.03, -0.10, 0.01, "YPD_30C", "SGA_NxN.txt"),
+        ("e2", "costanzo2016", ["YA", "YB"], "interaction", 0.50, 0.04, -0.20, 0.02, "YPD_30C", "SGA_NxN.txt"),
+        ("e3", "kuzmin2018", ["YA", "YB"], "interaction", 0.55, None, -0.15, 0.03, "YPD_30C", "kuzmin2018"),
+        ("e4", "costanzo2016", ["YA", "YB"], "interaction", 0.40, 0.05, -0.30, 0.001, "YPD_26C", "SGA_ExE.txt"),
+        ("e5", "costanzo2016", ["YA", "YC"], "interaction", 0.95, 0.02, 0.05, 0.3, "YPD_30C", "SGA_NxN.txt"),
+        # two alleles of one gene: not a digenic genotype, dropped and counted
+        ("e6", "costanzo2016", ["YC", "YC"], "interaction", 1.0, 0.01, 0.0, 0.9, "YPD_30C", "SGA_DAmP.txt"),
+    ]
+)
 
 
 def test_replicates_merge_per_genotype_and_environment():
@@ -78,8 +90,9 @@ def test_the_dedup_rule_is_a_choice():
     ab = next(r for r in merged.to_pylist() if r["genotype"] == "YA+YB")
     assert ab["environment"] == "pooled" and ab["n_measurements"] == 4
     assert ab["env_temperature"] == pytest.approx((30 + 30 + 30 + 26) / 4 / 30)
-    by_dataset, _ = curate(duckdb.connect(), SPEC, EXPERIMENTS, ENVIRONMENTS, SIMULATED,
-                           DedupRule(("environment", "dataset")))  # fmt: skip
+    by_dataset, _ = curate(
+        duckdb.connect(), SPEC, EXPERIMENTS, ENVIRONMENTS, SIMULATED, DedupRule(("environment", "dataset"))
+    )
     assert by_dataset.num_rows == 4 and "dataset" in by_dataset.column_names
     with pytest.raises(DatasetError, match="temperature"):
         DedupRule(("temperature",))
@@ -91,11 +104,13 @@ def test_gene_set_filter_and_bad_input():
     # Nothing in the graph, or nothing left: an empty table with the usual columns and a reason, not an error.
     empty, counts = curate(duckdb.connect(), SPEC, EXPERIMENTS.slice(0, 0), ENVIRONMENTS, SIMULATED)
     assert empty.num_rows == 0 and empty.schema == table.schema
-    assert empty_reason(SPEC, counts) == ("no digenic experiments in the graph: costanzo2016, kuzmin2018 hold no "
-                                          "2-gene rows in this release")  # fmt: skip
+    assert empty_reason(SPEC, counts) == (
+        "no digenic experiments in the graph: costanzo2016, kuzmin2018 hold no 2-gene rows in this release"
+    )
     none_left, counts = curate(duckdb.connect(), SPEC, EXPERIMENTS, ENVIRONMENTS, SIMULATED, genes=["YZ"])
     assert none_left.num_rows == 0 and "1 repeat a gene, 5 lie outside the configured gene set" in empty_reason(
-        SPEC, counts)  # fmt: skip
+        SPEC, counts
+    )
     assert empty_reason(SPEC, curate(duckdb.connect(), SPEC, EXPERIMENTS, ENVIRONMENTS, SIMULATED)[1]) is None
     unknown_environment = EXPERIMENTS.set_column(8, "environment", pa.array(["SC_30C"] * 6))
     with pytest.raises(DatasetError, match="SC_30C"):
@@ -103,8 +118,12 @@ def test_gene_set_filter_and_bad_input():
 
 
 def test_combined_p_values():
-    p = combined_p_values(np.array([0.0, -0.2, 0.1, np.nan]), np.array([0.0, 0.0, 0.1, np.nan]),
-                          np.array([2, 3, 1, 0]), np.array([np.nan, np.nan, 0.04, np.nan]))  # fmt: skip
+    p = combined_p_values(
+        np.array([0.0, -0.2, 0.1, np.nan]),
+        np.array([0.0, 0.0, 0.1, np.nan]),
+        np.array([2, 3, 1, 0]),
+        np.array([np.nan, np.nan, 0.04, np.nan]),
+    )
     assert p[0] == 1.0 and p[1] == 0.0 and p[2] == 0.04 and np.isnan(p[3])
 
 
@@ -153,8 +172,9 @@ def test_splits_keep_genotypes_together_and_hold_genes_out():
     # gene_some holds genes out: every test genotype has a gene no train genotype has.
     some = splits["split_gene_some"]
     train_genes = {g for genes, s in zip(twice_lists, some, strict=True) if s == "train" for g in genes}
-    assert all(any(g not in train_genes for g in genes)
-               for genes, s in zip(twice_lists, some, strict=True) if s == "test")  # fmt: skip
+    assert all(
+        any(g not in train_genes for g in genes) for genes, s in zip(twice_lists, some, strict=True) if s == "test"
+    )
 
 
 def test_leakage_is_detected():
@@ -203,9 +223,19 @@ def test_query_split_holds_whole_queries_out():
 
 
 def test_query_keys_come_from_the_query_strains():
-    experiments = EXPERIMENTS.append_column("alleles", pa.array([
-        ["YB_sn12", "YA_dma3"], ["YA_tsq4", "YB_dma9"], ["YA@YA+YD_tm2001", "YB_dma9"], ["YA_sn1", "YB_dma9"],
-        ["YA_dma2", "YC_dma3"], ["YC_sn1", "YC_dma1"]]))  # fmt: skip
+    experiments = EXPERIMENTS.append_column(
+        "alleles",
+        pa.array(
+            [
+                ["YB_sn12", "YA_dma3"],
+                ["YA_tsq4", "YB_dma9"],
+                ["YA@YA+YD_tm2001", "YB_dma9"],
+                ["YA_sn1", "YB_dma9"],
+                ["YA_dma2", "YC_dma3"],
+                ["YC_sn1", "YC_dma1"],
+            ]
+        ),
+    )
     table, _ = curate(duckdb.connect(), SPEC, experiments, ENVIRONMENTS, SIMULATED)
     queries = {(r["genotype"], r["environment"]): r["queries"] for r in table.to_pylist()}
     assert queries[("YA+YB", "YPD_30C")] == ["YA", "YB"]  # reciprocal crosses: both query genes

@@ -30,16 +30,27 @@ def _clear(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_resources_are_built_from_the_environment(tmp_path, monkeypatch):
     _clear(monkeypatch)
-    values = {"TORCHCELL_DATA_DIR": str(tmp_path / "data"), "TORCHCELL_RAW_DIR": str(tmp_path / "raw"),
-              "TORCHCELL_GRAPH_DIR": str(tmp_path / "graph"), "NEO4J_URI": "bolt://db:7687", "NEO4J_USER": "me",
-              "NEO4J_PASSWORD": "s3cret", "NEO4J_DATABASE": "cells", "TORCHCELL_TRAINING_BACKEND": "slurm"}  # fmt: skip
+    values = {
+        "TORCHCELL_DATA_DIR": str(tmp_path / "data"),
+        "TORCHCELL_RAW_DIR": str(tmp_path / "raw"),
+        "TORCHCELL_GRAPH_DIR": str(tmp_path / "graph"),
+        "NEO4J_URI": "bolt://db:7687",
+        "NEO4J_USER": "me",
+        "NEO4J_PASSWORD": "s3cret",
+        "NEO4J_DATABASE": "cells",
+        "TORCHCELL_TRAINING_BACKEND": "slurm",
+    }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     resources = build_resources()
     storage, graph, training = resources["storage"], resources["graph"], resources["pipes_subprocess_client"]
     assert storage.root() == tmp_path / "data" and storage.raw("x") == tmp_path / "raw" / "x"
     assert (graph.path, graph.neo4j_uri, graph.neo4j_user, graph.neo4j_database) == (
-        str(tmp_path / "graph"), "bolt://db:7687", "me", "cells")  # fmt: skip
+        str(tmp_path / "graph"),
+        "bolt://db:7687",
+        "me",
+        "cells",
+    )
     assert isinstance(graph.neo4j_password, dg.EnvVar) and graph.neo4j_password.env_var_name == "NEO4J_PASSWORD"
     assert "s3cret" not in repr(resources)  # the secret is resolved when a run starts, not kept in definitions
     assert (training.backend, training.data_dir) == ("slurm", str(tmp_path / "data"))
@@ -91,7 +102,7 @@ def test_no_other_module_reads_the_environment():
 
 def test_the_readme_configuration_table_lists_every_variable_read():
     readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("## Configuration"):readme.index("## Tests and benchmarks")]
+    table = readme[readme.index("## Configuration") : readme.index("## Tests and benchmarks")]
     listed = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
     assert set(ENVIRONMENT) | {"WANDB_MODE", "WANDB_API_KEY", "SLURM_CONF"} <= listed
     # every name the project's Python code reads by name is in the table (protocol variables excepted)

@@ -73,13 +73,13 @@ def test_the_fork_server_readies_definitions_and_instance_for_every_step(tmp_pat
         f"assert {STORAGE!r} in sys.modules\n"
     )
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def test_ui_path_bench_help_runs():
-    proc = subprocess.run([sys.executable, "bench/ui_path.py", "--help"], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "bench/ui_path.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "--modes" in proc.stdout and "--quick" in proc.stdout

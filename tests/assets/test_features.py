@@ -36,8 +36,12 @@ from torchcell_core.genome.gene_index import GeneIndex
 from torchcell_core.hashing import file_sha256
 from torchcell_core.ontology import load_packaged_go_dag
 
-ALL_CHECKS = [checks.rows_follow_gene_index, checks.finite_values, checks.frequencies_sum_to_one,
-              checks.random_reproducible]  # fmt: skip
+ALL_CHECKS = [
+    checks.rows_follow_gene_index,
+    checks.finite_values,
+    checks.frequencies_sum_to_one,
+    checks.random_reproducible,
+]
 
 
 def tiny_genes() -> pd.DataFrame:
@@ -215,13 +219,18 @@ def test_go_annotations_propagate_to_ancestors_over_is_a_and_part_of_only():
         {"systematic_name": ["g1", "g2", "g3", "g4", "g9"], "go_id": ["T3", "T4", "T2", "T5", "T3"]}
     )  # g9 is outside the index: ignored
     edges = pd.DataFrame(
-        {"child": ["T3", "T4", "T2", "T5"], "parent": ["T2", "T2", "T1", "T1"],
-         "relation": ["is_a", "part_of", "is_a", "regulates"]}
-    )  # fmt: skip
+        {
+            "child": ["T3", "T4", "T2", "T5"],
+            "parent": ["T2", "T2", "T1", "T1"],
+            "relation": ["is_a", "part_of", "is_a", "regulates"],
+        }
+    )
     index = GeneIndex(genes["systematic_name"])
     every = get_feature("go_annotation", min_genes=1, annotations=annotations, edges=edges).matrix(genes, index)
-    members = {t: [index.genes[i] for i in torch.nonzero(every.x.to_dense()[:, j]).ravel().tolist()]
-               for j, t in enumerate(every.columns)}  # fmt: skip
+    members = {
+        t: [index.genes[i] for i in torch.nonzero(every.x.to_dense()[:, j]).ravel().tolist()]
+        for j, t in enumerate(every.columns)
+    }
     assert members == {"T1": ["g1", "g2", "g3"], "T2": ["g1", "g2", "g3"], "T3": ["g1"], "T4": ["g2"], "T5": ["g4"]}
     common = get_feature("go_annotation", min_genes=2, annotations=annotations, edges=edges).matrix(genes, index)
     assert common.columns == ["T1", "T2"] and common.has_data.tolist() == [True, True, True, False]
@@ -321,8 +330,9 @@ def small_run(tmp_path_factory):
     pd.DataFrame({"child": ["GO:2"], "parent": ["GO:1"], "relation": ["is_a"]}).to_parquet(storage.path(*GO_EDGES))
     run_config = dg.RunConfig(ops={"gene_features": {"config": {"random_dim": 8, "go_min_genes": 2}}})
     with dg.instance_for_test() as instance:
-        result = dg.materialize([gene_features, *ALL_CHECKS], instance=instance, resources={"storage": storage},
-                                run_config=run_config)  # fmt: skip
+        result = dg.materialize(
+            [gene_features, *ALL_CHECKS], instance=instance, resources={"storage": storage}, run_config=run_config
+        )
         yield result, storage
 
 
@@ -387,8 +397,10 @@ def test_checks_fail_on_corrupted_feature_files(small_run, tmp_path):
     assert checks.random_reproducible(storage=bad).passed is False
 
     amino = dense_document(feature_path(bad, "amino_acid_composition"))
-    torch.save({**amino, "genes": amino["genes"][:-1], "x": amino["x"][:-1], "has_data": amino["has_data"][:-1]},
-               feature_path(bad, "amino_acid_composition"))  # fmt: skip
+    torch.save(
+        {**amino, "genes": amino["genes"][:-1], "x": amino["x"][:-1], "has_data": amino["has_data"][:-1]},
+        feature_path(bad, "amino_acid_composition"),
+    )
     result = checks.rows_follow_gene_index(storage=bad)
     assert result.passed is False and "amino_acid_composition" in str(result.metadata["problems"].value)
     feature_path(bad, "one_hot").write_bytes(b"truncated")

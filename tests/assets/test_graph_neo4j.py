@@ -31,8 +31,15 @@ from torchcell_core.graph.neo4j_import import write_admin_import
 from torchcell_core.graph.schema import NODE, NODES, REL, RELS, SCHEMA_VERSION, rel_columns
 
 ROOT = Path(__file__).resolve().parents[2]
-ARROW = {"STRING": pa.string(), "INT8": pa.int8(), "INT16": pa.int16(), "INT32": pa.int32(), "INT64": pa.int64(),
-         "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}  # fmt: skip
+ARROW = {
+    "STRING": pa.string(),
+    "INT8": pa.int8(),
+    "INT16": pa.int16(),
+    "INT32": pa.int32(),
+    "INT64": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+}
 NAN = float("nan")
 
 
@@ -40,37 +47,62 @@ def tiny_tables(apostrophes: bool = True) -> dict[str, list[tuple]]:
     """Rows per table, in schema column order. Three genotypes (1, 2, 3 alleles); strings with commas and quotes."""
     quote = "O'Brien" if apostrophes else "OBrien"
     return {
-        "Gene": [("YAL001C", "TFC3", 1, 151006, 147594, "-", "ORF", 1160),
-                 ("YAL002W", "VPS8", 1, 143707, 147531, "+", "ORF", 1274),
-                 ("YBR001C", "NTH2", 2, 238650, 236309, "-", "ORF", None),
-                 ("YCR002C", "CDC10", 3, 112335, 111366, "-", "ORF", 322)],
-        "GOTerm": [("GO:0000001", "mitochondrion inheritance, \"classic\"", "biological_process"),
-                   ("GO:0048308", "organelle inheritance", "biological_process")],
-        "Dataset": [("costanzo2016", "Costanzo 2016", "1", f'{quote} et al., "A global network"', "https://x/y",
-                     "ab" * 32, True),
-                    ("kuzmin2018", "Kuzmin 2018", "1", "", None, None, False)],
+        "Gene": [
+            ("YAL001C", "TFC3", 1, 151006, 147594, "-", "ORF", 1160),
+            ("YAL002W", "VPS8", 1, 143707, 147531, "+", "ORF", 1274),
+            ("YBR001C", "NTH2", 2, 238650, 236309, "-", "ORF", None),
+            ("YCR002C", "CDC10", 3, 112335, 111366, "-", "ORF", 322),
+        ],
+        "GOTerm": [
+            ("GO:0000001", 'mitochondrion inheritance, "classic"', "biological_process"),
+            ("GO:0048308", "organelle inheritance", "biological_process"),
+        ],
+        "Dataset": [
+            (
+                "costanzo2016",
+                "Costanzo 2016",
+                "1",
+                f'{quote} et al., "A global network"',
+                "https://x/y",
+                "ab" * 32,
+                True,
+            ),
+            ("kuzmin2018", "Kuzmin 2018", "1", "", None, None, False),
+        ],
         "Environment": [("YPD_26C", "YPD", 26), ("YPD_30C", "YPD", 30)],
-        "Allele": [("YAL001C_dma1", "YAL001C_dma1", "tfc3", "deletion_kanmx", "YAL001C"),
-                   ("YAL002W_sn2", "YAL002W_sn2", "vps8", "deletion_natmx", "YAL002W"),
-                   ("YBR001C_tsq3", "YBR001C_tsq3", "nth2-1", "temperature_sensitive", "YBR001C")],
+        "Allele": [
+            ("YAL001C_dma1", "YAL001C_dma1", "tfc3", "deletion_kanmx", "YAL001C"),
+            ("YAL002W_sn2", "YAL002W_sn2", "vps8", "deletion_natmx", "YAL002W"),
+            ("YBR001C_tsq3", "YBR001C_tsq3", "nth2-1", "temperature_sensitive", "YBR001C"),
+        ],
         "Genotype": [(101, 1), (102, 2), (103, 3)],
-        "Experiment": [(1, "fitness", 1, 0.91, NAN, None, None, "YPD_30C", "smf", "smf.xlsx"),
-                       (2, "interaction", 2, 0.75, 0.02, -0.21, 0.001, "YPD_26C", "s1", "sgadata.txt"),
-                       (3, "interaction", 3, 0.5, 0.05, 0.12, 0.04, "YPD_30C", "k18", "kuzmin.txt")],
+        "Experiment": [
+            (1, "fitness", 1, 0.91, NAN, None, None, "YPD_30C", "smf", "smf.xlsx"),
+            (2, "interaction", 2, 0.75, 0.02, -0.21, 0.001, "YPD_26C", "s1", "sgadata.txt"),
+            (3, "interaction", 3, 0.5, 0.05, 0.12, 0.04, "YPD_30C", "k18", "kuzmin.txt"),
+        ],
         "OF_GENOTYPE": [(1, 101), (2, 102), (3, 103)],
         "IN_DATASET": [(1, "costanzo2016"), (2, "costanzo2016"), (3, "kuzmin2018")],
-        "HAS_ALLELE": [(101, "YAL001C_dma1"), (102, "YAL001C_dma1"), (102, "YAL002W_sn2"),
-                       (103, "YAL001C_dma1"), (103, "YAL002W_sn2"), (103, "YBR001C_tsq3")],
+        "HAS_ALLELE": [
+            (101, "YAL001C_dma1"),
+            (102, "YAL001C_dma1"),
+            (102, "YAL002W_sn2"),
+            (103, "YAL001C_dma1"),
+            (103, "YAL002W_sn2"),
+            (103, "YBR001C_tsq3"),
+        ],
         "OF_GENE": [("YAL001C_dma1", "YAL001C"), ("YAL002W_sn2", "YAL002W"), ("YBR001C_tsq3", "YBR001C")],
         "ANNOTATED_TO": [("YAL001C", "GO:0000001", None)],
         # One pair, two relations: two relationships (GO_PARENT is keyed on `relation`).
         "GO_PARENT": [("GO:0000001", "GO:0048308", "is_a"), ("GO:0000001", "GO:0048308", "part_of")],
         # One pair in two networks: two relationships (INTERACTS is keyed on network and version).
-        "INTERACTS": [("YAL001C", "YAL002W", "string_coexpression", "12.0", 0.5),
-                      ("YAL001C", "YAL002W", "physical", "2024", NAN),
-                      ("YBR001C", "YAL001C", "genetic", "2024", -0.3)],
+        "INTERACTS": [
+            ("YAL001C", "YAL002W", "string_coexpression", "12.0", 0.5),
+            ("YAL001C", "YAL002W", "physical", "2024", NAN),
+            ("YBR001C", "YAL001C", "genetic", "2024", -0.3),
+        ],
         "REGULATES": [("YAL002W", "YBR001C", "activator", 1.0)],
-    }  # fmt: skip
+    }
 
 
 def write_tables(directory: Path, rows: dict[str, list[tuple]]) -> dict[str, int]:
@@ -81,8 +113,10 @@ def write_tables(directory: Path, rows: dict[str, list[tuple]]) -> dict[str, int
         columns = table.columns if name in NODE else rel_columns(table)
         schema = pa.schema([(column, ARROW[kind]) for column, kind in columns])
         data = list(zip(*rows[name], strict=True)) if rows[name] else [[] for _ in columns]
-        pq.write_table(pa.table([pa.array(list(v), f.type) for v, f in zip(data, schema, strict=True)], schema=schema),
-                       directory / f"{name}.parquet")  # fmt: skip
+        pq.write_table(
+            pa.table([pa.array(list(v), f.type) for v, f in zip(data, schema, strict=True)], schema=schema),
+            directory / f"{name}.parquet",
+        )
     return {name: len(value) for name, value in rows.items()}
 
 
@@ -100,14 +134,30 @@ def test_admin_import_headers_rows_and_command(tmp_path):
     command = write_admin_import(tmp_path / "tables", tmp_path / "import", database="torchcell", batch_rows=2)
     out = (tmp_path / "import").resolve()
     assert read_csv(out / "Gene.csv")[0] == [
-        "id:ID(Gene)", "standard_name:string", "chromosome:int", "start:long", "end:long", "strand:string",
-        "feature_type:string", "protein_length:int", ":LABEL",
-    ]  # fmt: skip
+        "id:ID(Gene)",
+        "standard_name:string",
+        "chromosome:int",
+        "start:long",
+        "end:long",
+        "strand:string",
+        "feature_type:string",
+        "protein_length:int",
+        ":LABEL",
+    ]
     assert read_csv(out / "Experiment.csv")[0] == [
-        ":ID(Experiment)", "id:long", "kind:string", "n_perturbations:int", "fitness:double", "fitness_std:double",
-        "interaction:double", "interaction_p_value:double", "environment:string", "screen:string",
-        "source_file:string", ":LABEL",
-    ]  # fmt: skip
+        ":ID(Experiment)",
+        "id:long",
+        "kind:string",
+        "n_perturbations:int",
+        "fitness:double",
+        "fitness_std:double",
+        "interaction:double",
+        "interaction_p_value:double",
+        "environment:string",
+        "screen:string",
+        "source_file:string",
+        ":LABEL",
+    ]
     assert read_csv(out / "Dataset.csv")[0][-2:] == ["simulated:boolean", ":LABEL"]
     assert read_csv(out / "INTERACTS.csv")[0] == [
         ":START_ID(Gene)",
@@ -132,8 +182,10 @@ def test_admin_import_headers_rows_and_command(tmp_path):
     assert "--multiline-fields=true" not in command  # no string here spans lines
     readme = (out / "README.txt").read_text()
     assert " ".join(command) in readme and "create_schema" in readme
-    assert read_csv(out / "TorchcellMeta.csv") == [["id:ID(TorchcellMeta)", "version:string", ":LABEL"],
-                                                   ["schema", SCHEMA_VERSION, "TorchcellMeta"]]  # fmt: skip
+    assert read_csv(out / "TorchcellMeta.csv") == [
+        ["id:ID(TorchcellMeta)", "version:string", ":LABEL"],
+        ["schema", SCHEMA_VERSION, "TorchcellMeta"],
+    ]
 
 
 def test_admin_import_quoting_nulls_and_nan(tmp_path):
@@ -206,29 +258,63 @@ def test_the_graph_resource_passes_its_neo4j_settings_to_the_backend():
 
 def _live_backend(batch_size: int) -> Neo4jBackend:
     """The backend on the server the NEO4J_* variables of the test's environment name."""
-    return Neo4jBackend(os.environ["NEO4J_URI"], os.environ.get("NEO4J_USER") or None,
-                        os.environ.get("NEO4J_PASSWORD"), os.environ.get("NEO4J_DATABASE") or None,
-                        batch_size=batch_size)  # fmt: skip
+    return Neo4jBackend(
+        os.environ["NEO4J_URI"],
+        os.environ.get("NEO4J_USER") or None,
+        os.environ.get("NEO4J_PASSWORD"),
+        os.environ.get("NEO4J_DATABASE") or None,
+        batch_size=batch_size,
+    )
 
 
 # -- shared expectations --------------------------------------------------------------------------------------------
 
 EXPECTED_QUERIES = {
     ("single_mutant_fitness", ()): [
-        {"gene": "YAL001C", "allele": "YAL001C_dma1", "fitness": 0.91, "fitness_std": None,
-         "environment": "YPD_30C", "dataset": "costanzo2016"}],
+        {
+            "gene": "YAL001C",
+            "allele": "YAL001C_dma1",
+            "fitness": 0.91,
+            "fitness_std": None,
+            "environment": "YPD_30C",
+            "dataset": "costanzo2016",
+        }
+    ],
     ("digenic_experiments", (("datasets", ("costanzo2016",)), ("genes", ()))): [
-        {"experiment": 2, "dataset": "costanzo2016", "gene_1": "YAL001C", "gene_2": "YAL002W",
-         "allele_1": "YAL001C_dma1", "allele_2": "YAL002W_sn2", "fitness": 0.75, "fitness_std": 0.02,
-         "interaction": -0.21, "interaction_p_value": 0.001, "environment": "YPD_26C"}],
+        {
+            "experiment": 2,
+            "dataset": "costanzo2016",
+            "gene_1": "YAL001C",
+            "gene_2": "YAL002W",
+            "allele_1": "YAL001C_dma1",
+            "allele_2": "YAL002W_sn2",
+            "fitness": 0.75,
+            "fitness_std": 0.02,
+            "interaction": -0.21,
+            "interaction_p_value": 0.001,
+            "environment": "YPD_26C",
+        }
+    ],
     ("digenic_experiments", (("datasets", ("kuzmin2018",)), ("genes", ()))): [],
     ("trigenic_experiments", (("datasets", ("kuzmin2018",)),)): [
-        {"experiment": 3, "dataset": "kuzmin2018", "gene_1": "YAL001C", "gene_2": "YAL002W",
-         "gene_3": "YBR001C", "interaction": 0.12, "interaction_p_value": 0.04, "fitness": 0.5, "screen": "k18"}],
-}  # fmt: skip
-NEIGHBOURS_OF_YAL001C = [("INTERACTS", "undirected", "genetic", "YBR001C", -0.3),
-                         ("INTERACTS", "undirected", "physical", "YAL002W", None),
-                         ("INTERACTS", "undirected", "string_coexpression", "YAL002W", 0.5)]  # fmt: skip
+        {
+            "experiment": 3,
+            "dataset": "kuzmin2018",
+            "gene_1": "YAL001C",
+            "gene_2": "YAL002W",
+            "gene_3": "YBR001C",
+            "interaction": 0.12,
+            "interaction_p_value": 0.04,
+            "fitness": 0.5,
+            "screen": "k18",
+        }
+    ],
+}
+NEIGHBOURS_OF_YAL001C = [
+    ("INTERACTS", "undirected", "genetic", "YBR001C", -0.3),
+    ("INTERACTS", "undirected", "physical", "YAL002W", None),
+    ("INTERACTS", "undirected", "string_coexpression", "YAL002W", 0.5),
+]
 
 
 def check_queries(backend: Neo4jBackend) -> None:
@@ -289,10 +375,23 @@ def falkordb(tmp_path):
     for _attempt in range(3):  # a free port can be taken between probing and binding
         port, bolt_port = free_port(), free_port()
         started = subprocess.run(
-            [sys.executable, str(script), "start", "--port", str(port), "--bolt-port", str(bolt_port),
-             "--pidfile", str(pidfile), "--dir", str(tmp_path / "server")],
-            capture_output=True, text=True, timeout=90,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(script),
+                "start",
+                "--port",
+                str(port),
+                "--bolt-port",
+                str(bolt_port),
+                "--pidfile",
+                str(pidfile),
+                "--dir",
+                str(tmp_path / "server"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
         if started.returncode == 0:
             break
     assert started.returncode == 0, started.stdout + started.stderr
@@ -343,8 +442,10 @@ def test_falkordb_smoke(falkordb, tmp_path):
 def neo4j_backend():
     """The backend on NEO4J_URI's database, which must be empty; emptied (data and constraints) afterwards."""
     if not os.environ.get("NEO4J_URI"):
-        pytest.skip("NEO4J_URI is not set: the Neo4j contract test needs a real Neo4j (NEO4J_URI, NEO4J_USER, "
-                    "NEO4J_PASSWORD, NEO4J_DATABASE pointing at an empty database)")  # fmt: skip
+        pytest.skip(
+            "NEO4J_URI is not set: the Neo4j contract test needs a real Neo4j (NEO4J_URI, NEO4J_USER, "
+            "NEO4J_PASSWORD, NEO4J_DATABASE pointing at an empty database)"
+        )
     backend = _live_backend(batch_size=2)
     database = backend.database
     driver = backend._driver
@@ -377,8 +478,9 @@ def test_neo4j_contract(neo4j_backend, tmp_path):
     backend.load_tables(tables, counts)  # back to the apostrophe citation after the reversed reload
     values = backend._driver.execute_query(
         "MATCH (d:Dataset {id: $id}) RETURN d.citation AS citation, d.simulated AS simulated, d.url AS url",
-        id="costanzo2016", database_=backend.database,
-    ).records[0]  # fmt: skip
+        id="costanzo2016",
+        database_=backend.database,
+    ).records[0]
     assert values.data() == {"citation": 'O\'Brien et al., "A global network"', "simulated": True, "url": "https://x/y"}
 
     # A batch naming a missing node fails as a whole (rolled back): the valid new edge in it is not kept.
@@ -390,6 +492,7 @@ def test_neo4j_contract(neo4j_backend, tmp_path):
             wide.load_tables(bad, write_tables(bad, rows))
     assert backend.counts() == counts
     with pytest.raises(GraphBuildError, match="schema version 0"):
-        backend._driver.execute_query("MATCH (m:TorchcellMeta {id: 'schema'}) SET m.version = '0'",
-                                      database_=backend.database)  # fmt: skip
+        backend._driver.execute_query(
+            "MATCH (m:TorchcellMeta {id: 'schema'}) SET m.version = '0'", database_=backend.database
+        )
         backend.create_schema()

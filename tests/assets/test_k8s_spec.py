@@ -30,9 +30,13 @@ kubernetes = pytest.importorskip("kubernetes", reason="dagster-k8s missing: pip 
 dagster_k8s = pytest.importorskip("dagster_k8s", reason="dagster-k8s missing: pip install -e '.[k8s]'")
 
 SETTINGS = K8sTrainingSettings(image="registry.example.org/lab/torchcell:0.1.0")
-TRAIN = TrainConfig(model="mlp", dataset="/data/torchcell/datasets/digenic.parquet",
-                    gene_table="/data/torchcell/sources/s288c_genome/genes.parquet",
-                    out="/data/torchcell/models/mlp/digenic-split_random.training", epochs=3)  # fmt: skip
+TRAIN = TrainConfig(
+    model="mlp",
+    dataset="/data/torchcell/datasets/digenic.parquet",
+    gene_table="/data/torchcell/sources/s288c_genome/genes.parquet",
+    out="/data/torchcell/models/mlp/digenic-split_random.training",
+    epochs=3,
+)
 
 
 def _api_dict(model) -> dict:
@@ -147,16 +151,26 @@ def small_storage(root):
     return storage
 
 
-TRAINING = {"epochs": 2, "batch_size": 32, "bootstrap": 50, "seed": 3, "device": "cpu",
-            "hparams": ["hidden_dim=16", "embedding_dim=8"]}  # fmt: skip
+TRAINING = {
+    "epochs": 2,
+    "batch_size": 32,
+    "bootstrap": 50,
+    "seed": 3,
+    "device": "cpu",
+    "hparams": ["hidden_dim=16", "embedding_dim=8"],
+}
 
 
 def materialize_mlp(storage, client) -> dg.ExecuteInProcessResult:
     from torchcell_assets.defs.models.partitions import partition_key
 
-    return dg.materialize([MODEL_ASSETS["mlp"]], partition_key=partition_key("digenic", "split_random"),
-                          resources={"storage": storage, "pipes_subprocess_client": client},
-                          run_config={"ops": {"mlp_model": {"config": TRAINING}}}, raise_on_error=False)  # fmt: skip
+    return dg.materialize(
+        [MODEL_ASSETS["mlp"]],
+        partition_key=partition_key("digenic", "split_random"),
+        resources={"storage": storage, "pipes_subprocess_client": client},
+        run_config={"ops": {"mlp_model": {"config": TRAINING}}},
+        raise_on_error=False,
+    )
 
 
 def test_pipes_training_pod(kubernetes_api, tmp_path):
@@ -213,14 +227,25 @@ def test_k8s_job_executor_step_job(kubernetes_api, tmp_path):
     """The Job the `k8s_job_executor` (configured by `executor_config`) submits for the `mlp_model` step, on an
     instance with dagster-k8s's `K8sRunLauncher`, as the Helm chart sets it up."""
     fake, kubeconfig = kubernetes_api
-    launcher = {"module": "dagster_k8s", "class": "K8sRunLauncher",
-                "config": {"service_account_name": "dagster", "instance_config_map": "dagster-instance",
-                           "dagster_home": "/opt/dagster/dagster_home", "job_namespace": SETTINGS.namespace,
-                           "load_incluster_config": False, "kubeconfig_file": kubeconfig}}  # fmt: skip
+    launcher = {
+        "module": "dagster_k8s",
+        "class": "K8sRunLauncher",
+        "config": {
+            "service_account_name": "dagster",
+            "instance_config_map": "dagster-instance",
+            "dagster_home": "/opt/dagster/dagster_home",
+            "job_namespace": SETTINGS.namespace,
+            "load_incluster_config": False,
+            "kubeconfig_file": kubeconfig,
+        },
+    }
     with dg.instance_for_test(overrides={"run_launcher": launcher}) as instance:
-        result = dg.execute_job(dg.reconstructable(_k8s_training_job), instance,
-                                run_config={"execution": {"config": executor_config(SETTINGS)}},
-                                tags={"dagster/partition": "digenic|split_random"})  # fmt: skip
+        result = dg.execute_job(
+            dg.reconstructable(_k8s_training_job),
+            instance,
+            run_config={"execution": {"config": executor_config(SETTINGS)}},
+            tags={"dagster/partition": "digenic|split_random"},
+        )
         assert not result.success
         failure = "\n".join(str(event.event_specific_data) for event in result.all_events if event.is_failure)
     assert "no cluster: Job dagster-step-" in failure
@@ -246,8 +271,9 @@ def test_a_model_trains_through_the_pod_log_protocol(kubernetes_api, tmp_path, m
     monkeypatch.setenv("WANDB_MODE", "disabled")
     fake, kubeconfig = kubernetes_api
     fake.execute = True
-    settings = K8sTrainingSettings(image=SETTINGS.image, env={"TORCHCELL_DATA_DIR": str(tmp_path / "data"),
-                                                              "WANDB_MODE": "disabled"})  # fmt: skip
+    settings = K8sTrainingSettings(
+        image=SETTINGS.image, env={"TORCHCELL_DATA_DIR": str(tmp_path / "data"), "WANDB_MODE": "disabled"}
+    )
     result = materialize_mlp(small_storage(tmp_path / "data"), pipes_k8s_client(settings, kubeconfig_file=kubeconfig))
     assert result.success, [str(e.event_specific_data) for e in result.all_events if e.is_failure]
     materialization = result.asset_materializations_for_node("mlp_model")[0]
@@ -274,8 +300,13 @@ def test_multinode_indexed_job_and_headless_service():
     argv = container.command
     assert argv[:1] == ["torchrun"]
     flags = dict(zip(argv[1:11:2], argv[2:11:2], strict=True))
-    assert flags == {"--nnodes": "3", "--nproc_per_node": "4", "--node_rank": "$(JOB_COMPLETION_INDEX)",
-                     "--rdzv_backend": "static", "--rdzv_endpoint": "mlp-digenic-0.mlp-digenic-rdzv:29500"}  # fmt: skip
+    assert flags == {
+        "--nnodes": "3",
+        "--nproc_per_node": "4",
+        "--node_rank": "$(JOB_COMPLETION_INDEX)",
+        "--rdzv_backend": "static",
+        "--rdzv_endpoint": "mlp-digenic-0.mlp-digenic-rdzv:29500",
+    }
     assert argv[11:] == ["-m", "torchcell_core.train.run", *to_argv(TRAIN)]
     # $(JOB_COMPLETION_INDEX) is expanded by Kubernetes only for a variable declared in the container's env.
     index = next(item for item in container.env if item.name == "JOB_COMPLETION_INDEX")
@@ -288,8 +319,10 @@ def test_multinode_indexed_job_and_headless_service():
 
 def test_k8s_module_loads_without_the_extra():
     """The code location (and `lib/k8s.py`) must load where dagster-k8s / dagster-postgres are not installed."""
-    code = ("import sys; sys.modules['dagster_k8s'] = None; sys.modules['dagster_postgres'] = None; "
-            "import torchcell_assets.lib.k8s, torchcell_assets.definitions as d; d.defs(); print('ok')")  # fmt: skip
+    code = (
+        "import sys; sys.modules['dagster_k8s'] = None; sys.modules['dagster_postgres'] = None; "
+        "import torchcell_assets.lib.k8s, torchcell_assets.definitions as d; d.defs(); print('ok')"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
 

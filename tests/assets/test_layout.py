@@ -38,7 +38,9 @@ def test_run_directories_are_looked_up_without_being_created(tmp_path):
         storage.model_run_dir("dango", label, "split_query").mkdir(parents=True)
     storage.model_run_dir("dango", "trigenic-string12", "split_random").mkdir(parents=True)
     assert [p.name for p in storage.model_run_dirs("dango", "trigenic", "split_query")] == [
-        "trigenic-string12-split_query", "trigenic-string9.1-split_query"]  # fmt: skip
+        "trigenic-string12-split_query",
+        "trigenic-string9.1-split_query",
+    ]
     storage.sweep_manifest("b").write_text("{}")
     storage.sweep_manifest("a").write_text("{}")
     assert [p.name for p in storage.sweep_manifests()] == ["a.json", "b.json"]

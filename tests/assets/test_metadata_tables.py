@@ -21,18 +21,26 @@ def _columns(value: dg.TableMetadataValue) -> dict[str, str]:
 
 
 def test_a_table_keeps_ints_blanks_missing_cells_and_rounds_floats():
-    frame = pd.DataFrame({
-        "model": ["mlp", "oracle_ceiling", None],
-        "parameters": [211490, np.nan, 5],  # an int column turned float by the ceiling row's blank
-        "pearson": [0.123456, np.nan, 1 / 3],
-        "samples_per_s": [12345.678, 2.0, 0.5],
-        "simulated": [True, False, True],
-        "n": pd.array([3, None, 7], dtype="Int64"),
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "model": ["mlp", "oracle_ceiling", None],
+            "parameters": [211490, np.nan, 5],  # an int column turned float by the ceiling row's blank
+            "pearson": [0.123456, np.nan, 1 / 3],
+            "samples_per_s": [12345.678, 2.0, 0.5],
+            "simulated": [True, False, True],
+            "n": pd.array([3, None, 7], dtype="Int64"),
+        }
+    )
     value = metadata_table(frame)
     assert isinstance(value, dg.TableMetadataValue)
-    assert _columns(value) == {"model": "string", "parameters": "int", "pearson": "float", "samples_per_s": "float",
-                               "simulated": "bool", "n": "int"}  # fmt: skip
+    assert _columns(value) == {
+        "model": "string",
+        "parameters": "int",
+        "pearson": "float",
+        "samples_per_s": "float",
+        "simulated": "bool",
+        "n": "int",
+    }
     first, ceiling, last = (record.data for record in value.records)
     assert first["parameters"] == 211490 and isinstance(first["parameters"], int)  # not 211490.000
     assert first["pearson"] == 0.1235 and first["samples_per_s"] == 12346.0  # 4 significant digits, whole part kept
@@ -67,9 +75,10 @@ def test_paths_are_recorded_relative_to_the_data_directory_and_resolved_back(tmp
 def _record_run(instance: dg.DagsterInstance, asset: str, dataset: str, split: str, version: str) -> None:
     """A materialization of a model partition as the instance keeps it (the metadata names no run directory)."""
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key=asset, partition=partition_key(dataset, split),
-                                tags={"dagster/data_version": version})
-    )  # fmt: skip
+        dg.AssetMaterialization(
+            asset_key=asset, partition=partition_key(dataset, split), tags={"dagster/data_version": version}
+        )
+    )
 
 
 def _train(run_dir, predictions: str, config: dict | None = None) -> str:
@@ -121,23 +130,55 @@ def test_the_benchmark_table_is_table_metadata_with_lineage_and_the_partitions_r
     storage = TorchcellStorage(data_dir=str(tmp_path / "data"))
     run_dir = storage.directory("models", "mlp", "trigenic-nograph-split_random")
     storage.dataset_parquet("trigenic").write_bytes(b"the trigenic rows")
-    run = TrainedRun("mlp", "trigenic", dg.AssetKey("mlp_model"), "trigenic|split_random", run_dir, {},
-                     "split_random", "v-mlp")  # fmt: skip
-    rows = [{"dataset": "trigenic", "split_type": "split_random", "family": "baseline", "model": "mlp",
-             "graph_set": "", "feature_set": "", "target": target, "pearson": 0.31234, "pearson_ci_low": 0.2,
-             "pearson_ci_high": 0.4, "mse": 0.01, "auroc": 0.6, "epochs": 3, "max_epochs": 3, "best_epoch": 2,
-             "parameters": 211490, "train_seconds": 12.0, "samples_per_s": 1234.5, "n": 50, "run_dir": str(run_dir),
-             "dataset_sha256": "d" * 64, "predictions_sha256": "p" * 64}
-            for target in ("fitness", "interaction")]  # fmt: skip
-    ceiling = {"dataset": "trigenic", "split_type": "split_random", "family": "ceiling", "model": "oracle_ceiling",
-               "target": "interaction", "pearson": 0.9}  # fmt: skip
+    run = TrainedRun(
+        "mlp", "trigenic", dg.AssetKey("mlp_model"), "trigenic|split_random", run_dir, {}, "split_random", "v-mlp"
+    )
+    rows = [
+        {
+            "dataset": "trigenic",
+            "split_type": "split_random",
+            "family": "baseline",
+            "model": "mlp",
+            "graph_set": "",
+            "feature_set": "",
+            "target": target,
+            "pearson": 0.31234,
+            "pearson_ci_low": 0.2,
+            "pearson_ci_high": 0.4,
+            "mse": 0.01,
+            "auroc": 0.6,
+            "epochs": 3,
+            "max_epochs": 3,
+            "best_epoch": 2,
+            "parameters": 211490,
+            "train_seconds": 12.0,
+            "samples_per_s": 1234.5,
+            "n": 50,
+            "run_dir": str(run_dir),
+            "dataset_sha256": "d" * 64,
+            "predictions_sha256": "p" * 64,
+        }
+        for target in ("fitness", "interaction")
+    ]
+    ceiling = {
+        "dataset": "trigenic",
+        "split_type": "split_random",
+        "family": "ceiling",
+        "model": "oracle_ceiling",
+        "target": "interaction",
+        "pearson": 0.9,
+    }
     monkeypatch.setattr(benchmarks, "trained_runs", lambda instance, storage, classical: [run])
     monkeypatch.setattr(benchmarks, "neural_run_rows", lambda path: rows if path == run_dir else [])
     monkeypatch.setattr(benchmarks, "simulated_ceiling_rows", lambda storage, comparisons: [ceiling])
-    monkeypatch.setattr(benchmarks, "simulated_columns",
-                        lambda storage, table: table.assign(simulated=True, simulated_inputs="kuzmin2018"))  # fmt: skip
-    result = dg.materialize([benchmarks.model_benchmarks], resources={"storage": storage},
-                            instance=dg.DagsterInstance.ephemeral())  # fmt: skip
+    monkeypatch.setattr(
+        benchmarks,
+        "simulated_columns",
+        lambda storage, table: table.assign(simulated=True, simulated_inputs="kuzmin2018"),
+    )
+    result = dg.materialize(
+        [benchmarks.model_benchmarks], resources={"storage": storage}, instance=dg.DagsterInstance.ephemeral()
+    )
     metadata = result.asset_materializations_for_node("model_benchmarks")[0].metadata
     table = metadata["table"]
     assert isinstance(table, dg.TableMetadataValue)
@@ -147,7 +188,11 @@ def test_the_benchmark_table_is_table_metadata_with_lineage_and_the_partitions_r
     assert fitness["predictions_sha256"] == "p" * 64 and fitness["pearson"] == 0.3123
     assert oracle["parameters"] is None and oracle["run_dir"] is None  # blank cells, not nan
     (read,) = (record.data for record in metadata["inputs"].value.records)
-    assert read == {"asset": "mlp_model", "partition": "trigenic|split_random", "data_version": "v-mlp",
-                    "run_dir": "models/mlp/trigenic-nograph-split_random",
-                    "dataset_sha256": file_sha256(storage.dataset_parquet("trigenic"))}  # fmt: skip
+    assert read == {
+        "asset": "mlp_model",
+        "partition": "trigenic|split_random",
+        "data_version": "v-mlp",
+        "run_dir": "models/mlp/trigenic-nograph-split_random",
+        "dataset_sha256": file_sha256(storage.dataset_parquet("trigenic")),
+    }
     assert pd.read_csv(storage.path("benchmarks", "model_benchmarks.csv"))["run_dir"].iloc[0] == fitness["run_dir"]

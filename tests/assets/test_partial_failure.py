@@ -29,7 +29,8 @@ COMPARISON = {"comparison_dataset": COMPARISON_DATASET, "comparison_splits": COM
 def test_an_empty_dataset_curates_splits_and_has_a_card(tmp_path):
     table, card = empty_dataset(tmp_path)
     assert table.num_rows == 0 and {"genotype", "genes", "fitness", "interaction", *SPLIT_COLUMNS} <= set(
-        table.column_names)  # fmt: skip
+        table.column_names
+    )
     assert card["rows"] == 0 and card["empty"] is True and card["splits"]["split_random"] == {}
     assert card["empty_reason"].startswith("no trigenic experiments in the graph: kuzmin2018, kuzmin2020")
     assert card["labels"]["interaction"] == {"n": 0} and (tmp_path / "labels.png").is_file()
@@ -104,8 +105,9 @@ def test_a_failed_check_and_a_failed_asset_stop_only_what_depends_on_them():
     """trigenic's blocking check fails and `features` raises: the comparison moves to digenic, the model that
     reads no features trains on both splits, the one that does is skipped, the benchmark table is still built."""
     with dg.instance_for_test() as instance:
-        runs = materialize_in_stages(_fake(check_fails=True, features_fail=True), instance, {}, raise_on_error=False,
-                                     **COMPARISON)  # fmt: skip
+        runs = materialize_in_stages(
+            _fake(check_fails=True, features_fail=True), instance, {}, raise_on_error=False, **COMPARISON
+        )
     done = _materialized(runs)
     random, query = (str(partition_key("digenic", split)) for split in ("split_random", "split_query"))
     assert {("plain_model", random), ("plain_model", query), ("benchmarks", None)} <= done
@@ -117,8 +119,10 @@ def test_a_failed_check_and_a_failed_asset_stop_only_what_depends_on_them():
     assert runs.skipped["feature_report"].startswith("not run")
     assert runs.skipped[f"feature_model [{random}]"].startswith("depends on features (failed:")
     summary = runs.summary().splitlines()
-    assert summary[:2] == ["stages: 4 run(s); comparison dataset: digenic",
-                           "note: trigenic dataset unusable: blocking check label_ranges failed"]  # fmt: skip
+    assert summary[:2] == [
+        "stages: 4 run(s); comparison dataset: digenic",
+        "note: trigenic dataset unusable: blocking check label_ranges failed",
+    ]
     assert "failed (2):" in summary and "skipped (3):" in summary
 
 
@@ -126,8 +130,10 @@ def test_an_empty_comparison_dataset_moves_the_comparison_and_says_why():
     with dg.instance_for_test() as instance:
         runs = materialize_in_stages(_fake(trigenic_rows=0), instance, {}, raise_on_error=False, **COMPARISON)
     assert runs.comparison == "digenic" and not runs.failed and not runs.skipped
-    assert runs.notes == ["trigenic dataset is empty: no trigenic experiments in the graph",
-                          "the comparison trains on digenic instead of trigenic"]  # fmt: skip
+    assert runs.notes == [
+        "trigenic dataset is empty: no trigenic experiments in the graph",
+        "the comparison trains on digenic instead of trigenic",
+    ]
     assert ("feature_model", str(partition_key("digenic", "split_query"))) in _materialized(runs)
 
 
@@ -136,8 +142,13 @@ def test_a_model_partition_depends_only_on_its_own_dataset():
     upstream, models, downstream = split_graph(graph)
     key = dg.AssetKey
     assert models == {key("plain_model"), key("feature_model")} and downstream == {key("benchmarks")}
-    assert upstream == {key("graph"), key("digenic_dataset"), key("trigenic_dataset"), key("features"),
-                        key("feature_report")}  # fmt: skip
+    assert upstream == {
+        key("graph"),
+        key("digenic_dataset"),
+        key("trigenic_dataset"),
+        key("features"),
+        key("feature_report"),
+    }
     bad = {key("trigenic_dataset"): "blocking check label_ranges failed"}
     datasets = ["digenic", "trigenic"]
     assert blocked(graph, models, bad, "digenic", datasets) == {}
@@ -174,12 +185,28 @@ def test_the_demo_prints_a_partial_comparison_and_its_simulated_inputs(monkeypat
     runs.skipped = {"dango_model [digenic|split_random]": "depends on cell_graphs (failed: ValueError: bad graph)"}
     runs.materialized = {model_benchmarks.key}
     storage = _demo(monkeypatch, tmp_path, runs)
-    rows = [{"model": model, "family": family, "graph_set": "", "feature_set": "", "dataset": "digenic",
-             "split_type": "split_random", "target": target, "pearson": 0.3, "pearson_ci_low": 0.2,
-             "pearson_ci_high": 0.4, "epochs": float("nan"), "best_epoch": float("nan"), "train_seconds": 1.0,
-             "simulated": True, "simulated_inputs": "costanzo2016"}
-            for model, family in (("mlp", "baseline"), ("svr", "classical")) for target in ("fitness", "interaction")]
-    pd.DataFrame(rows).to_csv(storage.path(*MODEL_BENCHMARKS_CSV), index=False)  # fmt: skip
+    rows = [
+        {
+            "model": model,
+            "family": family,
+            "graph_set": "",
+            "feature_set": "",
+            "dataset": "digenic",
+            "split_type": "split_random",
+            "target": target,
+            "pearson": 0.3,
+            "pearson_ci_low": 0.2,
+            "pearson_ci_high": 0.4,
+            "epochs": float("nan"),
+            "best_epoch": float("nan"),
+            "train_seconds": 1.0,
+            "simulated": True,
+            "simulated_inputs": "costanzo2016",
+        }
+        for model, family in (("mlp", "baseline"), ("svr", "classical"))
+        for target in ("fitness", "interaction")
+    ]
+    pd.DataFrame(rows).to_csv(storage.path(*MODEL_BENCHMARKS_CSV), index=False)
     assert demo.main() == 0
     out = capsys.readouterr().out
     assert "note: trigenic dataset is empty" in out and "skipped (1):" in out

@@ -63,8 +63,14 @@ def run(tmp_path_factory):
     definitions = defs()
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         resources = {"storage": storage, "graph": graph, "pipes_subprocess_client": ProcessGroupPipesClient()}
-        results = materialize_in_stages(definitions, instance, resources, OP_CONFIG,
-                                        comparison_dataset=COMPARISON_DATASET, comparison_splits=COMPARISON_SPLITS)
+        results = materialize_in_stages(
+            definitions,
+            instance,
+            resources,
+            OP_CONFIG,
+            comparison_dataset=COMPARISON_DATASET,
+            comparison_splits=COMPARISON_SPLITS,
+        )
         yield results, storage, instance
 
 
@@ -76,11 +82,21 @@ def test_every_asset_materializes_and_every_check_passes(run):
         e.asset_key.to_user_string() for result in results for e in result.get_asset_materialization_events()
     }
     assert materialized == {
-        "s288c_genome", "go_dag", "simulated_release", *SOURCES, "graph_tables", "knowledge_graph",
-        *(f"{name}_dataset" for name in DATASET_ASSETS), "gene_features", "cell_graphs", "classical_baselines",
+        "s288c_genome",
+        "go_dag",
+        "simulated_release",
+        *SOURCES,
+        "graph_tables",
+        "knowledge_graph",
+        *(f"{name}_dataset" for name in DATASET_ASSETS),
+        "gene_features",
+        "cell_graphs",
+        "classical_baselines",
         *(f"{model}_model" for model in NEURAL_MODELS),
-        "model_benchmarks", "convergence_projections", "strain_design",
-    }  # fmt: skip
+        "model_benchmarks",
+        "convergence_projections",
+        "strain_design",
+    }
     evaluations = [e for result in results for e in result.get_asset_check_evaluations()]
     assert len(evaluations) >= 18
     reported = {e.asset_key.to_user_string() for e in evaluations if e.check_name == "predictions_complete"}
@@ -110,15 +126,19 @@ def test_model_benchmarks_hold_every_run_and_their_check_can_fail(run):
     table = pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV))
     models, ceilings = table[table["family"] != "ceiling"], table[table["family"] == "ceiling"]
     # One comparison per split of the trigenic dataset, each with every family and the baselines.
-    assert set(zip(models["dataset"], models["split_type"], strict=True)) == {("trigenic", "split_random"),
-                                                                               ("trigenic", "split_query")}
+    assert set(zip(models["dataset"], models["split_type"], strict=True)) == {
+        ("trigenic", "split_random"),
+        ("trigenic", "split_query"),
+    }
     for _, part in models.groupby("split_type"):
         assert set(part["model"]) == {*NEURAL_MODELS, "elastic_net", "train_mean", "query_identity", "additive"}
     assert set(models["family"]) == {"baseline", "classical", "ontology", "graph"}
     assert set(models["target"]) == {"fitness", "interaction"} and models["dataset_sha256"].str.len().eq(64).all()
     query_identity = models[(models["model"] == "query_identity") & (models["target"] == "interaction")]
-    assert query_identity.set_index("split_type")["pearson"].isna().to_dict() == {"split_random": False,
-                                                                                 "split_query": True}  # fmt: skip
+    assert query_identity.set_index("split_type")["pearson"].isna().to_dict() == {
+        "split_random": False,
+        "split_query": True,
+    }
     oracle = ceilings[ceilings["model"] == "oracle_ceiling"].set_index("split_type")["pearson"]
     truth = ceilings[ceilings["model"] == "measurement_ceiling"].set_index("split_type")["pearson"]
     assert set(oracle.index) == {"split_random", "split_query"} and ((truth <= oracle + 1e-9) & (oracle < 1)).all()
@@ -137,8 +157,13 @@ def test_model_benchmarks_hold_every_run_and_their_check_can_fail(run):
 def test_a_source_without_real_or_simulated_files_fails_clearly(tmp_path):
     user = TorchcellStorage(data_dir=str(tmp_path / "data"), raw_dir=str(tmp_path / "empty_raw"))
     with dg.instance_for_test() as instance:
-        result = dg.materialize([s288c_genome, costanzo2016], instance=instance, resources={"storage": user},
-                                selection=[costanzo2016.key, s288c_genome.key], raise_on_error=False)  # fmt: skip
+        result = dg.materialize(
+            [s288c_genome, costanzo2016],
+            instance=instance,
+            resources={"storage": user},
+            selection=[costanzo2016.key, s288c_genome.key],
+            raise_on_error=False,
+        )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "strain_ids_and_single_mutant_fitness.xlsx" in str(failure.step_failure_data.error)
@@ -149,10 +174,21 @@ def test_a_sweep_runs_as_partitions_and_is_ranked_on_validation(run):
     """sweep_plan adds one partition per configuration; each trains through Pipes; sweep_table ranks them."""
     _, storage, instance = run
     resources = {"storage": storage, "pipes_subprocess_client": ProcessGroupPipesClient()}
-    grid = {"sweep_id": "tiny", "models": ["mlp", "dango"], "datasets": ["trigenic"],
-            "graph_sets": ["string9.1", "string12"], "ablations": {}, "epochs": 1, "bootstrap": 50}  # fmt: skip
-    planned = dg.materialize([sweep_plan, every_run_is_a_partition], instance=instance, resources=resources,
-                             run_config=dg.RunConfig(ops={"sweep_plan": {"config": grid}}))  # fmt: skip
+    grid = {
+        "sweep_id": "tiny",
+        "models": ["mlp", "dango"],
+        "datasets": ["trigenic"],
+        "graph_sets": ["string9.1", "string12"],
+        "ablations": {},
+        "epochs": 1,
+        "bootstrap": 50,
+    }
+    planned = dg.materialize(
+        [sweep_plan, every_run_is_a_partition],
+        instance=instance,
+        resources=resources,
+        run_config=dg.RunConfig(ops={"sweep_plan": {"config": grid}}),
+    )
     assert planned.success and all(e.passed for e in planned.get_asset_check_evaluations())
     keys = instance.get_dynamic_partitions(SWEEP_PARTITIONS.name)
     assert keys == ["tiny-000", "tiny-001", "tiny-002"]  # mlp (no graph), dango × 2 graph sets

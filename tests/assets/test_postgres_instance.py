@@ -23,8 +23,7 @@ pytestmark = pytest.mark.hpc
 
 
 def _script(command: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), command], env=env, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    return subprocess.run([sys.executable, str(SCRIPT), command], env=env, capture_output=True, text=True, timeout=120)
 
 
 def _exported(stdout: str) -> dict[str, str]:
@@ -41,8 +40,13 @@ def server():
         pytest.skip("PostgreSQL server binaries missing: `apt-get install postgresql` (or set PG_BINDIR)")
     pytest.importorskip("dagster_postgres", reason="dagster-postgres missing: pip install -e '.[postgres]'")
     folder = Path(tempfile.mkdtemp(prefix="torchcell-pg-test-"))
-    env = {**os.environ, "TORCHCELL_PG_DIR": str(folder), "DAGSTER_PG_USERNAME": "lab", "DAGSTER_PG_DB": "lab_runs",
-           "DAGSTER_PG_PASSWORD": "s3cret 'quoted\""}  # fmt: skip
+    env = {
+        **os.environ,
+        "TORCHCELL_PG_DIR": str(folder),
+        "DAGSTER_PG_USERNAME": "lab",
+        "DAGSTER_PG_DB": "lab_runs",
+        "DAGSTER_PG_PASSWORD": "s3cret 'quoted\"",
+    }
     env.pop("DAGSTER_PG_PORT", None)
     started = _script("start", env)
     assert started.returncode == 0, f"start failed:\n{started.stdout}\n{started.stderr}"
@@ -118,8 +122,9 @@ def test_second_process_reads_the_materialization(server, home, materialized):
     assert restarted.returncode == 0, restarted.stderr
     assert _exported(restarted.stdout) == server["exported"]
     env = {**server["env"], **server["exported"], "DAGSTER_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-c", READ_BACK], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=ROOT)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", READ_BACK], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     mine = materialized["materialization"]
@@ -131,8 +136,9 @@ def test_second_process_reads_the_materialization(server, home, materialized):
 
 def test_wrong_password_is_refused(server, home):
     env = {**server["env"], **server["exported"], "DAGSTER_HOME": str(home), "DAGSTER_PG_PASSWORD": "wrong"}
-    done = subprocess.run([sys.executable, "-c", READ_BACK], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=ROOT)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", READ_BACK], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert done.returncode != 0
     assert "password authentication failed" in done.stderr
 

@@ -53,53 +53,119 @@ def test_the_slurm_launcher_reuses_the_single_process_training_command():
 
 def run_script(tmp_path: Path, text: str, nodes: str, job_id: str) -> list[str]:
     """Run a job script with stand-in scontrol/srun (srun prints its argv, one per line) under SLURM's env."""
-    path = fake_bin(tmp_path / "bin", {"scontrol": 'printf "%s\\n" ' + nodes,
-                                       "srun": 'printf "%s\\n" "$@"'})  # fmt: skip
+    path = fake_bin(tmp_path / "bin", {"scontrol": 'printf "%s\\n" ' + nodes, "srun": 'printf "%s\\n" "$@"'})
     (tmp_path / "job.sh").write_text(text)
-    env = {"PATH": path, "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_NNODES": str(len(nodes.split())),
-           "SLURM_JOB_ID": job_id}  # fmt: skip
+    env = {
+        "PATH": path,
+        "SLURM_JOB_NODELIST": "gpu[07-08]",
+        "SLURM_NNODES": str(len(nodes.split())),
+        "SLURM_JOB_ID": job_id,
+    }
     done = subprocess.run(["bash", str(tmp_path / "job.sh")], env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 
 
 def test_the_job_script_asks_for_what_the_run_config_says_and_torchrun_follows_the_allocation(tmp_path):
-    job = SlurmJobConfig(nodes=2, gpus_per_node=4, cpus_per_task=8, time="04:00:00", partition="gpu",
-                         account="lab", extra_args=["--qos=high"])  # fmt: skip
-    env = {"DAGSTER_PIPES_CONTEXT": "eyJ4Ijog", "ODD": "it's a \"value\" $HOME"}
-    text = job_script(training_command(config(), 1, module=MODULE), 1, job, env, "torchcell-mlp_model",
-                      tmp_path / "job-%j.out", "/repo")  # fmt: skip
+    job = SlurmJobConfig(
+        nodes=2,
+        gpus_per_node=4,
+        cpus_per_task=8,
+        time="04:00:00",
+        partition="gpu",
+        account="lab",
+        extra_args=["--qos=high"],
+    )
+    env = {"DAGSTER_PIPES_CONTEXT": "eyJ4Ijog", "ODD": 'it\'s a "value" $HOME'}
+    text = job_script(
+        training_command(config(), 1, module=MODULE),
+        1,
+        job,
+        env,
+        "torchcell-mlp_model",
+        tmp_path / "job-%j.out",
+        "/repo",
+    )
     options = [line.split(" ", 1)[1] for line in text.splitlines() if line.startswith("#SBATCH ")]
-    assert options == ["--job-name=torchcell-mlp_model", "--nodes=2", "--ntasks-per-node=1", "--cpus-per-task=32",
-                       f"--output={tmp_path / 'job-%j.out'}", "--chdir=/repo", "--export=ALL", "--gpus-per-node=4",
-                       "--time=04:00:00", "--partition=gpu", "--account=lab", "--qos=high"]  # fmt: skip
+    assert options == [
+        "--job-name=torchcell-mlp_model",
+        "--nodes=2",
+        "--ntasks-per-node=1",
+        "--cpus-per-task=32",
+        f"--output={tmp_path / 'job-%j.out'}",
+        "--chdir=/repo",
+        "--export=ALL",
+        "--gpus-per-node=4",
+        "--time=04:00:00",
+        "--partition=gpu",
+        "--account=lab",
+        "--qos=high",
+    ]
     argv = run_script(tmp_path, text, "gpu07 gpu08", "123456")
     assert argv[0].startswith("torchcell: job 123456 on gpu[07-08] (2 node(s)), rendezvous gpu07:")
     launched = argv[1:]
-    assert launched[:6] == ["--nodes=2", "--ntasks-per-node=1", "--cpus-per-task=32", "--kill-on-bad-exit=1",
-                            "--gpus-per-node=4", sys.executable]  # fmt: skip
+    assert launched[:6] == [
+        "--nodes=2",
+        "--ntasks-per-node=1",
+        "--cpus-per-task=32",
+        "--kill-on-bad-exit=1",
+        "--gpus-per-node=4",
+        sys.executable,
+    ]
     assert launched[6:8] == ["-m", "torch.distributed.run"]
-    assert launched[8:14] == ["--nnodes=2", "--nproc_per_node=4", "--rdzv_backend=c10d",
-                              f"--rdzv_endpoint=gpu07:{20000 + 123456 % 20000}", "--rdzv_id=123456",
-                              "--max_restarts=0"]  # fmt: skip
+    assert launched[8:14] == [
+        "--nnodes=2",
+        "--nproc_per_node=4",
+        "--rdzv_backend=c10d",
+        f"--rdzv_endpoint=gpu07:{20000 + 123456 % 20000}",
+        "--rdzv_id=123456",
+        "--max_restarts=0",
+    ]
     assert launched[14:] == training_command(config(), 1, module=MODULE)[1:]
-    exported = subprocess.run(["bash", "-c", "\n".join(line for line in text.splitlines() if line.startswith(
-        "export ")) + '\nprintf "%s" "$ODD"'], capture_output=True, text=True)  # fmt: skip
+    exported = subprocess.run(
+        [
+            "bash",
+            "-c",
+            "\n".join(line for line in text.splitlines() if line.startswith("export ")) + '\nprintf "%s" "$ODD"',
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert exported.stdout == env["ODD"], "the step's environment reaches the job unchanged"
 
 
 def test_ranks_follow_tasks_per_node_or_the_step_and_one_rank_runs_without_torchrun(tmp_path):
-    two = job_script(training_command(config(), 2, module=MODULE)[:1] + ["-m", MODULE], 2,
-                     SlurmJobConfig(rdzv_port=29400), {}, "t", tmp_path / "o", "/repo")  # fmt: skip
+    two = job_script(
+        training_command(config(), 2, module=MODULE)[:1] + ["-m", MODULE],
+        2,
+        SlurmJobConfig(rdzv_port=29400),
+        {},
+        "t",
+        tmp_path / "o",
+        "/repo",
+    )
     assert "--nproc_per_node=2" in two and '--nnodes="$SLURM_NNODES"' in two and "port=29400" in two
     assert "--cpus-per-task=2" in two
-    tasks = job_script([sys.executable, "-m", MODULE], 1, SlurmJobConfig(nodes=3, ntasks_per_node=2), {}, "t",
-                       tmp_path / "o", "/repo")  # fmt: skip
+    tasks = job_script(
+        [sys.executable, "-m", MODULE], 1, SlurmJobConfig(nodes=3, ntasks_per_node=2), {}, "t", tmp_path / "o", "/repo"
+    )
     assert "--nproc_per_node=2" in tasks and "#SBATCH --nodes=3" in tasks
-    one = run_script(tmp_path, job_script([sys.executable, "-m", MODULE, "--x"], 1, SlurmJobConfig(), {}, "t",
-                                          tmp_path / "o", "/repo"), "node1", "7")  # fmt: skip
-    assert one[1:] == ["--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--kill-on-bad-exit=1",
-                       sys.executable, "-m", MODULE, "--x"]  # fmt: skip
+    one = run_script(
+        tmp_path,
+        job_script([sys.executable, "-m", MODULE, "--x"], 1, SlurmJobConfig(), {}, "t", tmp_path / "o", "/repo"),
+        "node1",
+        "7",
+    )
+    assert one[1:] == [
+        "--nodes=1",
+        "--ntasks-per-node=1",
+        "--cpus-per-task=1",
+        "--kill-on-bad-exit=1",
+        sys.executable,
+        "-m",
+        MODULE,
+        "--x",
+    ]
 
 
 def test_a_finished_job_state_is_read_from_scontrol(tmp_path, monkeypatch):
@@ -129,11 +195,18 @@ def test_a_run_selects_slurm_and_its_request_in_resource_config():
         chosen["client"] = pipes_subprocess_client.client()
 
     slurm = {"backend": "slurm", "slurm": {"nodes": 2, "gpus_per_node": 4, "partition": "gpu"}}
-    dg.materialize([training], resources={"pipes_subprocess_client": TrainingClient()},
-                   run_config={"resources": {"pipes_subprocess_client": {"config": slurm}}})  # fmt: skip
+    dg.materialize(
+        [training],
+        resources={"pipes_subprocess_client": TrainingClient()},
+        run_config={"resources": {"pipes_subprocess_client": {"config": slurm}}},
+    )
     job = chosen["client"].job
     assert (type(chosen["client"]).__name__, job.nodes, job.gpus_per_node, job.partition) == (
-        "SlurmPipesClient", 2, 4, "gpu")  # fmt: skip
+        "SlurmPipesClient",
+        2,
+        4,
+        "gpu",
+    )
     dg.materialize([training], resources={"pipes_subprocess_client": TrainingClient()})
     assert isinstance(chosen["client"], ProcessGroupPipesClient)
 
@@ -179,8 +252,15 @@ def small_storage(root: Path):
     return storage
 
 
-TRAINING = {"epochs": 3, "batch_size": 32, "bootstrap": 100, "nproc": 2, "seed": 3, "device": "cpu",
-            "hparams": ["hidden_dim=32", "embedding_dim=16"]}  # fmt: skip
+TRAINING = {
+    "epochs": 3,
+    "batch_size": 32,
+    "bootstrap": 100,
+    "nproc": 2,
+    "seed": 3,
+    "device": "cpu",
+    "hparams": ["hidden_dim=32", "embedding_dim=16"],
+}
 
 
 def train_mlp(root: Path, client) -> tuple[dg.ExecuteInProcessResult, float, list[str]]:
@@ -192,9 +272,13 @@ def train_mlp(root: Path, client) -> tuple[dg.ExecuteInProcessResult, float, lis
     storage = small_storage(root)
     instance = dg.DagsterInstance.ephemeral()
     started = time.monotonic()
-    result = dg.materialize([MODEL_ASSETS["mlp"]], partition_key=partition_key("digenic", "split_random"),
-                            resources={"storage": storage, "pipes_subprocess_client": client}, instance=instance,
-                            run_config={"ops": {"mlp_model": {"config": TRAINING}}})  # fmt: skip
+    result = dg.materialize(
+        [MODEL_ASSETS["mlp"]],
+        partition_key=partition_key("digenic", "split_random"),
+        resources={"storage": storage, "pipes_subprocess_client": client},
+        instance=instance,
+        run_config={"ops": {"mlp_model": {"config": TRAINING}}},
+    )
     seconds = time.monotonic() - started
     return result, seconds, [entry.user_message for entry in instance.all_logs(result.run_id)]
 
@@ -205,10 +289,14 @@ def test_a_model_trained_by_a_slurm_job_matches_the_local_run(cluster, tmp_path,
     slurm = TrainingClient(backend="slurm", slurm=SlurmJobConfig(ntasks_per_node=2, poll_seconds=0.5))
     remote, remote_seconds, logs = train_mlp(tmp_path / "slurm", slurm)
     local, local_seconds, _ = train_mlp(tmp_path / "local", TrainingClient())
-    print(f"\nmlp_model digenic|split_random, 2 ranks, 3 epochs: SLURM job {remote_seconds:.1f} s, "
-          f"local torchrun {local_seconds:.1f} s")  # fmt: skip
-    metadata = {name: r.get_asset_materialization_events()[0].materialization.metadata
-                for name, r in (("slurm", remote), ("local", local))}  # fmt: skip
+    print(
+        f"\nmlp_model digenic|split_random, 2 ranks, 3 epochs: SLURM job {remote_seconds:.1f} s, "
+        f"local torchrun {local_seconds:.1f} s"
+    )
+    metadata = {
+        name: r.get_asset_materialization_events()[0].materialization.metadata
+        for name, r in (("slurm", remote), ("local", local))
+    }
     job_id = metadata["slurm"]["slurm_job_id"].value
     assert isinstance(job_id, int) and job_id > 0 and "slurm_job_id" not in metadata["local"]
     assert metadata["slurm"]["world_size"].value == metadata["local"]["world_size"].value == 2
@@ -252,8 +340,12 @@ def test_a_rerun_resumes_the_interrupted_slurm_job_from_its_checkpoint(cluster, 
     small_storage(tmp_path)
     training = {**TRAINING, "epochs": 30, "patience": 30}
     last = tmp_path / "models" / "mlp" / "digenic-nograph-split_random.training" / "checkpoints" / "last.pt"
-    step = subprocess.Popen([sys.executable, "-c", textwrap.dedent(INTERRUPTED_TRAINING), str(tmp_path),
-                             json.dumps(training)], cwd=REPO, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    step = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(INTERRUPTED_TRAINING), str(tmp_path), json.dumps(training)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert wait_for(last.is_file, 120), "the SLURM job wrote no checkpoint"
         step.send_signal(signal.SIGINT)
@@ -265,10 +357,13 @@ def test_a_rerun_resumes_the_interrupted_slurm_job_from_its_checkpoint(cluster, 
     assert not [j for j in squeue() if j[1] == "torchcell-mlp_model"]
     client = TrainingClient(backend="slurm", slurm=SlurmJobConfig(ntasks_per_node=2, poll_seconds=0.5))
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([MODEL_ASSETS["mlp"]], partition_key=partition_key("digenic", "split_random"),
-                            resources={"storage": TorchcellStorage(data_dir=str(tmp_path)),
-                                       "pipes_subprocess_client": client}, instance=instance,
-                            run_config={"ops": {"mlp_model": {"config": {**training, "resume": True}}}})  # fmt: skip
+    result = dg.materialize(
+        [MODEL_ASSETS["mlp"]],
+        partition_key=partition_key("digenic", "split_random"),
+        resources={"storage": TorchcellStorage(data_dir=str(tmp_path)), "pipes_subprocess_client": client},
+        instance=instance,
+        run_config={"ops": {"mlp_model": {"config": {**training, "resume": True}}}},
+    )
     logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
     resumed = [m for m in logs if "torchcell_core.train.loop: train (epochs " in m and "[slurm" not in m]
     assert resumed and not resumed[0].split("(epochs ")[1].startswith("1-"), resumed
@@ -303,11 +398,16 @@ def wait_for(condition, seconds: float):
 
 @pytest.mark.hpc
 def test_cancelling_the_run_cancels_the_slurm_job(cluster, tmp_path):
-    step = subprocess.Popen([sys.executable, "-c", textwrap.dedent(CANCELLED_STEP), str(tmp_path)], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    step = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(CANCELLED_STEP), str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        running = wait_for(lambda: [j for j in squeue() if j[1] == "torchcell-long_training" and j[2] == "RUNNING"],
-                           120)  # fmt: skip
+        running = wait_for(
+            lambda: [j for j in squeue() if j[1] == "torchcell-long_training" and j[2] == "RUNNING"], 120
+        )
         assert running, f"the job did not start: {squeue()}"
         job_id = running[0][0]
         step.send_signal(signal.SIGINT)  # what cancelling a run does to its step process

@@ -51,8 +51,14 @@ def smoke(tmp_path_factory):
     resources = {"storage": storage, "graph": _graph(storage), "pipes_subprocess_client": ProcessGroupPipesClient()}
     definitions = one_model_definitions(resources)
     with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home"))) as instance:
-        runs = materialize_in_stages(definitions, instance, resources, OP_CONFIG, comparison_dataset="trigenic",
-                                     comparison_splits=("split_query",))  # fmt: skip
+        runs = materialize_in_stages(
+            definitions,
+            instance,
+            resources,
+            OP_CONFIG,
+            comparison_dataset="trigenic",
+            comparison_splits=("split_query",),
+        )
         yield runs, storage, instance, definitions
 
 
@@ -60,13 +66,23 @@ def test_raw_files_reach_a_benchmark_with_every_check_passing(smoke):
     runs, storage, _, _ = smoke
     assert len(runs) == 3 and all(run.success for run in runs), runs.summary()  # upstream, the models, after
     materialized = {e.asset_key.to_user_string() for run in runs for e in run.get_asset_materialization_events()}
-    assert {"simulated_release", "costanzo2016", "kuzmin2020", "knowledge_graph", "trigenic_dataset",
-            "gene_features", "mlp_model", "classical_baselines", "model_benchmarks"} <= materialized  # fmt: skip
+    assert {
+        "simulated_release",
+        "costanzo2016",
+        "kuzmin2020",
+        "knowledge_graph",
+        "trigenic_dataset",
+        "gene_features",
+        "mlp_model",
+        "classical_baselines",
+        "model_benchmarks",
+    } <= materialized
     assert not {"dango_model", "dcell_model", "hetero_gnn_model", "cell_graphs"} & materialized
     evaluations = [e for run in runs for e in run.get_asset_check_evaluations()]
     assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
-    assert ("mlp_model", "predictions_complete") in {(e.asset_key.to_user_string(), e.check_name)
-                                                      for e in evaluations}  # reported by rank 0 through Pipes
+    assert ("mlp_model", "predictions_complete") in {
+        (e.asset_key.to_user_string(), e.check_name) for e in evaluations
+    }  # reported by rank 0 through Pipes
     table = pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV))
     models = table[table["family"] != "ceiling"]
     assert set(models["split_type"]) == {"split_query"} and set(models["dataset"]) == {"trigenic"}
@@ -88,8 +104,10 @@ def test_lineage_of_a_benchmark_row_reaches_the_raw_files(smoke):
         event = instance.get_latest_materialization_event(dg.AssetKey(parent))
         assert event is not None, parent
         materialization = event.asset_materialization
-        return {"metadata": {k: v.value for k, v in materialization.metadata.items()},
-                "data_version": materialization.tags["dagster/data_version"]}  # fmt: skip
+        return {
+            "metadata": {k: v.value for k, v in materialization.metadata.items()},
+            "data_version": materialization.tags["dagster/data_version"],
+        }
 
     model = hop("model_benchmarks", "mlp_model")
     assert model["metadata"]["run_dir"] == row["run_dir"]
@@ -116,8 +134,11 @@ def test_checks_fail_on_bad_data(smoke):
         bad.path(*part).write_bytes(storage.path(*part).read_bytes())
     pd.concat([dataset, dataset.head(1)]).to_parquet(dataset_parquet(bad, "digenic"))
     records.assign(epsilon=records["epsilon"] + 0.05).to_parquet(bad.path(*COSTANZO_RECORDS))
-    no_duplicates = next(c for c in dataset_checks if c.check_key.name == "no_duplicate_genotypes"
-                         and c.check_key.asset_key == DATASET_ASSETS["digenic"].key)  # fmt: skip
+    no_duplicates = next(
+        c
+        for c in dataset_checks
+        if c.check_key.name == "no_duplicate_genotypes" and c.check_key.asset_key == DATASET_ASSETS["digenic"].key
+    )
     assert no_duplicates(storage=bad).passed is False
     assert epsilon_consistency(storage=bad).passed is False
     assert no_duplicates(storage=storage).passed is True
@@ -134,8 +155,9 @@ def test_checks_fail_on_bad_data(smoke):
 
 
 def _dataset_check(name: str, check: str):
-    return next(c for c in dataset_checks
-                if c.check_key.name == check and c.check_key.asset_key == DATASET_ASSETS[name].key)  # fmt: skip
+    return next(
+        c for c in dataset_checks if c.check_key.name == check and c.check_key.asset_key == DATASET_ASSETS[name].key
+    )
 
 
 def test_dataset_checks_fail_on_leaks_lost_rows_and_bad_labels(smoke):
@@ -181,8 +203,13 @@ def test_a_dataset_gene_set_naming_unknown_genes_fails_clearly(smoke):
     config = dg.RunConfig(ops={asset.key.to_user_string(): {"config": {"genes": ["YAL001C", "NOT_A_GENE"]}}})
     before = dataset_parquet(storage, "digenic").read_bytes()
     with dg.instance_for_test() as instance:
-        result = dg.materialize([asset], instance=instance, resources={"storage": storage, "graph": graph},
-                                run_config=config, raise_on_error=False)  # fmt: skip
+        result = dg.materialize(
+            [asset],
+            instance=instance,
+            resources={"storage": storage, "graph": graph},
+            run_config=config,
+            raise_on_error=False,
+        )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "NOT_A_GENE" in str(failure.event_specific_data.error)
@@ -199,8 +226,12 @@ def test_real_release_in_the_raw_dir_wins_over_the_simulator(smoke, tmp_path):
         (raw / name).write_bytes((simulated_dir / name).read_bytes())
     user = TorchcellStorage(data_dir=str(tmp_path / "data"), raw_dir=str(tmp_path / "raw"))
     with dg.instance_for_test() as instance:
-        result = dg.materialize([s288c_genome, costanzo2016], instance=instance, resources={"storage": user},
-                                selection=[costanzo2016.key, s288c_genome.key])  # fmt: skip
+        result = dg.materialize(
+            [s288c_genome, costanzo2016],
+            instance=instance,
+            resources={"storage": user},
+            selection=[costanzo2016.key, s288c_genome.key],
+        )
     assert result.success
     provenance = read_provenance(user, "costanzo2016")
     assert provenance["simulated"] is False
@@ -215,8 +246,10 @@ def test_unchanged_inputs_skip_the_rebuild_and_a_changed_config_does_not(smoke):
     _, storage, instance, _ = smoke
     resources = {"storage": storage, "graph": _graph(storage)}
     dataset = DATASET_ASSETS["trigenic"]
-    before = {key: instance.get_latest_materialization_event(key).asset_materialization.tags["dagster/data_version"]
-              for key in (knowledge_graph.key, dataset.key)}  # fmt: skip
+    before = {
+        key: instance.get_latest_materialization_event(key).asset_materialization.tags["dagster/data_version"]
+        for key in (knowledge_graph.key, dataset.key)
+    }
     result = dg.materialize([knowledge_graph, dataset], instance=instance, resources=resources)
     events = {e.asset_key: e.materialization for e in result.get_asset_materialization_events()}
     for key, version in before.items():

@@ -167,8 +167,14 @@ def test_source_checks_fail_instead_of_raising_on_missing_or_empty_outputs(tmp_p
         result = check(storage=storage)
         assert not result.passed and result.metadata["reason"].value.startswith("missing: "), check
     assert not noise_calibrated(storage=storage).passed
-    columns = {"query_gene": "str", "array_gene": "str", "epsilon": "f8", "dmf": "f8", "query_smf": "f8",
-               "array_smf": "f8"}  # fmt: skip
+    columns = {
+        "query_gene": "str",
+        "array_gene": "str",
+        "epsilon": "f8",
+        "dmf": "f8",
+        "query_smf": "f8",
+        "array_smf": "f8",
+    }
     empty = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
     source_output_dir(storage, "costanzo2016").mkdir()
     empty.to_parquet(source_output_dir(storage, "costanzo2016") / RECORDS)  # a header-only SGA file parses to this

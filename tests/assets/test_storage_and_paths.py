@@ -79,8 +79,10 @@ def test_a_read_snapshot_does_not_block_writers(tmp_path):
     assert list((tmp_path / "tmp").iterdir()) == []  # the copy is gone
 
 
-@pytest.mark.parametrize("parts", [("..",), ("../elsewhere.parquet",), ("datasets", "../../x"), ("/etc/passwd",),
-                                   ("sweeps", "a/../../../b.json")])  # fmt: skip
+@pytest.mark.parametrize(
+    "parts",
+    [("..",), ("../elsewhere.parquet",), ("datasets", "../../x"), ("/etc/passwd",), ("sweeps", "a/../../../b.json")],
+)
 def test_a_path_outside_the_data_directory_is_refused(tmp_path, parts):
     storage = TorchcellStorage(data_dir=str(tmp_path / "data"))
     for method in (storage.path, storage.directory):
@@ -105,8 +107,16 @@ def test_links_must_stay_inside_but_published_versions_are_fine(tmp_path):
 
 def test_cache_environment_keeps_every_cache_under_the_data_directory(tmp_path):
     env = cache_environment(tmp_path / "data", environ={})
-    required = {"WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "TORCH_HOME", "XDG_CACHE_HOME",
-                "MPLCONFIGDIR", "PYG_HOME"}  # fmt: skip
+    required = {
+        "WANDB_DIR",
+        "WANDB_CACHE_DIR",
+        "WANDB_CONFIG_DIR",
+        "WANDB_DATA_DIR",
+        "TORCH_HOME",
+        "XDG_CACHE_HOME",
+        "MPLCONFIGDIR",
+        "PYG_HOME",
+    }
     assert required <= set(env) == set(CACHE_FOLDERS)
     for value in env.values():
         assert os.path.commonpath([value, tmp_path / "data" / "cache"]) == str(tmp_path / "data" / "cache")

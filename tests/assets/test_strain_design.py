@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import torchcell_assets.defs.design.assets as design_assets
-from tests.support.training import GENES, synthetic_table
+from tests.support.training import GENES, mlp_argv, synthetic_table
 from torchcell_assets.defs.design.assets import (
     DESIGN_CSV,
     DESIGN_PNG,
@@ -45,13 +45,23 @@ def run_dir(tmp_path_factory, one_torch_thread) -> Path:
     table, _ = synthetic_table()
     pq.write_table(table, root / "synthetic.parquet")
     (root / "synthetic.card.json").write_text(json.dumps({"simulated": True}))
-    pq.write_table(pa.table({"systematic_name": GENES, "standard_name": [STANDARD.get(g) for g in GENES]}),
-                   root / "genes.parquet")  # fmt: skip
+    pq.write_table(
+        pa.table({"systematic_name": GENES, "standard_name": [STANDARD.get(g) for g in GENES]}), root / "genes.parquet"
+    )
     out = root / "run"
-    hparams = ["--hparam", "hidden_dim=32", "--hparam", "embedding_dim=16", "--hparam", "dropout=0.2"]
-    main(["--model", "mlp", "--dataset", str(root / "synthetic.parquet"), "--gene-table", str(root / "genes.parquet"),
-          "--out", str(out), "--wandb", "disabled", "--batch-size", "64", "--bootstrap", "0", "--epochs", "2",
-          "--lr", "0.01", *hparams])  # fmt: skip
+    main(
+        mlp_argv(
+            root / "synthetic.parquet",
+            root / "genes.parquet",
+            out,
+            "--hparam",
+            "dropout=0.2",
+            "--epochs",
+            "2",
+            "--lr",
+            "0.01",
+        )
+    )
     return out
 
 
@@ -61,9 +71,13 @@ def run(run_dir):
 
 
 def _bracketed(table: pd.DataFrame) -> bool:
-    return all(((table[f"{label}_low"] <= table[f"predicted_{label}"])
-                & (table[f"predicted_{label}"] <= table[f"{label}_high"])).all()
-               for label in ("fitness", "interaction"))  # fmt: skip
+    return all(
+        (
+            (table[f"{label}_low"] <= table[f"predicted_{label}"])
+            & (table[f"predicted_{label}"] <= table[f"{label}_high"])
+        ).all()
+        for label in ("fitness", "interaction")
+    )
 
 
 def test_pairs_and_triples_ranked_by_objective_with_intervals(run):
@@ -162,9 +176,11 @@ def test_strain_design_asset_writes_table_csv_and_plot(run_dir, tmp_path, monkey
     storage = TorchcellStorage(data_dir=str(tmp_path / "data"))
     config = {"genes": ["GEN1", "GEN2", GENES[2], GENES[3], GENES[7]], "size": 3, "top": 4, "mc_passes": 3}
     result = dg.materialize(
-        [strain_design, ranked_with_bracketing_intervals], resources={"storage": storage},
-        instance=dg.DagsterInstance.ephemeral(), run_config={"ops": {STRAIN_DESIGN: {"config": config}}},
-    )  # fmt: skip
+        [strain_design, ranked_with_bracketing_intervals],
+        resources={"storage": storage},
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {STRAIN_DESIGN: {"config": config}}},
+    )
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
     metadata = result.asset_materializations_for_node(STRAIN_DESIGN)[0].metadata
@@ -183,12 +199,23 @@ def test_strain_design_asset_writes_table_csv_and_plot(run_dir, tmp_path, monkey
         assert con.execute(f"SELECT count(*) FROM {STRAIN_DESIGN}").fetchone()[0] == 10
 
     # a GO term as the gene set; its genes outside the model are left out and reported
-    terms = pd.DataFrame({"go_id": ["GO:0000001"], "name": ["tiny pathway"], "namespace": ["biological_process"],
-                          "genes": [[*GENES[:4], "YZZ999W"]], "n_genes": [5]})  # fmt: skip
+    terms = pd.DataFrame(
+        {
+            "go_id": ["GO:0000001"],
+            "name": ["tiny pathway"],
+            "namespace": ["biological_process"],
+            "genes": [[*GENES[:4], "YZZ999W"]],
+            "n_genes": [5],
+        }
+    )
     terms.to_parquet(storage.path(*GO_TERMS), index=False)
     config = {"go_term": "GO:0000001", "objective": "most_negative_interaction", "mc_passes": 0}
-    result = dg.materialize([strain_design], resources={"storage": storage}, instance=dg.DagsterInstance.ephemeral(),
-                            run_config={"ops": {STRAIN_DESIGN: {"config": config}}})  # fmt: skip
+    result = dg.materialize(
+        [strain_design],
+        resources={"storage": storage},
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {STRAIN_DESIGN: {"config": config}}},
+    )
     metadata = result.asset_materializations_for_node(STRAIN_DESIGN)[0].metadata
     assert metadata["candidates"].value == 6 and metadata["genes_not_in_model"].value == ["YZZ999W"]
     assert metadata["gene_set"].value == "GO:0000001 tiny pathway" and metadata["size"].value == 2

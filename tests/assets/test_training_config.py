@@ -74,8 +74,15 @@ def test_epochs_zero_resolves_to_the_models_default_on_the_asset_path(tmp_path):
 
 
 def test_a_sweep_run_is_configured_through_the_same_settings():
-    run = SweepRun(key="s-000", sweep_id="s", model="mlp", dataset="digenic", graph_set="", gene_feature="",
-                   hparams=["hidden_dim=8"])  # fmt: skip
+    run = SweepRun(
+        key="s-000",
+        sweep_id="s",
+        model="mlp",
+        dataset="digenic",
+        graph_set="",
+        gene_feature="",
+        hparams=["hidden_dim=8"],
+    )
     older = {"epochs": 20, "split": "split_query", "seed": 1, "device": "cpu", "nproc": 1, "bootstrap": 10}
     config = run_training_config(older, run)
     assert (config.epochs, config.seed, config.device, config.resume, config.patience) == (20, 1, "cpu", True, 4)
@@ -87,17 +94,21 @@ def test_go_dag_config_round_trips_to_the_dcell_filter():
     assert to_dataclass(GoDagConfig(), DCellFilterConfig) == DCellFilterConfig()
     chosen = GoDagConfig(min_genes=3, drop_evidence=["IGI", "IEA"], before_date="2019-05-01")
     assert to_dataclass(chosen, DCellFilterConfig) == DCellFilterConfig(
-        min_genes=3, drop_evidence=("IGI", "IEA"), before_date=date(2019, 5, 1))  # fmt: skip
+        min_genes=3, drop_evidence=("IGI", "IEA"), before_date=date(2019, 5, 1)
+    )
     with pytest.raises(ValueError, match="unknown namespaces"):
         to_dataclass(GoDagConfig(namespaces=["nope"]), DCellFilterConfig)
 
 
-@pytest.mark.parametrize(("asset", "chosen", "resolved"), [
-    (MODEL_ASSETS["mlp"], {"epochs": 2, "device": "cpu", "resume": False}, {"patience": TrainSettings().patience}),
-    (sweep_plan, {"models": ["mlp"], "epochs": 1}, {"device": TrainSettings().device, "split": "split_query"}),
-    (classical_baselines, {"bootstrap": 10}, {"seed": TrainSettings().seed}),
-    (go_dag, {"before_date": "2019-05-01", "namespaces": ["molecular_function"]}, {"min_genes": 6}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("asset", "chosen", "resolved"),
+    [
+        (MODEL_ASSETS["mlp"], {"epochs": 2, "device": "cpu", "resume": False}, {"patience": TrainSettings().patience}),
+        (sweep_plan, {"models": ["mlp"], "epochs": 1}, {"device": TrainSettings().device, "split": "split_query"}),
+        (classical_baselines, {"bootstrap": 10}, {"seed": TrainSettings().seed}),
+        (go_dag, {"before_date": "2019-05-01", "namespaces": ["molecular_function"]}, {"min_genes": 6}),
+    ],
+)
 def test_the_launchpad_config_validates_with_its_defaults(asset, chosen, resolved):
     probe = dg.define_asset_job("probe", selection=[asset.key])
     job = dg.Definitions(assets=[asset], resources=defs().resources, jobs=[probe]).resolve_job_def("probe")

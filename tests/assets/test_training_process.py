@@ -27,10 +27,12 @@ from torchcell_core.train.run import main
 REPO = Path(__file__).resolve().parents[2]
 # A stand-in trainer: starts a grandchild, writes "<own pid> <grandchild pid>" to argv[1], waits argv[2] seconds
 # and exits with status argv[3], leaving the grandchild behind.
-TRAINER = ("import os, subprocess, sys, time; g = subprocess.Popen(['sleep', '300']); "
-           "open(sys.argv[1] + '.tmp', 'w').write(f'{os.getpid()} {g.pid}'); "
-           "os.replace(sys.argv[1] + '.tmp', sys.argv[1]); "
-           "time.sleep(float(sys.argv[2])); sys.exit(int(sys.argv[3]))")  # fmt: skip
+TRAINER = (
+    "import os, subprocess, sys, time; g = subprocess.Popen(['sleep', '300']); "
+    "open(sys.argv[1] + '.tmp', 'w').write(f'{os.getpid()} {g.pid}'); "
+    "os.replace(sys.argv[1] + '.tmp', sys.argv[1]); "
+    "time.sleep(float(sys.argv[2])); sys.exit(int(sys.argv[3]))"
+)
 
 
 def alive(pid: int) -> bool:
@@ -57,8 +59,9 @@ def trainer_pids(path: Path, seconds: float = 30) -> list[int]:
 
 def python(code: str, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], env=env, cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args], env=env, cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
 
 
 # --- (a) one trainer per folder -------------------------------------------------------------------------
@@ -69,13 +72,16 @@ def holder(tmp_path):
     staging.mkdir()
     (staging / "checkpoints").mkdir()
     (staging / "checkpoints" / "last.pt").write_bytes(b"epoch 3")
-    process = python("""
+    process = python(
+        """
         import sys, time
         from torchcell_core.train.launch import folder_lock
         with folder_lock(sys.argv[1]):
             print("locked", flush=True)
             time.sleep(120)
-    """, str(staging))  # fmt: skip
+    """,
+        str(staging),
+    )
     assert process.stdout.readline().strip() == "locked"
     yield process, staging
     process.kill()
@@ -87,8 +93,22 @@ def test_a_second_trainer_refuses_a_locked_folder_and_names_the_holder(holder, t
     table, _ = synthetic_table()
     pq.write_table(table, tmp_path / "data.parquet")
     (tmp_path / "genes.txt").write_text("\n".join(GENES) + "\n")
-    argv = ["--model", "mlp", "--dataset", str(tmp_path / "data.parquet"), "--gene-table", str(tmp_path / "genes.txt"),
-            "--out", str(staging), "--wandb", "disabled", "--epochs", "1", "--bootstrap", "0"]  # fmt: skip
+    argv = [
+        "--model",
+        "mlp",
+        "--dataset",
+        str(tmp_path / "data.parquet"),
+        "--gene-table",
+        str(tmp_path / "genes.txt"),
+        "--out",
+        str(staging),
+        "--wandb",
+        "disabled",
+        "--epochs",
+        "1",
+        "--bootstrap",
+        "0",
+    ]
     started = time.monotonic()
     with pytest.raises(TrainingLocked) as refused:
         main(argv)
@@ -147,8 +167,16 @@ def test_killing_the_step_process_ends_the_trainer_and_its_children(tmp_path):
 
 
 def test_killing_the_step_process_ends_torchrun_and_its_ranks(tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--no-python",
-               "sleep", "300"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "--no-python",
+        "sleep",
+        "300",
+    ]
     step = python(STEP, *command)
     guard = int(step.stdout.readline())
     torchrun = wait_for(lambda: torchrun_ranks(guard), 30) and torchrun_ranks(guard)[0]
@@ -161,8 +189,10 @@ def test_killing_the_step_process_ends_torchrun_and_its_ranks(tmp_path):
 
 # --- (c) the step ends, fails or is cancelled -----------------------------------------------------------
 def test_leaving_the_group_by_an_exception_stops_it(tmp_path):
-    with pytest.raises(KeyError), running_group([sys.executable, "-c", TRAINER, str(tmp_path / "pids"), "300", "0"],
-                                                grace=3) as process:  # fmt: skip
+    with (
+        pytest.raises(KeyError),
+        running_group([sys.executable, "-c", TRAINER, str(tmp_path / "pids"), "300", "0"], grace=3) as process,
+    ):
         pids = [process.pid, *trainer_pids(tmp_path / "pids")]
         raise KeyError("the step failed")
     assert not any(map(alive, pids))

@@ -118,13 +118,25 @@ def test_upstream_of_walks_every_ancestor(monkeypatch):
 
 def test_latest_materialization_reads_a_table_entry(monkeypatch):
     """A TableMetadataEntry comes back as its columns and parsed records; other entries as their value."""
-    event = {"runId": "r1", "partition": None, "timestamp": "1", "metadataEntries": [
-        {"__typename": "TableMetadataEntry", "label": "table", "table": {
-            "schema": {"columns": [{"name": "run_dir", "type": "string"}]}, "records": ['{"run_dir": "models/a"}']}},
-        {"__typename": "IntMetadataEntry", "label": "runs", "intValue": 3},
-    ]}  # fmt: skip
-    monkeypatch.setattr(ui_graphql, "graphql", lambda base, query, variables=None: {
-        "assetOrError": {"assetMaterializations": [event]}})  # fmt: skip
+    event = {
+        "runId": "r1",
+        "partition": None,
+        "timestamp": "1",
+        "metadataEntries": [
+            {
+                "__typename": "TableMetadataEntry",
+                "label": "table",
+                "table": {
+                    "schema": {"columns": [{"name": "run_dir", "type": "string"}]},
+                    "records": ['{"run_dir": "models/a"}'],
+                },
+            },
+            {"__typename": "IntMetadataEntry", "label": "runs", "intValue": 3},
+        ],
+    }
+    monkeypatch.setattr(
+        ui_graphql, "graphql", lambda base, query, variables=None: {"assetOrError": {"assetMaterializations": [event]}}
+    )
     latest = ui_graphql.latest_materialization("http://unused", "model_benchmarks")
     assert latest["metadata"]["table"] == {"columns": {"run_dir": "string"}, "records": [{"run_dir": "models/a"}]}
     assert latest["metadata"]["runs"] == 3
@@ -132,15 +144,26 @@ def test_latest_materialization_reads_a_table_entry(monkeypatch):
 
 
 def test_latest_materialization_of_a_never_materialized_partition_names_it(monkeypatch):
-    monkeypatch.setattr(ui_graphql, "graphql", lambda base, query, variables=None: {
-        "assetOrError": {"assetMaterializations": []}})  # fmt: skip
+    monkeypatch.setattr(
+        ui_graphql, "graphql", lambda base, query, variables=None: {"assetOrError": {"assetMaterializations": []}}
+    )
     with pytest.raises(ui_graphql.UiCheckError, match="mlp_model partition digenic\\|split_random has no"):
         ui_graphql.latest_materialization("http://unused", "mlp_model", "digenic|split_random")
 
 
 def test_stale_causes_name_the_changed_input(monkeypatch):
-    nodes = {"assetNodes": [{"staleStatus": "STALE", "staleCauses": [
-        {"key": {"path": ["gene_features"]}, "reason": "has a new data version", "dependency": None}]}]}  # fmt: skip
+    nodes = {
+        "assetNodes": [
+            {
+                "staleStatus": "STALE",
+                "staleCauses": [
+                    {"key": {"path": ["gene_features"]}, "reason": "has a new data version", "dependency": None}
+                ],
+            }
+        ]
+    }
     monkeypatch.setattr(ui_graphql, "graphql", lambda base, query, variables=None: nodes)
     assert ui_graphql.stale_status("http://unused", "mlp_model", "digenic|split_random") == (
-        "STALE", ["gene_features: has a new data version"])  # fmt: skip
+        "STALE",
+        ["gene_features: has a new data version"],
+    )

@@ -56,12 +56,17 @@ def batches(sizes: list[int], seed: int = 0) -> list[PerturbationBatch]:
     generator = torch.Generator().manual_seed(seed)
     out = []
     for size in sizes:
-        out.append(PerturbationBatch(
-            perturbed=torch.zeros(size, dtype=torch.long), batch=torch.arange(size),
-            num_perturbations=torch.ones(size, dtype=torch.long), labels=torch.zeros(size, 2),
-            mask=torch.ones(size, 2, dtype=torch.bool), environment=torch.randn(size, 3, generator=generator) * 2 + 1,
-            row=torch.arange(size),
-        ))  # fmt: skip
+        out.append(
+            PerturbationBatch(
+                perturbed=torch.zeros(size, dtype=torch.long),
+                batch=torch.arange(size),
+                num_perturbations=torch.ones(size, dtype=torch.long),
+                labels=torch.zeros(size, 2),
+                mask=torch.ones(size, 2, dtype=torch.bool),
+                environment=torch.randn(size, 3, generator=generator) * 2 + 1,
+                row=torch.arange(size),
+            )
+        )
     return out
 
 
@@ -163,17 +168,41 @@ def test_training_run_reports_with_recalibrated_dcell_statistics(tmp_path, caplo
     table, _ = synthetic_table()
     pq.write_table(table, tmp_path / "data.parquet")
     pq.write_table(pa.table({"systematic_name": GENES}), tmp_path / "genes.parquet")
-    terms = pa.table({"go_id": ["GO:0000001", "GO:0000002", "GO:0000003"], "name": ["root", "left", "right"],
-                      "namespace": ["biological_process"] * 3, "genes": [GENES[:20], GENES[:10], GENES[10:20]],
-                      "n_genes": [20, 10, 10]})  # fmt: skip
+    terms = pa.table(
+        {
+            "go_id": ["GO:0000001", "GO:0000002", "GO:0000003"],
+            "name": ["root", "left", "right"],
+            "namespace": ["biological_process"] * 3,
+            "genes": [GENES[:20], GENES[:10], GENES[10:20]],
+            "n_genes": [20, 10, 10],
+        }
+    )
     edges = pa.table({"child": ["GO:0000002", "GO:0000003"], "parent": ["GO:0000001"] * 2, "relation": ["is_a"] * 2})
     pq.write_table(terms, tmp_path / "terms.parquet")
     pq.write_table(edges, tmp_path / "edges.parquet")
     out = tmp_path / "run"
-    argv = ["--model", "dcell", "--dataset", str(tmp_path / "data.parquet"), "--gene-table",
-            str(tmp_path / "genes.parquet"), "--go-terms", str(tmp_path / "terms.parquet"), "--go-edges",
-            str(tmp_path / "edges.parquet"), "--out", str(out), "--wandb", "disabled", "--epochs", "2",
-            "--batch-size", "16", "--bootstrap", "0"]  # fmt: skip
+    argv = [
+        "--model",
+        "dcell",
+        "--dataset",
+        str(tmp_path / "data.parquet"),
+        "--gene-table",
+        str(tmp_path / "genes.parquet"),
+        "--go-terms",
+        str(tmp_path / "terms.parquet"),
+        "--go-edges",
+        str(tmp_path / "edges.parquet"),
+        "--out",
+        str(out),
+        "--wandb",
+        "disabled",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--bootstrap",
+        "0",
+    ]
     with caplog.at_level(logging.INFO, logger="torchcell_core.train.loop"):
         document = main(argv)
     assert any("BatchNorm statistics recalibrated" in r.getMessage() for r in caplog.records)
@@ -199,6 +228,7 @@ def test_training_run_reports_with_recalibrated_dcell_statistics(tmp_path, caplo
     with torch.no_grad():
         ours = model(next(iter(make_loader(test, len(test), shuffle=False)))).prediction  # [N, 2], eval mode
     rows = reported[reported["split"] == "test"].set_index("row").loc[test.rows.numpy()]
-    torch.testing.assert_close(torch.tensor(rows["predicted_fitness"].to_numpy()), ours[:, 0].double(), atol=1e-5,
-                               rtol=1e-5)  # fmt: skip
+    torch.testing.assert_close(
+        torch.tensor(rows["predicted_fitness"].to_numpy()), ours[:, 0].double(), atol=1e-5, rtol=1e-5
+    )
     assert math.isfinite(document["splits"]["test"]["fitness"]["pearson"])

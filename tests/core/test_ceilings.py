@@ -59,18 +59,39 @@ def test_world_is_rebuilt_from_its_saved_config(world, genes_frame, go_frame, tm
 
 def test_family_summary_puts_the_best_of_each_family_beside_the_ceilings():
     def row(model, family, target, r):
-        return {"model": model, "family": family, "dataset": "digenic", "target": target, "pearson": r,
-                "pearson_ci_low": r - 0.01, "pearson_ci_high": r + 0.01}  # fmt: skip
+        return {
+            "model": model,
+            "family": family,
+            "dataset": "digenic",
+            "target": target,
+            "pearson": r,
+            "pearson_ci_low": r - 0.01,
+            "pearson_ci_high": r + 0.01,
+        }
 
-    table = pd.DataFrame([
-        row("svr", "classical", "interaction", 0.39), row("random_forest", "classical", "interaction", 0.29),
-        row("dango", "graph", "interaction", 0.54), row("svr", "classical", "fitness", 0.81),
-        row("dango", "graph", "fitness", 0.95),
-        {"model": "oracle_ceiling", "family": "ceiling", "dataset": "digenic", "target": "interaction",
-         "pearson": 0.69},
-        {"model": "measurement_ceiling", "family": "ceiling", "dataset": "digenic", "target": "interaction",
-         "pearson": 0.95},
-    ])  # fmt: skip
+    table = pd.DataFrame(
+        [
+            row("svr", "classical", "interaction", 0.39),
+            row("random_forest", "classical", "interaction", 0.29),
+            row("dango", "graph", "interaction", 0.54),
+            row("svr", "classical", "fitness", 0.81),
+            row("dango", "graph", "fitness", 0.95),
+            {
+                "model": "oracle_ceiling",
+                "family": "ceiling",
+                "dataset": "digenic",
+                "target": "interaction",
+                "pearson": 0.69,
+            },
+            {
+                "model": "measurement_ceiling",
+                "family": "ceiling",
+                "dataset": "digenic",
+                "target": "interaction",
+                "pearson": 0.95,
+            },
+        ]
+    )
     summary = family_summary(table).set_index("target")
     assert summary.loc["interaction", "classical"].startswith("svr 0.390")
     assert summary.loc["interaction", "graph"].startswith("dango 0.540")
@@ -85,10 +106,16 @@ def test_oracle_of_a_triple_is_the_mean_of_its_measurements_in_the_row_s_dataset
     from torchcell_core.benchmarks.ceilings import oracle_interactions
 
     g = list(world.genes["systematic_name"][:5])
-    measurements = pd.DataFrame({
-        "source_file": ["aao1729_data_s1.tsv", "aaz5667-Table-S1.xlsx", "aaz5667-Table-S3.xlsx"],
-        "query_gene_1": [g[0], g[0], g[1]], "query_gene_2": [g[1], g[1], g[2]], "array_gene": [g[2], g[2], g[3]],
-        "tau_true": [0.0, 0.0, 0.0], "tau_oracle": [-0.1, -0.3, 0.2]})  # fmt: skip
+    measurements = pd.DataFrame(
+        {
+            "source_file": ["aao1729_data_s1.tsv", "aaz5667-Table-S1.xlsx", "aaz5667-Table-S3.xlsx"],
+            "query_gene_1": [g[0], g[0], g[1]],
+            "query_gene_2": [g[1], g[1], g[2]],
+            "array_gene": [g[2], g[2], g[3]],
+            "tau_true": [0.0, 0.0, 0.0],
+            "tau_oracle": [-0.1, -0.3, 0.2],
+        }
+    )
     genotypes = [[g[2], g[0], g[1]], [g[0], g[1], g[2]], [g[1], g[2], g[3]], [g[0], g[4]], [g[2], g[3], g[4]]]
     sources = [["kuzmin2018"], ["kuzmin2018", "kuzmin2020"], ["kuzmin2020"], ["costanzo2016"], ["kuzmin2018"]]
     oracle = oracle_interactions(world, genotypes, sources, measurements)

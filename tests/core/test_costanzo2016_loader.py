@@ -51,7 +51,10 @@ def test_bulk_parquet_counts_unknown_genes_and_keeps_old_output_on_failure(tmp_p
     with pytest.raises(SourceFormatError) as error:
         sga_files_to_parquet([first, second], out)
     assert (error.value.path.name, error.value.line, error.value.column) == (
-        "SGA_DAmP.txt", 2, "Genetic interaction score (ε)")  # fmt: skip
+        "SGA_DAmP.txt",
+        2,
+        "Genetic interaction score (ε)",
+    )
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if "partial" in p.name) == []
 

@@ -108,8 +108,9 @@ def test_adjacency_rows_match_dense_adjacency():
         store = tiny_graph()["gene", relation, "gene"]
         dense = to_dense_adj(store.edge_index, edge_attr=store.edge_weight, max_num_nodes=NUM_GENES)[0]
         dense = dense / store.edge_weight.abs().max()
-        got = adjacency_rows(getattr(model, f"rowptr_{i}"), getattr(model, f"col_{i}"), getattr(model, f"target_{i}"),
-                             rows, NUM_GENES)  # fmt: skip
+        got = adjacency_rows(
+            getattr(model, f"rowptr_{i}"), getattr(model, f"col_{i}"), getattr(model, f"target_{i}"), rows, NUM_GENES
+        )
         assert torch.allclose(got, dense[rows]), relation
 
 

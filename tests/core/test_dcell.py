@@ -16,9 +16,15 @@ NUM_GENES = 14  # genes 0..12 lie in some term, gene 13 in none
 ROOT, MID1, MID2 = "GO:0000031", "GO:0000021", "GO:0000022"
 LEAF1, LEAF2, LEAF3, LEAF4 = "GO:0000011", "GO:0000012", "GO:0000013", "GO:0000014"
 EDGES = [  # child, parent: three strata; LEAF2 has two parents and LEAF4 also hangs directly off the root
-    (LEAF1, MID1), (LEAF2, MID1), (LEAF2, MID2), (LEAF3, MID2), (LEAF4, MID2),
-    (MID1, ROOT), (MID2, ROOT), (LEAF4, ROOT),
-]  # fmt: skip
+    (LEAF1, MID1),
+    (LEAF2, MID1),
+    (LEAF2, MID2),
+    (LEAF3, MID2),
+    (LEAF4, MID2),
+    (MID1, ROOT),
+    (MID2, ROOT),
+    (LEAF4, ROOT),
+]
 DIRECT = {LEAF1: {0, 1, 2}, LEAF2: {2, 3, 4}, LEAF3: {5, 6}, LEAF4: {7, 8, 9}, MID1: {10}, MID2: {11}, ROOT: {12}}
 SMALL = {"min_term_output": 2, "output_per_gene": 1.0}  # widths = genes per subtree, so the terms' shapes differ
 
@@ -293,8 +299,10 @@ def synthetic_task(seed: int = 0) -> tuple[ModelContext, list[list[int]], list[l
     top = [f"GO:3{i:06d}" for i in range(leaves // fan**2)]
     edges = [(t, mid[i // fan]) for i, t in enumerate(leaf)] + [(t, top[i // fan]) for i, t in enumerate(mid)]
     edges += [(t, "GO:4000000") for t in top]
-    dag = GoDag([GoTerm(t, t, "biological_process") for t in [*leaf, *mid, *top, "GO:4000000"]],
-                [GoEdge(c, p, "is_a") for c, p in edges])  # fmt: skip
+    dag = GoDag(
+        [GoTerm(t, t, "biological_process") for t in [*leaf, *mid, *top, "GO:4000000"]],
+        [GoEdge(c, p, "is_a") for c, p in edges],
+    )
     gene_sets = {t: list(range(i * per_leaf, (i + 1) * per_leaf)) for i, t in enumerate(leaf)}
     num_genes = leaves * per_leaf
     generator = torch.Generator().manual_seed(seed)

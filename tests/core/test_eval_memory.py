@@ -48,9 +48,15 @@ def test_automatic_eval_batch_is_the_largest_the_estimate_fits_in_the_budget():
 def single_gene_samples(genes: torch.Tensor) -> PerturbationBatch:
     """One sample per gene of `genes` [B] (one environment column)."""
     size = genes.numel()
-    return PerturbationBatch(perturbed=genes, batch=torch.arange(size), num_perturbations=torch.ones(size).long(),
-                             labels=torch.zeros(size, 2), mask=torch.ones(size, 2, dtype=torch.bool),
-                             environment=torch.ones(size, 1), row=torch.arange(size))  # fmt: skip
+    return PerturbationBatch(
+        perturbed=genes,
+        batch=torch.arange(size),
+        num_perturbations=torch.ones(size).long(),
+        labels=torch.zeros(size, 2),
+        mask=torch.ones(size, 2, dtype=torch.bool),
+        environment=torch.ones(size, 1),
+        row=torch.arange(size),
+    )
 
 
 def test_the_estimate_grows_with_the_edges_a_sample_touches():
@@ -97,8 +103,15 @@ def test_hetero_gnn_evaluation_stays_within_the_memory_budget():
     # before: eval batch 4096 took the whole fold at once, about 4 MiB per sample on this graph (0.6 GiB)
     budget = 0.15
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(MEASURE), str(budget)], env=env, cwd=REPO,
-                            capture_output=True, text=True, check=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(MEASURE), str(budget)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     size, grown_gib = result.stdout.split()
     assert 1 < int(size) < 150
     assert float(grown_gib) <= budget, f"evaluation grew the peak RSS by {float(grown_gib):.3f} GiB"

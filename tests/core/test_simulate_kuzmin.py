@@ -52,8 +52,11 @@ def test_files_parse_with_the_real_parsers_and_counts_match(released):
     assert json.loads((out / MANIFEST).read_text()) == json.loads(json.dumps(manifest))
     assert manifest["simulated"] is True and manifest["size"] == "demo"
     size = KUZMIN_SIZES["demo"]
-    designs = {DATA_S1_FILE: (size.data_s1, size.arrays_2018), S1_FILE: (size.table_s1, size.arrays_2020),
-               S3_FILE: (size.table_s3, size.arrays_2020)}  # fmt: skip
+    designs = {
+        DATA_S1_FILE: (size.data_s1, size.arrays_2018),
+        S1_FILE: (size.table_s1, size.arrays_2020),
+        S3_FILE: (size.table_s3, size.arrays_2020),
+    }
     for name, frame in screens.items():
         counts = frame["mutant_type"].value_counts().to_dict()
         assert counts == manifest["rows"][name], name

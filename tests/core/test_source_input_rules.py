@@ -235,8 +235,11 @@ def broken_sheet_xml(tmp_path) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip", b"just text", broken_sheet_xml],
-                         ids=["empty", "cut", "text", "bad-xml"])  # fmt: skip
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"PK\x03\x04 not really a zip", b"just text", broken_sheet_xml],
+    ids=["empty", "cut", "text", "bad-xml"],
+)
 def test_broken_workbooks_name_the_file(tmp_path, content):
     content = content(tmp_path) if callable(content) else content
     for name, parse in (
@@ -297,10 +300,13 @@ def test_costanzo_drops_a_rare_out_of_range_value_and_reports_it(tmp_path):
     stats = sga_files_to_parquet([first, second], out, report=report)
     assert stats["rows"] == 2502 and stats["rows_per_file"] == {"SGA_ExE.txt": 3, "SGA_NxN.txt": 2499}
     assert report.as_dict() == {
-        "rows_read": 2503, "out_of_range_rows_dropped": 1, "out_of_range_by_column": {"Double mutant fitness": 1},
-        "out_of_range_examples": [{"file": "SGA_NxN.txt", "line": 1202, "column": "Double mutant fitness",
-                                   "value": 2.5, "bounds": [0.0, 2.0]}],
-    }  # fmt: skip
+        "rows_read": 2503,
+        "out_of_range_rows_dropped": 1,
+        "out_of_range_by_column": {"Double mutant fitness": 1},
+        "out_of_range_examples": [
+            {"file": "SGA_NxN.txt", "line": 1202, "column": "Double mutant fitness", "value": 2.5, "bounds": [0.0, 2.0]}
+        ],
+    }
     kept = pd.read_parquet(out)
     assert len(kept) == 2502 and kept["dmf"].max() <= 2.0 and not (tmp_path / "records.parquet.partial").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["SGA_ExE.txt", "SGA_NxN.txt", "records.parquet"]
@@ -338,18 +344,24 @@ def test_small_parsers_drop_out_of_range_rows_within_the_rules(tmp_path):
     frame = read_kuzmin2018(write_data_s1(tmp_path / "aao1729_data_s1.tsv", s1), rules=lenient, report=report)
     assert frame["line"].tolist() == [2, 4]
     s5 = [S5_ROWS[0], [*S5_ROWS[2][:8], 4.2, 0.01]]
-    fitness = read_kuzmin2020_fitness(write_xlsx(tmp_path / S5_NAME, S5_HEADER, s5, S5_TITLE), rules=lenient,
-                                      report=report)  # fmt: skip
+    fitness = read_kuzmin2020_fitness(
+        write_xlsx(tmp_path / S5_NAME, S5_HEADER, s5, S5_TITLE), rules=lenient, report=report
+    )
     assert fitness["line"].tolist() == [3]
-    smf = read_smf_xlsx(write_smf(tmp_path / SMF_NAME, [*SMF_ROWS, ["YAL003W_dma2", "YAL003W", "efb1", 9, 0, 1, 0]]),
-                        rules=lenient, report=report)  # fmt: skip
+    smf = read_smf_xlsx(
+        write_smf(tmp_path / SMF_NAME, [*SMF_ROWS, ["YAL003W_dma2", "YAL003W", "efb1", 9, 0, 1, 0]]),
+        rules=lenient,
+        report=report,
+    )
     assert smf["strain"].tolist() == ["YAL002W_dma1", "YAL001C_tsq508"]
     string_rows = [*STRING_ROWS[:4], "4932.YBL002W 4932.YCR003W 0 1200 0 0 0 0 0 190"]
     read_string_detailed(write_string(tmp_path / STRING_NAME, string_rows), rules=lenient, report=report)
     assert [(e["file"], e["line"], e["column"], e["value"]) for e in report.examples] == [
-        ("aao1729_data_s1.tsv", 3, "Combined mutant fitness", 71.0), (S5_NAME, 4, "Fitness", 4.2),
-        (SMF_NAME, 4, "Single mutant fitness (26°)", 9.0), (STRING_NAME, 6, "fusion", 1200.0),
-    ]  # fmt: skip
+        ("aao1729_data_s1.tsv", 3, "Combined mutant fitness", 71.0),
+        (S5_NAME, 4, "Fitness", 4.2),
+        (SMF_NAME, 4, "Single mutant fitness (26°)", 9.0),
+        (STRING_NAME, 6, "fusion", 1200.0),
+    ]
     assert report.rows_read == 3 + 2 + 3 + 5 and report.out_of_range_rows == 4
     with pytest.raises(SourceFormatError, match="outside the plausible range"):
         read_kuzmin2018(tmp_path / "aao1729_data_s1.tsv")  # 1 of 3 rows is above the default 0.1%
@@ -377,8 +389,9 @@ def test_every_loader_takes_rules_and_reports_what_it_tolerated(tmp_path):
     assert summary["out_of_range_rows_dropped"] == 1 and summary["out_of_range_by_column"] == {"Array SMF": 1}
     assert summary["out_of_range_examples"][0]["line"] == 9
     with pytest.raises(SourceFormatError):
-        load_costanzo2016(resolved("costanzo2016", raw, [SMF_NAME, "SGA_NxN.txt"]), tmp_path, {"YAL002W"},
-                          rules=ValueRules(0.0))  # fmt: skip
+        load_costanzo2016(
+            resolved("costanzo2016", raw, [SMF_NAME, "SGA_NxN.txt"]), tmp_path, {"YAL002W"}, rules=ValueRules(0.0)
+        )
 
 
 def test_kuzmin2020_loader_writes_nothing_when_a_later_table_fails(tmp_path):

@@ -8,16 +8,30 @@ from torchcell_core.train.sweep import FULL, expand_grid, rank_sweep, read_manif
 
 
 def test_grid_expands_every_combination_in_a_stable_order():
-    runs = expand_grid("s1", ["mlp", "dango"], ["digenic"], {"dango": ["string9.1", "string12"]}, [""],
-                       {"lr_scale": ["1", "2"]}, {"no_recon": ["reconstruction_weight=0"]})  # fmt: skip
+    runs = expand_grid(
+        "s1",
+        ["mlp", "dango"],
+        ["digenic"],
+        {"dango": ["string9.1", "string12"]},
+        [""],
+        {"lr_scale": ["1", "2"]},
+        {"no_recon": ["reconstruction_weight=0"]},
+    )
     # mlp: 2 hparam values × (full + ablation); dango: 2 graph sets × 2 values × 2 variants
     assert len(runs) == 4 + 8
     assert [r.key for r in runs[:3]] == ["s1-000", "s1-001", "s1-002"]
     assert {r.graph_set for r in runs if r.model == "mlp"} == {""}
     ablated = [r for r in runs if r.ablation != FULL]
     assert all("reconstruction_weight=0" in r.hparams for r in ablated) and len(ablated) == 6
-    assert runs == expand_grid("s1", ["mlp", "dango"], ["digenic"], {"dango": ["string9.1", "string12"]}, [""],
-                               {"lr_scale": ["1", "2"]}, {"no_recon": ["reconstruction_weight=0"]})  # fmt: skip
+    assert runs == expand_grid(
+        "s1",
+        ["mlp", "dango"],
+        ["digenic"],
+        {"dango": ["string9.1", "string12"]},
+        [""],
+        {"lr_scale": ["1", "2"]},
+        {"no_recon": ["reconstruction_weight=0"]},
+    )
     scoped = expand_grid(
         "s1", ["mlp", "dango"], ["digenic"], {}, [""], {}, {"dango.no_recon": ["reconstruction_weight=0"]}
     )

@@ -11,11 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from sklearn.metrics import average_precision_score, r2_score, roc_auc_score
 
-from tests.support.training import FEATURE_DIM, GENES, synthetic_table
+from tests.support.training import FEATURE_DIM, GENES, mlp_argv, synthetic_table
 from torchcell_core.datasets.loader import PerturbationBatch, PerturbationDataset
-from torchcell_core.evaluation.metrics_ci import bootstrap_intervals, label_metrics, split_metrics, strong_negative
 from torchcell_core.features.registry import FeatureMatrix
 from torchcell_core.features.store import save_gene_feature
 from torchcell_core.genome.gene_index import GeneIndex
@@ -29,6 +27,8 @@ from torchcell_core.train.run import main
 from torchcell_core.train.tracking import make_tracker, resolve_wandb_mode, wandb_directory
 
 REPO = Path(__file__).resolve().parents[2]
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """Paths of the dataset Parquet, a genes list, a gene-table Parquet and a feature file."""
@@ -40,14 +40,17 @@ def inputs(tmp_path_factory):
     columns = [f"f{i}" for i in range(FEATURE_DIM)]
     matrix = FeatureMatrix("synthetic", GENES, torch.from_numpy(features), columns, {}, torch.ones(len(GENES)).bool())
     save_gene_feature(matrix, root / "features.pt")
-    return {"dataset": root / "synthetic.parquet", "genes_txt": root / "genes.txt", "features_x": features,
-            "genes_parquet": root / "genes.parquet", "features": root / "features.pt"}  # fmt: skip
+    return {
+        "dataset": root / "synthetic.parquet",
+        "genes_txt": root / "genes.txt",
+        "features_x": features,
+        "genes_parquet": root / "genes.parquet",
+        "features": root / "features.pt",
+    }
 
 
 def run_argv(inputs, out, *extra) -> list[str]:
-    return ["--model", "mlp", "--dataset", str(inputs["dataset"]), "--gene-table", str(inputs["genes_txt"]),
-            "--out", str(out), "--wandb", "disabled", "--batch-size", "32", "--bootstrap", "200",
-            "--hparam", "hidden_dim=32", "--hparam", "embedding_dim=16", *extra]  # fmt: skip
+    return mlp_argv(inputs["dataset"], inputs["genes_txt"], out, *extra, batch_size=32, bootstrap=200)
 
 
 # -- the reference model ---------------------------------------------------------------------------------
@@ -55,10 +58,14 @@ def tiny_batch(sizes=(1, 2, 3), env_dim=2) -> PerturbationBatch:
     genes = torch.tensor([g for i, size in enumerate(sizes) for g in range(i, i + size)])
     batch = torch.tensor([i for i, size in enumerate(sizes) for _ in range(size)])
     return PerturbationBatch(
-        perturbed=genes, batch=batch, num_perturbations=torch.tensor(sizes), labels=torch.zeros(len(sizes), 2),
-        mask=torch.ones(len(sizes), 2, dtype=torch.bool), environment=torch.ones(len(sizes), env_dim),
+        perturbed=genes,
+        batch=batch,
+        num_perturbations=torch.tensor(sizes),
+        labels=torch.zeros(len(sizes), 2),
+        mask=torch.ones(len(sizes), 2, dtype=torch.bool),
+        environment=torch.ones(len(sizes), env_dim),
         row=torch.arange(len(sizes)),
-    )  # fmt: skip
+    )
 
 
 def test_mlp_handles_mixed_genotype_sizes_and_is_seeded():
@@ -70,8 +77,9 @@ def test_mlp_handles_mixed_genotype_sizes_and_is_seeded():
     torch.manual_seed(0)
     assert torch.equal(build_model("mlp", context, hidden_dim=8, embedding_dim=4)(tiny_batch()).prediction, prediction)
     torch.manual_seed(1)
-    assert not torch.equal(build_model("mlp", context, hidden_dim=8, embedding_dim=4)(tiny_batch()).prediction,
-                           prediction)  # fmt: skip
+    assert not torch.equal(
+        build_model("mlp", context, hidden_dim=8, embedding_dim=4)(tiny_batch()).prediction, prediction
+    )
     # a sample's prediction depends only on its own genes: the same genotype alone or in a batch agrees
     alone = model(tiny_batch(sizes=(1,))).prediction
     assert torch.allclose(alone[0], prediction[0], atol=1e-6)
@@ -112,75 +120,6 @@ def test_mlp_rejects_bad_input():
         build_model("mlp", ModelContext(num_genes=4, env_dim=2), hiden_dim=3)
 
 
-# -- metrics -----------------------------------------------------------------------------------------------
-def test_regression_metrics_match_hand_values_and_sklearn():
-    measured = np.array([1.0, 2.0, 3.0, 4.0])
-    predicted = np.array([1.0, 2.0, 3.0, 5.0])
-    metrics = label_metrics(measured, predicted)
-    assert metrics["mse"] == pytest.approx(0.25)
-    assert metrics["r2"] == pytest.approx(1 - 1.0 / 5.0)  # SSE 1, SST 5
-    assert metrics["r2"] == pytest.approx(r2_score(measured, predicted))
-    assert metrics["spearman"] == pytest.approx(1.0) and metrics["n"] == 4
-
-
-def test_strong_negative_auroc_on_a_hand_example():
-    measured = np.array([-0.20, -0.10, 0.00, 0.05, -0.09])
-    p_value = np.array([0.01, 0.01, 0.50, 0.01, 0.20])  # the last is strong in size but not significant
-    strong = strong_negative(measured, p_value)
-    assert strong.tolist() == [True, True, False, False, False]
-    assert strong_negative(measured, np.full(5, np.nan)).tolist() == [True, True, False, False, True]
-    predicted = np.array([-0.15, 0.005, -0.05, 0.01, -0.12])  # score = −prediction
-    # positives score 0.15 and −0.005; negatives 0.05, −0.01, 0.12: pairs won 3 + 1 of 6
-    metrics = label_metrics(measured, predicted, strong)
-    assert metrics["auroc"] == pytest.approx(4 / 6)
-    assert metrics["auprc"] == pytest.approx(average_precision_score(strong, -predicted))
-    assert metrics["n_strong"] == 2
-
-
-def test_vectorised_ranking_metrics_equal_sklearn_with_ties():
-    rng = np.random.default_rng(3)
-    for _ in range(5):
-        positive = rng.random(40) < 0.3
-        score = np.round(rng.normal(size=40), 1)  # many ties
-        metrics = label_metrics(-score, -score, positive)  # prediction −score → score
-        assert metrics["auroc"] == pytest.approx(roc_auc_score(positive, score))
-        assert metrics["auprc"] == pytest.approx(average_precision_score(positive, score))
-
-
-def test_bootstrap_intervals_contain_the_estimate_and_are_seeded():
-    rng = np.random.default_rng(0)
-    measured = rng.normal(size=300)
-    predicted = measured + rng.normal(scale=0.7, size=300)
-    strong = measured < -0.5
-    point = label_metrics(measured, predicted, strong)
-    first = bootstrap_intervals(measured, predicted, strong, n_resamples=500, seed=4)
-    assert set(first) == {"pearson", "spearman", "mse", "r2", "auroc", "auprc"}
-    for name, (low, high) in first.items():
-        assert low < point[name] < high, name
-    assert bootstrap_intervals(measured, predicted, strong, n_resamples=500, seed=4) == first
-    assert bootstrap_intervals(measured, predicted, strong, n_resamples=500, seed=5) != first
-    narrow = bootstrap_intervals(measured, measured + rng.normal(scale=0.05, size=300), n_resamples=500)
-    assert narrow["pearson"][1] - narrow["pearson"][0] < first["pearson"][1] - first["pearson"][0]
-
-
-def test_split_metrics_per_label_and_bad_input():
-    labels = np.array([[1.0, 0.0], [0.5, -0.2], [0.8, 0.1], [0.3, -0.15]])
-    mask = np.array([[True, False], [True, True], [True, True], [True, True]])
-    predictions = labels + 0.01
-    result = split_metrics(labels, mask, predictions, ["fitness", "interaction"], n_resamples=50)
-    assert result["fitness"]["n"] == 4 and result["interaction"]["n"] == 3
-    assert "auroc" in result["interaction"] and "auroc" not in result["fitness"]
-    assert "ci" in result["fitness"] and "auroc" in result["interaction"]["ci"]
-    with pytest.raises(ValueError, match=r"share one \[N, L\] shape"):
-        split_metrics(labels, mask[:3], predictions, ["fitness", "interaction"])
-    with pytest.raises(ValueError, match="2 label columns but 1 label names"):
-        split_metrics(labels, mask, predictions, ["fitness"])
-    with pytest.raises(ValueError, match="predicted values hold 1 NaN"):
-        label_metrics(np.ones(3), np.array([1.0, np.nan, 2.0]))
-    with pytest.raises(ValueError, match="n_resamples must be at least 1"):
-        bootstrap_intervals(np.arange(3.0), np.arange(3.0), n_resamples=0)
-
-
 # -- classical baselines -----------------------------------------------------------------------------------
 def test_design_matrix_sums_or_averages_the_perturbed_genes(inputs):
     genes = GeneIndex(GENES)
@@ -211,8 +150,11 @@ def designs(inputs):
 
 @pytest.mark.parametrize("name", ["elastic_net", "random_forest", "svr"])
 def test_classical_baseline_picks_a_grid_point_on_val_and_predicts_fitness(designs, name):
-    grid = DEFAULT_GRIDS[name] if name != "random_forest" else [
-        {"n_estimators": 30, "max_features": f, "min_samples_leaf": 1} for f in (0.3, 1.0)]  # fmt: skip
+    grid = (
+        DEFAULT_GRIDS[name]
+        if name != "random_forest"
+        else [{"n_estimators": 30, "max_features": f, "min_samples_leaf": 1} for f in (0.3, 1.0)]
+    )
     result = fit_baseline(name, designs["train"], designs["val"], designs, ["fitness", "interaction"], grid=grid)
     fitness = result.targets["fitness"]
     assert len(fitness.val_pearson) == len(grid)
@@ -228,8 +170,9 @@ def test_classical_baseline_picks_a_grid_point_on_val_and_predicts_fitness(desig
 def test_classical_refit_and_bad_names(designs):
     grid = [{"alpha": 1e-3, "l1_ratio": 0.5}]
     on_train = fit_baseline("elastic_net", designs["train"], designs["val"], designs, ["fitness", "interaction"], grid)
-    both = fit_baseline("elastic_net", designs["train"], designs["val"], designs, ["fitness", "interaction"], grid,
-                        refit="train+val")  # fmt: skip
+    both = fit_baseline(
+        "elastic_net", designs["train"], designs["val"], designs, ["fitness", "interaction"], grid, refit="train+val"
+    )
     assert not np.allclose(on_train.predictions["test"], both.predictions["test"])
     with pytest.raises(ValueError, match="unknown baseline 'lasso'"):
         fit_baseline("lasso", designs["train"], designs["val"], designs, ["fitness", "interaction"])
@@ -239,9 +182,29 @@ def test_classical_refit_and_bad_names(designs):
 
 # -- config, distributed helpers, checkpoints, tracking ------------------------------------------------------
 def test_config_round_trips_through_argv_and_rejects_bad_values(tmp_path):
-    argv = ["--model", "mlp", "--dataset", "d.parquet", "--gene-table", "g.txt", "--out", str(tmp_path),
-            "--hparam", "hidden_dim=64", "--hparam", "pooling=mean", "--hparam", "dropout=0.1", "--hparam",
-            "tag=12", "--no-resume", "--epochs", "7", "--labels", "fitness"]  # fmt: skip
+    argv = [
+        "--model",
+        "mlp",
+        "--dataset",
+        "d.parquet",
+        "--gene-table",
+        "g.txt",
+        "--out",
+        str(tmp_path),
+        "--hparam",
+        "hidden_dim=64",
+        "--hparam",
+        "pooling=mean",
+        "--hparam",
+        "dropout=0.1",
+        "--hparam",
+        "tag=12",
+        "--no-resume",
+        "--epochs",
+        "7",
+        "--labels",
+        "fitness",
+    ]
     config = parse_args(argv)
     assert config.hparams == {"hidden_dim": 64, "pooling": "mean", "dropout": 0.1, "tag": 12}
     assert config.resume is False and config.epochs == 7 and config.labels == ["fitness"]
@@ -309,11 +272,18 @@ def test_run_data_aligns_features_and_reads_go(inputs, tmp_path):
     x = torch.arange(len(extra) * 2, dtype=torch.float32).reshape(-1, 2)
     wide = FeatureMatrix("wide", extra, x, ["a", "b"], {}, torch.ones(len(extra)).bool())
     save_gene_feature(wide, tmp_path / "wide.pt")
-    terms = pa.table({"go_id": ["GO:0000001", "GO:0000002", "GO:0000003"], "name": ["root", "mid", "leaf"],
-                      "namespace": ["biological_process"] * 3, "genes": [GENES[:6], GENES[:3], [GENES[1], "YZZ999W"]],
-                      "n_genes": [6, 3, 2]})  # fmt: skip
-    edges = pa.table({"child": ["GO:0000002", "GO:0000003"], "parent": ["GO:0000001", "GO:0000002"],
-                      "relation": ["is_a", "part_of"]})  # fmt: skip
+    terms = pa.table(
+        {
+            "go_id": ["GO:0000001", "GO:0000002", "GO:0000003"],
+            "name": ["root", "mid", "leaf"],
+            "namespace": ["biological_process"] * 3,
+            "genes": [GENES[:6], GENES[:3], [GENES[1], "YZZ999W"]],
+            "n_genes": [6, 3, 2],
+        }
+    )
+    edges = pa.table(
+        {"child": ["GO:0000002", "GO:0000003"], "parent": ["GO:0000001", "GO:0000002"], "relation": ["is_a", "part_of"]}
+    )
     pq.write_table(terms, tmp_path / "terms.parquet")
     pq.write_table(edges, tmp_path / "edges.parquet")
     argv = run_argv(
@@ -346,8 +316,20 @@ def test_run_data_aligns_features_and_reads_go(inputs, tmp_path):
 @pytest.fixture(scope="module")
 def trained(inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("run_single")
-    document = main(run_argv(inputs, out, "--epochs", "12", "--patience", "12", "--lr", "0.01", "--gene-features",
-                             str(inputs["features"])))  # fmt: skip
+    document = main(
+        run_argv(
+            inputs,
+            out,
+            "--epochs",
+            "12",
+            "--patience",
+            "12",
+            "--lr",
+            "0.01",
+            "--gene-features",
+            str(inputs["features"]),
+        )
+    )
     return out, document
 
 
@@ -425,8 +407,10 @@ def test_two_process_ddp_run_with_gloo(inputs, tmp_path):
 def test_unused_design_columns_are_dropped_without_changing_a_fit(designs):
     from torchcell_core.models.classical import drop_unused_columns
 
-    padded = {fold: type(d)(np.concatenate([d.x, np.zeros((len(d.x), 50), np.float32)], axis=1), d.labels, d.mask,
-                            d.rows) for fold, d in designs.items()}  # fmt: skip
+    padded = {
+        fold: type(d)(np.concatenate([d.x, np.zeros((len(d.x), 50), np.float32)], axis=1), d.labels, d.mask, d.rows)
+        for fold, d in designs.items()
+    }
     compact = drop_unused_columns(padded)
     assert all(c.x.shape[1] <= d.x.shape[1] for c, d in zip(compact.values(), designs.values(), strict=True))
     grid = [{"alpha": 1e-3, "l1_ratio": 0.5}]

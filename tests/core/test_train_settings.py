@@ -8,7 +8,7 @@ from dataclasses import MISSING, asdict, fields
 import pyarrow.parquet as pq
 import pytest
 
-from tests.support.training import GENES, synthetic_table
+from tests.support.training import GENES, mlp_argv, synthetic_table
 from torchcell_core.models.base import model_specs
 from torchcell_core.train import checkpoint as ckpt
 from torchcell_core.train.config import RESUMABLE_CHANGES, TrainConfig, TrainSettings, parse_args
@@ -33,9 +33,23 @@ def test_one_default_per_setting_on_the_command_line():
     parsed = parse_args(["--model", "mlp", "--dataset", "d", "--gene-table", "g", "--out", "o"])
     assert parsed.settings() == TrainSettings()
     assert (parsed.epochs, parsed.device, parsed.resume, parsed.patience) == (0, "auto", True, 4)
-    assert parse_args(["--model", "mlp", "--dataset", "d", "--gene-table", "g", "--out", "o", "--no-resume",
-                       "--patience", "9", "--epochs", "3"]).settings() == TrainSettings(resume=False, patience=9,
-                                                                                         epochs=3)  # fmt: skip
+    assert parse_args(
+        [
+            "--model",
+            "mlp",
+            "--dataset",
+            "d",
+            "--gene-table",
+            "g",
+            "--out",
+            "o",
+            "--no-resume",
+            "--patience",
+            "9",
+            "--epochs",
+            "3",
+        ]
+    ).settings() == TrainSettings(resume=False, patience=9, epochs=3)
     with pytest.raises(ValueError, match="epochs must be 0"):
         TrainSettings(epochs=-1)
     with pytest.raises(ValueError, match="device must be one of"):
@@ -70,9 +84,7 @@ def data(tmp_path_factory):
 
 
 def argv(data, out, *extra) -> list[str]:
-    return ["--model", "mlp", "--dataset", str(data / "synthetic.parquet"), "--gene-table", str(data / "genes.txt"),
-            "--out", str(out), "--wandb", "disabled", "--batch-size", "64", "--bootstrap", "0",
-            "--hparam", "hidden_dim=16", "--hparam", "embedding_dim=8", *extra]  # fmt: skip
+    return mlp_argv(data / "synthetic.parquet", data / "genes.txt", out, *extra, hidden_dim=16, embedding_dim=8)
 
 
 def test_the_cli_trains_the_models_default_epochs_and_resumes_by_default(data, tmp_path):

@@ -17,10 +17,15 @@ SOURCES = [{"id": "kuzmin2018", "version": "2018", "simulated": True}]
 def empty_dataset(directory: Path) -> tuple[pa.Table, dict]:
     """The trigenic dataset of a release without triples, as the dataset asset builds it: table and card."""
     spec = SPECS["trigenic"]
-    table, counts = curate(duckdb.connect(), spec, pa.table({"experiment": pa.array([], pa.string())}),
-                           ENVIRONMENTS, {"kuzmin2018": True})  # fmt: skip
-    splits, seeds = assign_splits(table.column("genotype").to_pylist(), table.column("genes").to_pylist(),
-                                  table.column("queries").to_pylist(), seed=0)  # fmt: skip
+    table, counts = curate(
+        duckdb.connect(), spec, pa.table({"experiment": pa.array([], pa.string())}), ENVIRONMENTS, {"kuzmin2018": True}
+    )
+    splits, seeds = assign_splits(
+        table.column("genotype").to_pylist(),
+        table.column("genes").to_pylist(),
+        table.column("queries").to_pylist(),
+        seed=0,
+    )
     for column, labels in splits.items():
         table = table.append_column(column, pa.array(labels.tolist(), pa.string()))
     card = dataset_card(table, spec.n_genes, SOURCES, directory / "labels.png", spec.description)

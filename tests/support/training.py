@@ -84,11 +84,15 @@ def perturbation_dataset(num_genes: int, num_samples: int, seed: int = 0) -> Per
     rng = np.random.default_rng(seed)
     genes = [f"G{i:05d}" for i in range(num_genes)]
     genotypes = [sorted(rng.choice(num_genes, rng.integers(1, 4), replace=False).tolist()) for _ in range(num_samples)]
-    table = pa.table({
-        "genes": pa.array([[genes[g] for g in genotype] for genotype in genotypes], pa.list_(pa.string())),
-        "fitness": rng.normal(size=num_samples), "interaction": rng.normal(size=num_samples),
-        "env_temperature": pa.array(np.ones(num_samples), pa.float32()), "split_random": ["val"] * num_samples,
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "genes": pa.array([[genes[g] for g in genotype] for genotype in genotypes], pa.list_(pa.string())),
+            "fitness": rng.normal(size=num_samples),
+            "interaction": rng.normal(size=num_samples),
+            "env_temperature": pa.array(np.ones(num_samples), pa.float32()),
+            "split_random": ["val"] * num_samples,
+        }
+    )
     return PerturbationDataset(table, GeneIndex(genes), "split_random", "val")
 
 
@@ -102,3 +106,21 @@ def hetero_gnn(num_genes: int, edges_per_type: int, seed: int = 0, **hparams) ->
 def eval_config(**changes) -> TrainConfig:
     """A HeteroGNN `TrainConfig` with no input paths (for the evaluation-batch logic), plus `changes`."""
     return TrainConfig(model="hetero_gnn", dataset="", gene_table="", out="", **changes)
+
+
+def mlp_argv(
+    dataset: object,
+    gene_table: object,
+    out: object,
+    *extra: str,
+    batch_size: int = 64,
+    bootstrap: int = 0,
+    hidden_dim: int = 32,
+    embedding_dim: int = 16,
+) -> list[str]:
+    """The `torchcell_core.train.run` command line of a small mlp run on `dataset` with wandb off; `extra` appended."""
+    return [
+        *("--model", "mlp", "--dataset", str(dataset), "--gene-table", str(gene_table), "--out", str(out)),
+        *("--wandb", "disabled", "--batch-size", str(batch_size), "--bootstrap", str(bootstrap)),
+        *("--hparam", f"hidden_dim={hidden_dim}", "--hparam", f"embedding_dim={embedding_dim}", *extra),
+    ]

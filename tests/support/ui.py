@@ -363,4 +363,3 @@ def follow_a_model_run(base: str, result: UiCheckResult) -> None:
     result.benchmarks_table_type = latest["types"].get("table", "")
     result.benchmarks_table = table if isinstance(table, dict) else {}
     result.seconds["followed_run"] = time.monotonic() - clock
-

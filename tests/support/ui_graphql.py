@@ -89,16 +89,22 @@ query Tags($params: PipelineSelector!, $partition: String!, $keys: [AssetKeyInpu
 def asset_check_selection(base: str, assets: Sequence[Sequence[str]], job: str = ASSET_JOB) -> list[dict]:
     """The checks of `assets` that `job` can run, as the UI's Materialize button selects them."""
     nodes = graphql(base, CHECKS_QUERY, {"keys": [{"path": list(path)} for path in assets]})["assetNodes"]
-    return [{"assetKey": {"path": node["assetKey"]["path"]}, "name": check["name"]}
-            for node in nodes for check in (node["assetChecksOrError"] or {}).get("checks", [])
-            if job in check["jobNames"]]  # fmt: skip
+    return [
+        {"assetKey": {"path": node["assetKey"]["path"]}, "name": check["name"]}
+        for node in nodes
+        for check in (node["assetChecksOrError"] or {}).get("checks", [])
+        if job in check["jobNames"]
+    ]
 
 
 def partition_tags(base: str, asset: str, partition: str, job: str = ASSET_JOB) -> list[dict]:
     """The run tags of one partition of `asset` (for a multi-partition key, one per dimension too), fetched
     the way the UI's partition dialog fetches them before "Launch 1 run"."""
-    variables = {"params": {**_selector(base), "pipelineName": job}, "partition": partition,
-                 "keys": [{"path": [asset]}]}  # fmt: skip
+    variables = {
+        "params": {**_selector(base), "pipelineName": job},
+        "partition": partition,
+        "keys": [{"path": [asset]}],
+    }
     result = graphql(base, PARTITION_TAGS_QUERY, variables)["pipelineOrError"]
     tags = ((result.get("partition") or {}).get("tagsOrError") or {}).get("results")
     if not tags:
@@ -107,7 +113,10 @@ def partition_tags(base: str, asset: str, partition: str, job: str = ASSET_JOB) 
 
 
 def launch_assets(
-    base: str, assets: Sequence[Sequence[str]], run_config: dict, tags: Sequence[dict] = (),
+    base: str,
+    assets: Sequence[Sequence[str]],
+    run_config: dict,
+    tags: Sequence[dict] = (),
     checks: bool | Sequence[dict] = True,
 ) -> str:
     """Launch `assets` (key paths) in the implicit asset job with `run_config` and `tags`, with their checks
@@ -116,15 +125,20 @@ def launch_assets(
     selection = [{"path": list(path)} for path in assets]
     chosen = asset_check_selection(base, assets) if checks is True else list(checks or [])
     params = {
-        "selector": {**_selector(base), "pipelineName": ASSET_JOB, "assetSelection": selection,
-                     "assetCheckSelection": chosen},
+        "selector": {
+            **_selector(base),
+            "pipelineName": ASSET_JOB,
+            "assetSelection": selection,
+            "assetCheckSelection": chosen,
+        },
         "runConfigData": run_config,
         "executionMetadata": {"tags": [{"key": t["key"], "value": t["value"]} for t in tags]},
-    }  # fmt: skip
+    }
     result = graphql(base, LAUNCH_MUTATION, {"params": params})["launchRun"]
     if result["__typename"] != "LaunchRunSuccess":
-        raise UiCheckError(f"launchRun of {[p[-1] for p in assets]} returned {result['__typename']}: "
-                           f"{json.dumps(result)[:2000]}")  # fmt: skip
+        raise UiCheckError(
+            f"launchRun of {[p[-1] for p in assets]} returned {result['__typename']}: {json.dumps(result)[:2000]}"
+        )
     return result["run"]["runId"]
 
 
@@ -258,8 +272,10 @@ def wait_for_sensor_run(base: str, sensor: str, asset: str, after: float, timeou
                 return run["runId"]
         time.sleep(5)
     launched = {r["runId"]: [k["path"][-1] for k in r["assetSelection"] or []] for r in runs}
-    raise UiCheckError(f"sensor {sensor} launched no run of {asset} within {timeout_s:.0f}s; runs it launched: "
-                       f"{launched}; its latest ticks: {json.dumps(sensor_ticks(base, sensor))[:2000]}")  # fmt: skip
+    raise UiCheckError(
+        f"sensor {sensor} launched no run of {asset} within {timeout_s:.0f}s; runs it launched: "
+        f"{launched}; its latest ticks: {json.dumps(sensor_ticks(base, sensor))[:2000]}"
+    )
 
 
 MATERIALIZATION_QUERY = """
@@ -314,7 +330,9 @@ def stale_status(base: str, asset: str, partition: str | None = None) -> tuple[s
     nodes = graphql(base, STALE_QUERY, {"keys": [{"path": [asset]}], "partition": partition})["assetNodes"]
     if not nodes:
         raise UiCheckError(f"asset {asset} not found")
-    causes = [f"{'/'.join(c['key']['path'])}: {c['reason']}"
-              + (f" [{'/'.join(c['dependency']['path'])}]" if c["dependency"] else "")
-              for c in nodes[0]["staleCauses"]]  # fmt: skip
+    causes = [
+        f"{'/'.join(c['key']['path'])}: {c['reason']}"
+        + (f" [{'/'.join(c['dependency']['path'])}]" if c["dependency"] else "")
+        for c in nodes[0]["staleCauses"]
+    ]
     return nodes[0]["staleStatus"], causes

@@ -25,8 +25,17 @@ from torchcell_core.train.launch import running_group
 from torchcell_core.train.tracking import cache_environment
 
 # Every variable this module reads (README "Configuration" lists these and the ones other programs read).
-ENVIRONMENT = ("TORCHCELL_DATA_DIR", "TORCHCELL_RAW_DIR", "TORCHCELL_GRAPH_DIR", "DAGSTER_HOME", "NEO4J_URI",
-               "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "TORCHCELL_TRAINING_BACKEND")  # fmt: skip
+ENVIRONMENT = (
+    "TORCHCELL_DATA_DIR",
+    "TORCHCELL_RAW_DIR",
+    "TORCHCELL_GRAPH_DIR",
+    "DAGSTER_HOME",
+    "NEO4J_URI",
+    "NEO4J_USER",
+    "NEO4J_PASSWORD",
+    "NEO4J_DATABASE",
+    "TORCHCELL_TRAINING_BACKEND",
+)
 
 
 def setting(name: str, default: str = "") -> str:
@@ -50,16 +59,27 @@ class ProcessGroupPipesClient(dg.PipesSubprocessClient):
     step process itself is killed, even with SIGKILL, the guard does the same."""
 
     def run(  # ty: ignore[invalid-method-override]
-        self, *, context: dg.OpExecutionContext | dg.AssetExecutionContext, extras: PipesExtras | None = None,
-        command: str | Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None,
-    ) -> dg.PipesClientCompletedInvocation:  # fmt: skip
+        self,
+        *,
+        context: dg.OpExecutionContext | dg.AssetExecutionContext,
+        extras: PipesExtras | None = None,
+        command: str | Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> dg.PipesClientCompletedInvocation:
         """Run `command` (a list; a string is split by the shell rules of `shlex`) in a Pipes session."""
         argv = shlex.split(command) if isinstance(command, str) else list(command)
-        with dg.open_pipes_session(context=context, context_injector=self.context_injector,
-                                   message_reader=self.message_reader, extras=extras) as session:  # fmt: skip
+        with dg.open_pipes_session(
+            context=context, context_injector=self.context_injector, message_reader=self.message_reader, extras=extras
+        ) as session:
             environment = {**os.environ, **self.env, **(env or {}), **session.get_bootstrap_env_vars()}
-            with running_group(argv, env=environment, cwd=cwd or self.cwd, quiet=not self.forward_stdio,
-                               grace=float(self.termination_timeout_seconds)) as process:  # fmt: skip
+            with running_group(
+                argv,
+                env=environment,
+                cwd=cwd or self.cwd,
+                quiet=not self.forward_stdio,
+                grace=float(self.termination_timeout_seconds),
+            ) as process:
                 try:
                     code = process.wait()
                 except BaseException:  # a cancelled run raises DagsterExecutionInterruptedError here
@@ -94,14 +114,20 @@ class TrainingClient(dg.ConfigurableResource):
         return ProcessGroupPipesClient()
 
     def run(
-        self, *, context: dg.OpExecutionContext | dg.AssetExecutionContext, extras: PipesExtras | None = None,
-        command: str | Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None,
-    ) -> dg.PipesClientCompletedInvocation:  # fmt: skip
+        self,
+        *,
+        context: dg.OpExecutionContext | dg.AssetExecutionContext,
+        extras: PipesExtras | None = None,
+        command: str | Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> dg.PipesClientCompletedInvocation:
         """Run the training command through the chosen backend's client (same arguments as theirs)."""
         client = self.client()
         context.log.info(f"training backend: {self.backend}")
-        return client.run(context=context, extras=extras, command=command, env={**self.child_env, **(env or {})},
-                          cwd=cwd)  # fmt: skip
+        return client.run(
+            context=context, extras=extras, command=command, env={**self.child_env, **(env or {})}, cwd=cwd
+        )
 
 
 def training_client_from_env(data_dir: str = DEFAULT_DATA_DIR) -> TrainingClient:
@@ -123,8 +149,13 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     graph_dir = setting("TORCHCELL_GRAPH_DIR", str(Path(home) / "graph") if home else DEFAULT_GRAPH_DIR)
     return {
         "storage": TorchcellStorage(data_dir=data_dir, raw_dir=setting("TORCHCELL_RAW_DIR")),
-        "graph": GraphDatabase(path=graph_dir, neo4j_uri=setting("NEO4J_URI"), neo4j_user=setting("NEO4J_USER"),
-                               neo4j_password=secret("NEO4J_PASSWORD"), neo4j_database=setting("NEO4J_DATABASE")),
+        "graph": GraphDatabase(
+            path=graph_dir,
+            neo4j_uri=setting("NEO4J_URI"),
+            neo4j_user=setting("NEO4J_USER"),
+            neo4j_password=secret("NEO4J_PASSWORD"),
+            neo4j_database=setting("NEO4J_DATABASE"),
+        ),
         # Model assets launch their training through it: child processes (default) or a SLURM job
         # (TORCHCELL_TRAINING_BACKEND=slurm, or the run's resource config); README "Running on a cluster".
         "pipes_subprocess_client": training_client_from_env(data_dir),
@@ -135,8 +166,9 @@ def process_started_at(pid: int) -> float | None:
     """When process `pid` started (seconds since the epoch), or None when it is gone or a zombie (Linux /proc)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))  # fmt: skip
+        boot = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
+        )
     except (OSError, IndexError, StopIteration):
         return None
     if fields[0] in ("Z", "X"):  # state
@@ -155,8 +187,9 @@ class LocalRunLauncher(dg.DefaultRunLauncher):
         return True
 
     def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
-        records = self._instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_START, limit=1,
-                                                     ascending=False).records  # fmt: skip
+        records = self._instance.get_records_for_run(
+            run.run_id, of_type=DagsterEventType.RUN_START, limit=1, ascending=False
+        ).records
         event = records[0].event_log_entry.dagster_event if records else None
         pid = event.pid if event is not None else None
         if pid is None or not Path("/proc").is_dir():

@@ -81,8 +81,9 @@ def config_class(source: type, name: str | None = None, include: Iterable[str] |
         described = pydantic.Field(default=default, description=f.metadata.get("help"))
         definitions[f.name] = (_config_type(hints[f.name]), described)
     doc = f"The settings of `{source.__module__}.{source.__name__}`, with its defaults."
-    return pydantic.create_model(name or f"{source.__name__}Config", __base__=dg.Config, __doc__=doc,
-                                 __module__=__name__, **definitions)  # fmt: skip
+    return pydantic.create_model(
+        name or f"{source.__name__}Config", __base__=dg.Config, __doc__=doc, __module__=__name__, **definitions
+    )
 
 
 def config_values(config: dg.Config | Mapping[str, Any], source: type, include: Iterable[str] | None = None) -> dict:

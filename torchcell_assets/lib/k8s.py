@@ -96,8 +96,11 @@ def _container(settings: K8sTrainingSettings, base: dict[str, Any], gpus_from_se
     limits = container.setdefault("resources", {}).setdefault("limits", {})
     for name, value in settings.gpu_limits().items():
         limits[name] = value if gpus_from_settings else limits.get(name, value)
-    container["volumeMounts"] = [*container.pop("volume_mounts", []), *container.pop("volumeMounts", []),
-                                 *settings.volume_mounts()]  # fmt: skip
+    container["volumeMounts"] = [
+        *container.pop("volume_mounts", []),
+        *container.pop("volumeMounts", []),
+        *settings.volume_mounts(),
+    ]
     container["env"] = [*container.get("env", []), *settings.env_list()]
     return container
 
@@ -130,8 +133,15 @@ def pipes_k8s_client(settings: K8sTrainingSettings | None = None, **client_optio
     chosen = settings or K8sTrainingSettings()
 
     class TrainingPodClient(PipesK8sClient):
-        def run(self, *, context: Any, command: str | Sequence[str], extras: Any = None,  # ty: ignore[invalid-method-override]
-                env: Mapping[str, str] | None = None, **options: Any) -> Any:  # fmt: skip
+        def run(
+            self,
+            *,
+            context: Any,
+            command: str | Sequence[str],
+            extras: Any = None,  # ty: ignore[invalid-method-override]
+            env: Mapping[str, str] | None = None,
+            **options: Any,
+        ) -> Any:
             argv = container_command(command, chosen) if not isinstance(command, str) else command
             options.setdefault("image", chosen.image)
             options.setdefault("namespace", chosen.namespace)
@@ -142,20 +152,37 @@ def pipes_k8s_client(settings: K8sTrainingSettings | None = None, **client_optio
     return TrainingPodClient(**client_options)
 
 
-def torchrun_argv(nnodes: int, nproc_per_node: int, endpoint: str, node_rank: str | int,
-                  entry: Sequence[str]) -> list[str]:  # fmt: skip
+def torchrun_argv(
+    nnodes: int, nproc_per_node: int, endpoint: str, node_rank: str | int, entry: Sequence[str]
+) -> list[str]:
     """`torchrun` across `nnodes` nodes with static rendezvous at `endpoint` (host:port of node 0's agent);
     `entry` is what each rank runs (`-m module argv...` or `script.py argv...`)."""
     if nnodes < 1 or nproc_per_node < 1:
         raise ValueError(f"nnodes and nproc_per_node must be at least 1, got {nnodes} and {nproc_per_node}")
-    return ["torchrun", "--nnodes", str(nnodes), "--nproc_per_node", str(nproc_per_node),
-            "--node_rank", str(node_rank), "--rdzv_backend", "static", "--rdzv_endpoint", endpoint, *entry]  # fmt: skip
+    return [
+        "torchrun",
+        "--nnodes",
+        str(nnodes),
+        "--nproc_per_node",
+        str(nproc_per_node),
+        "--node_rank",
+        str(node_rank),
+        "--rdzv_backend",
+        "static",
+        "--rdzv_endpoint",
+        endpoint,
+        *entry,
+    ]
 
 
 def torchrun_job(
-    name: str, nnodes: int, train_argv: Sequence[str], settings: K8sTrainingSettings | None = None,
-    module: str = "torchcell_core.train.run", port: int = RENDEZVOUS_PORT,
-) -> list[dict[str, Any]]:  # fmt: skip
+    name: str,
+    nnodes: int,
+    train_argv: Sequence[str],
+    settings: K8sTrainingSettings | None = None,
+    module: str = "torchcell_core.train.run",
+    port: int = RENDEZVOUS_PORT,
+) -> list[dict[str, Any]]:
     """A headless Service and an Indexed Job training on `nnodes` pods of `settings.gpus_per_pod` GPUs (ranks)
     each. Pod i (hostname `<name>-i`, subdomain the Service, so `<name>-0.<service>` resolves to pod 0) runs
     `torchrun --node_rank i` with `JOB_COMPLETION_INDEX` as i; pod 0's agent hosts the rendezvous on `port`.
@@ -163,34 +190,52 @@ def torchrun_job(
     settings = settings or K8sTrainingSettings()
     service = f"{name}-rdzv"
     labels = {"app.kubernetes.io/name": "torchcell-train", "torchcell/job": name}
-    argv = torchrun_argv(nnodes, max(settings.gpus_per_pod, 1), f"{name}-0.{service}:{port}",
-                         "$(JOB_COMPLETION_INDEX)", ["-m", module, *train_argv])  # fmt: skip
+    argv = torchrun_argv(
+        nnodes,
+        max(settings.gpus_per_pod, 1),
+        f"{name}-0.{service}:{port}",
+        "$(JOB_COMPLETION_INDEX)",
+        ["-m", module, *train_argv],
+    )
     container = _container(settings, {}, gpus_from_settings=True)
-    container.update({"name": "train", "image": settings.image, "command": argv,
-                      "ports": [{"name": "rdzv", "containerPort": port}]})  # fmt: skip
+    container.update(
+        {"name": "train", "image": settings.image, "command": argv, "ports": [{"name": "rdzv", "containerPort": port}]}
+    )
     # Set by the Job controller too; declared here so Kubernetes expands $(JOB_COMPLETION_INDEX) in the command.
     index = {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}
     container["env"] = [{"name": "JOB_COMPLETION_INDEX", "valueFrom": index}, *container["env"]]
     headless = {
-        "apiVersion": "v1", "kind": "Service",
+        "apiVersion": "v1",
+        "kind": "Service",
         "metadata": {"name": service, "namespace": settings.namespace, "labels": labels},
         # No cluster IP: DNS answers with the pods; published before they are ready, as rendezvous needs.
-        "spec": {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": labels,
-                 "ports": [{"name": "rdzv", "port": port, "targetPort": port}]},
-    }  # fmt: skip
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": labels,
+            "ports": [{"name": "rdzv", "port": port, "targetPort": port}],
+        },
+    }
     job = {
-        "apiVersion": "batch/v1", "kind": "Job",
+        "apiVersion": "batch/v1",
+        "kind": "Job",
         "metadata": {"name": name, "namespace": settings.namespace, "labels": labels},
         "spec": {
-            "completionMode": "Indexed", "completions": nnodes, "parallelism": nnodes,
+            "completionMode": "Indexed",
+            "completions": nnodes,
+            "parallelism": nnodes,
             "backoffLimit": 0,  # a failed node fails the run; re-running resumes from the checkpoint
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"subdomain": service, "restartPolicy": "Never", "containers": [container],
-                         "volumes": settings.volumes()},
+                "spec": {
+                    "subdomain": service,
+                    "restartPolicy": "Never",
+                    "containers": [container],
+                    "volumes": settings.volumes(),
+                },
             },
         },
-    }  # fmt: skip
+    }
     return [headless, job]
 
 

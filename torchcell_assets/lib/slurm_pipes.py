@@ -34,8 +34,21 @@ from torchcell_assets.lib.storage import DEFAULT_DATA_DIR
 
 TORCHRUN = "torch.distributed.run"
 # Job states in which SLURM has finished with a job (squeue/scontrol `JobState`, sacct `State`).
-ENDED = frozenset({"COMPLETED", "FAILED", "TIMEOUT", "PREEMPTED", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY",
-                   "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT"})  # fmt: skip
+ENDED = frozenset(
+    {
+        "COMPLETED",
+        "FAILED",
+        "TIMEOUT",
+        "PREEMPTED",
+        "CANCELLED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "REVOKED",
+        "SPECIAL_EXIT",
+    }
+)
 SHOWN_OUTPUT_LINES = 15  # lines of the job's output quoted in the failure of a job that ended badly
 
 
@@ -80,9 +93,15 @@ def ranks_per_node(job: SlurmJobConfig, nproc: int) -> int:
 
 def sbatch_options(job: SlurmJobConfig, ranks: int, name: str, output: Path, cwd: str) -> list[str]:
     """The `#SBATCH` options: one launcher task per node holding the CPUs (and GPUs) of its ranks."""
-    options = [f"--job-name={name}", f"--nodes={job.nodes}", "--ntasks-per-node=1",
-               f"--cpus-per-task={job.cpus_per_task * ranks}", f"--output={output}", f"--chdir={cwd}",
-               "--export=ALL"]  # fmt: skip
+    options = [
+        f"--job-name={name}",
+        f"--nodes={job.nodes}",
+        "--ntasks-per-node=1",
+        f"--cpus-per-task={job.cpus_per_task * ranks}",
+        f"--output={output}",
+        f"--chdir={cwd}",
+        "--export=ALL",
+    ]
     options += [f"--gpus-per-node={job.gpus_per_node}"] if job.gpus_per_node else []
     options += [f"--{key}={value}" for key in ("time", "partition", "account") if (value := getattr(job, key))]
     return options + list(job.extra_args)
@@ -91,29 +110,44 @@ def sbatch_options(job: SlurmJobConfig, ranks: int, name: str, output: Path, cwd
 def launch_line(single: Sequence[str], job: SlurmJobConfig, ranks: int) -> str:
     """The job script's `srun` line: `single` on each node for one rank in all, else torchrun with the
     rendezvous on the allocation's first host (`$head`, `$port`, set earlier in the script)."""
-    srun = ["srun", f"--nodes={job.nodes}", "--ntasks-per-node=1", f"--cpus-per-task={job.cpus_per_task * ranks}",
-            "--kill-on-bad-exit=1"]  # fmt: skip
+    srun = [
+        "srun",
+        f"--nodes={job.nodes}",
+        "--ntasks-per-node=1",
+        f"--cpus-per-task={job.cpus_per_task * ranks}",
+        "--kill-on-bad-exit=1",
+    ]
     srun += [f"--gpus-per-node={job.gpus_per_node}"] if job.gpus_per_node else []
     if job.nodes * ranks == 1:
         return f"srun {shlex.join(srun[1:])} {shlex.join(single)}"
     torchrun = [single[0], "-m", TORCHRUN]
-    rendezvous = ('--nnodes="$SLURM_NNODES"', f"--nproc_per_node={ranks}", "--rdzv_backend=c10d",
-                  '--rdzv_endpoint="$head:$port"', '--rdzv_id="$SLURM_JOB_ID"', "--max_restarts=0")  # fmt: skip
+    rendezvous = (
+        '--nnodes="$SLURM_NNODES"',
+        f"--nproc_per_node={ranks}",
+        "--rdzv_backend=c10d",
+        '--rdzv_endpoint="$head:$port"',
+        '--rdzv_id="$SLURM_JOB_ID"',
+        "--max_restarts=0",
+    )
     return f"{shlex.join(srun)} {shlex.join(torchrun)} {' '.join(rendezvous)} {shlex.join(single[1:])}"
 
 
 def job_script(
     single: Sequence[str], nproc: int, job: SlurmJobConfig, env: Mapping[str, str], name: str, output: Path, cwd: str
-) -> str:  # fmt: skip
+) -> str:
     """The batch script: sbatch options, the step's environment (Pipes bootstrap included), the rendezvous
     endpoint from the allocation, and the `srun` line."""
     ranks = ranks_per_node(job, nproc)
     lines = ["#!/bin/bash", *(f"#SBATCH {option}" for option in sbatch_options(job, ranks, name, output, cwd))]
     lines += ["set -euo pipefail", *(f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()))]
     port = str(job.rdzv_port) if job.rdzv_port else "$((20000 + SLURM_JOB_ID % 20000))"
-    lines += ['hosts=($(scontrol show hostnames "$SLURM_JOB_NODELIST")); head=${hosts[0]}', f"port={port}",
-              'echo "torchcell: job $SLURM_JOB_ID on $SLURM_JOB_NODELIST ($SLURM_NNODES node(s)), rendezvous '
-              f'$head:$port, {ranks} rank(s) per node"', launch_line(single, job, ranks)]  # fmt: skip
+    lines += [
+        'hosts=($(scontrol show hostnames "$SLURM_JOB_NODELIST")); head=${hosts[0]}',
+        f"port={port}",
+        'echo "torchcell: job $SLURM_JOB_ID on $SLURM_JOB_NODELIST ($SLURM_NNODES node(s)), rendezvous '
+        f'$head:$port, {ranks} rank(s) per node"',
+        launch_line(single, job, ranks),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -134,10 +168,17 @@ def job_info(job_id: str) -> dict[str, str] | None:
     shown = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, timeout=60)
     if shown.returncode == 0 and "JobState=" in shown.stdout:
         fields = dict(re.findall(r"\b(JobState|Reason|ExitCode)=(\S+)", shown.stdout))
-        return {"JobState": fields.get("JobState", "UNKNOWN"), "Reason": fields.get("Reason", "None"),
-                "ExitCode": fields.get("ExitCode", "")}  # fmt: skip
-    accounted = subprocess.run(["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "State,ExitCode,Reason"],
-                               capture_output=True, text=True, timeout=60)  # fmt: skip
+        return {
+            "JobState": fields.get("JobState", "UNKNOWN"),
+            "Reason": fields.get("Reason", "None"),
+            "ExitCode": fields.get("ExitCode", ""),
+        }
+    accounted = subprocess.run(
+        ["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "State,ExitCode,Reason"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     rows = [row.split("|") for row in accounted.stdout.splitlines() if row.strip()]
     if accounted.returncode == 0 and rows and len(rows[0]) == 3:
         state, code, reason = rows[0]
@@ -196,30 +237,39 @@ class SlurmPipesClient(dg.PipesClient, TreatAsResourceParam):
 
     def __init__(
         self, job: SlurmJobConfig | None = None, env: Mapping[str, str] | None = None, data_dir: str = DEFAULT_DATA_DIR
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.job = job or SlurmJobConfig()
         self.env = dict(env or {})
         self.data_dir = data_dir  # the storage's, for job files of a command without --out
 
     def run(  # ty: ignore[invalid-method-override]
-        self, *, context: dg.OpExecutionContext | dg.AssetExecutionContext, extras: PipesExtras | None = None,
-        command: str | Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None,
-    ) -> dg.PipesClientCompletedInvocation:  # fmt: skip
+        self,
+        *,
+        context: dg.OpExecutionContext | dg.AssetExecutionContext,
+        extras: PipesExtras | None = None,
+        command: str | Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> dg.PipesClientCompletedInvocation:
         """Submit `command` (a list; a string is split by `shlex`) with sbatch, follow the job to its end."""
         single, nproc = split_command(shlex.split(command) if isinstance(command, str) else command)
         name = f"torchcell-{context.op_def.name}"
         folder = job_folder(self.job, single, f"{context.run_id[:8]}-{uuid.uuid4().hex[:6]}", self.data_dir)
         with dg.open_pipes_session(
-            context=context, extras=extras, context_injector=dg.PipesFileContextInjector(str(folder / "context.json")),
+            context=context,
+            extras=extras,
+            context_injector=dg.PipesFileContextInjector(str(folder / "context.json")),
             message_reader=dg.PipesFileMessageReader(str(folder / "messages.jsonl")),
-        ) as session:  # fmt: skip
+        ) as session:
             environment = {**self.env, **(env or {}), **session.get_bootstrap_env_vars()}
             output = folder / "job-%j.out"
             script = folder / "job.sh"
             script.write_text(job_script(single, nproc, self.job, environment, name, output, cwd or os.getcwd()))
             job_id = submit(script)
-            context.log.info(f"submitted SLURM job {job_id} ({script}): {self.job.nodes} node(s), "
-                             f"{ranks_per_node(self.job, nproc)} rank(s) per node")  # fmt: skip
+            context.log.info(
+                f"submitted SLURM job {job_id} ({script}): {self.job.nodes} node(s), "
+                f"{ranks_per_node(self.job, nproc)} rank(s) per node"
+            )
             tail = OutputTail(folder / f"job-{job_id}.out")
             try:
                 info = self.follow(context, job_id, tail)
@@ -233,11 +283,13 @@ class SlurmPipesClient(dg.PipesClient, TreatAsResourceParam):
                     f"SLURM job {job_id} ended {info['JobState']} (reason {info['Reason']}, exit code "
                     f"{info['ExitCode']}); output {tail.path}, last lines:\n{shown}"
                 )
-        return dg.PipesClientCompletedInvocation(session, metadata={"slurm_job_id": int(job_id),
-                                                                    "slurm_job_script": str(script)})  # fmt: skip
+        return dg.PipesClientCompletedInvocation(
+            session, metadata={"slurm_job_id": int(job_id), "slurm_job_script": str(script)}
+        )
 
-    def follow(self, context: dg.OpExecutionContext | dg.AssetExecutionContext, job_id: str,
-               tail: OutputTail) -> dict[str, str]:  # fmt: skip
+    def follow(
+        self, context: dg.OpExecutionContext | dg.AssetExecutionContext, job_id: str, tail: OutputTail
+    ) -> dict[str, str]:
         """Poll the job until SLURM ends it, logging its state changes and output lines; its final info."""
         seen, unknown_since = "", None
         while True:

@@ -44,8 +44,9 @@ def _ops(op_config: Mapping[str, Any], keys: set[dg.AssetKey]) -> dict[str, Any]
 def split_graph(graph: Any) -> tuple[set[dg.AssetKey], set[dg.AssetKey], set[dg.AssetKey]]:
     """(upstream, models, downstream): the partitioned `models` group, what feeds it and what it feeds (no sweeps)."""
     keys = set(graph.materializable_asset_keys)
-    models = {key for key in keys
-              if graph.get(key).partitions_def is not None and graph.get(key).group_name == "models"}  # fmt: skip
+    models = {
+        key for key in keys if graph.get(key).partitions_def is not None and graph.get(key).group_name == "models"
+    }
     sweeps = {key for key in keys if graph.get(key).group_name == "sweeps"}  # deliberate
     downstream = {key for key in keys if models & graph.get_ancestor_asset_keys(key)} - models - sweeps
     return keys - models - downstream - sweeps, models, downstream
@@ -62,9 +63,13 @@ def model_datasets(graph: Any, models: Iterable[dg.AssetKey]) -> list[str]:
 
 
 def blocked(
-    graph: Any, keys: Iterable[dg.AssetKey], bad: Mapping[dg.AssetKey, str], dataset: str | None = None,
-    datasets: Iterable[str] = (), stop: Iterable[dg.AssetKey] = (),
-) -> dict[dg.AssetKey, dg.AssetKey]:  # fmt: skip
+    graph: Any,
+    keys: Iterable[dg.AssetKey],
+    bad: Mapping[dg.AssetKey, str],
+    dataset: str | None = None,
+    datasets: Iterable[str] = (),
+    stop: Iterable[dg.AssetKey] = (),
+) -> dict[dg.AssetKey, dg.AssetKey]:
     """Each of `keys` with an ancestor in `bad`, mapped to the nearest such ancestor. With `dataset` (a model
     partition on it) a key's direct dependencies on the other `datasets` are not followed: it reads only its own.
     The ancestors of a `stop` key are not followed (its own state stands for them)."""
@@ -87,9 +92,12 @@ def blocked(
 
 
 def downstream_blocked(
-    graph: Any, downstream: set[dg.AssetKey], models: set[dg.AssetKey], trained: set[dg.AssetKey],
+    graph: Any,
+    downstream: set[dg.AssetKey],
+    models: set[dg.AssetKey],
+    trained: set[dg.AssetKey],
     bad: Mapping[dg.AssetKey, str],
-) -> tuple[dict[dg.AssetKey, dg.AssetKey], dict[dg.AssetKey, str]]:  # fmt: skip
+) -> tuple[dict[dg.AssetKey, dg.AssetKey], dict[dg.AssetKey, str]]:
     """(blocked → cause, causes' reasons) for the assets after the models. They read whichever model runs exist,
     so a model that trained nothing blocks only an asset none of whose models trained; failures before the
     models block as usual (not through the models: a model partition stands for what it read)."""
@@ -212,20 +220,33 @@ def choose_comparison(
 
 
 def _launch(
-    runs: StagedRuns, definitions: dg.Definitions, instance: dg.DagsterInstance, resources: Mapping[str, Any],
-    op_config: Mapping[str, Any], keys: set[dg.AssetKey], partition: Any, raise_on_error: bool,
-    stages: Progress | None = None, log: LogTarget = None,
-) -> dict[dg.AssetKey, str]:  # fmt: skip
+    runs: StagedRuns,
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    resources: Mapping[str, Any],
+    op_config: Mapping[str, Any],
+    keys: set[dg.AssetKey],
+    partition: Any,
+    raise_on_error: bool,
+    stages: Progress | None = None,
+    log: LogTarget = None,
+) -> dict[dg.AssetKey, str]:
     """Run `keys` (in `partition`) in one in-process run; record it and return its bad assets. With `stages`,
     the stage is announced on `log` before and counted after (the progress line: stages done, elapsed, ETA)."""
     if stages is not None and (emit := emitter(log)) is not None:
-        emit(f"stage {int(stages.count) + 1}/{int(stages.total or 0)}: {len(keys)} asset(s)"
-             + (f" [{partition}]" if partition is not None else ""))  # fmt: skip
+        emit(
+            f"stage {int(stages.count) + 1}/{int(stages.total or 0)}: {len(keys)} asset(s)"
+            + (f" [{partition}]" if partition is not None else "")
+        )
     result = dg.materialize(
-        [*definitions.assets, *definitions.asset_checks], instance=instance, resources=resources,
-        selection=sorted(keys, key=str), partition_key=partition, run_config=dg.RunConfig(ops=_ops(op_config, keys)),
+        [*definitions.assets, *definitions.asset_checks],
+        instance=instance,
+        resources=resources,
+        selection=sorted(keys, key=str),
+        partition_key=partition,
+        run_config=dg.RunConfig(ops=_ops(op_config, keys)),
         raise_on_error=raise_on_error,
-    )  # fmt: skip
+    )
     runs.append(result)
     materialized, bad = run_outcome(result, keys, definitions)
     runs.materialized |= materialized
@@ -237,18 +258,25 @@ def _launch(
     return bad
 
 
-def _skip(runs: StagedRuns, found: Mapping[dg.AssetKey, dg.AssetKey], bad: Mapping[dg.AssetKey, str], where: str
-          ) -> None:  # fmt: skip
+def _skip(
+    runs: StagedRuns, found: Mapping[dg.AssetKey, dg.AssetKey], bad: Mapping[dg.AssetKey, str], where: str
+) -> None:
     """Record `found` (never launched) with the reason of what it depends on."""
     for key, cause in found.items():
         runs.skipped[f"{key.to_user_string()}{where}"] = f"depends on {cause.to_user_string()} ({bad[cause]})"
 
 
 def materialize_in_stages(
-    definitions: dg.Definitions, instance: dg.DagsterInstance, resources: Mapping[str, Any],
-    op_config: Mapping[str, Any] | None = None, raise_on_error: bool = True, log: LogTarget = None, *,
-    comparison_dataset: str, comparison_splits: Sequence[str],
-) -> StagedRuns:  # fmt: skip
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    resources: Mapping[str, Any],
+    op_config: Mapping[str, Any] | None = None,
+    raise_on_error: bool = True,
+    log: LogTarget = None,
+    *,
+    comparison_dataset: str,
+    comparison_splits: Sequence[str],
+) -> StagedRuns:
     """Run the stages; `op_config` maps asset names to their `{"config": ...}`. The models train on
     `comparison_dataset` (or the next usable dataset), one run per split of `comparison_splits`. With
     `raise_on_error` the first failure raises; without, every stage runs what does not depend on a failure (see
@@ -270,8 +298,9 @@ def materialize_in_stages(
         found = blocked(graph, models, bad, comparison, datasets)
         _skip(runs, found, bad, f" [{partition}]")
         if keys := models - set(found):
-            failed = _launch(runs, definitions, instance, resources, op_config, keys, partition, raise_on_error,
-                             stages, log)  # fmt: skip
+            failed = _launch(
+                runs, definitions, instance, resources, op_config, keys, partition, raise_on_error, stages, log
+            )
             trained |= keys - set(failed)
     found, reasons = downstream_blocked(graph, downstream, models, trained, bad)
     _skip(runs, found, reasons, "")

@@ -27,6 +27,8 @@ def publish_table(
         replace_table(con, name, frame)
     csv = storage.path(*csv_parts)
     frame.to_csv(csv, index=False)
-    metadata = {"csv": dg.MetadataValue.path(storage.relative(csv)),
-                "duckdb_table": f"{storage.relative(storage.duckdb_path)}:{name}"}  # fmt: skip
+    metadata = {
+        "csv": dg.MetadataValue.path(storage.relative(csv)),
+        "duckdb_table": f"{storage.relative(storage.duckdb_path)}:{name}",
+    }
     return PublishedTable(csv, metadata, dg.DataVersion(file_sha256(csv)[:16]))

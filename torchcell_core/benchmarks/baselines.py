@@ -42,8 +42,9 @@ def query_identity(queries: np.ndarray, values: np.ndarray, train: np.ndarray) -
     return pd.Series(queries).map(means).fillna(float(values[train].mean())).to_numpy(dtype=np.float64)
 
 
-def additive_ridge(design: sp.csr_matrix, values: np.ndarray, train: np.ndarray, val: np.ndarray) -> tuple[
-        np.ndarray, float]:  # fmt: skip
+def additive_ridge(
+    design: sp.csr_matrix, values: np.ndarray, train: np.ndarray, val: np.ndarray
+) -> tuple[np.ndarray, float]:
     """([N] ridge predictions, chosen alpha): fitted on `train`, alpha by validation Pearson."""
     from sklearn.linear_model import Ridge
 
@@ -59,8 +60,9 @@ def additive_ridge(design: sp.csr_matrix, values: np.ndarray, train: np.ndarray,
     return best[2], best[1]
 
 
-def baseline_predictions(table: pd.DataFrame, split: str, labels: Sequence[str] = LABELS) -> tuple[
-        dict[str, np.ndarray], dict[str, dict]]:  # fmt: skip
+def baseline_predictions(
+    table: pd.DataFrame, split: str, labels: Sequence[str] = LABELS
+) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     """({baseline: [N, L] predictions for every row}, {baseline: chosen settings}) for a curated dataset
     (columns `genes`, `query`, `split`, the labels and `env_*`)."""
     folds = table[split].to_numpy()
@@ -89,8 +91,9 @@ def _undefined_correlations(metrics: dict) -> None:
             metrics["ci"][name] = [float("nan"), float("nan")]
 
 
-def baseline_metrics(table: pd.DataFrame, split: str, labels: Sequence[str] = LABELS, n_resamples: int = 1000,
-                     seed: int = 0) -> tuple[dict[str, dict], dict[str, np.ndarray]]:  # fmt: skip
+def baseline_metrics(
+    table: pd.DataFrame, split: str, labels: Sequence[str] = LABELS, n_resamples: int = 1000, seed: int = 0
+) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
     """({baseline: {"splits": {fold: metrics per label}, "chosen": ...}}, {baseline: [N, L] predictions}),
     bootstrap 95% CIs on test."""
     predictions, chosen = baseline_predictions(table, split, labels)
@@ -103,9 +106,15 @@ def baseline_metrics(table: pd.DataFrame, split: str, labels: Sequence[str] = LA
         for fold in FOLDS:
             rows = folds == fold
             mask = np.isfinite(values[rows]) & np.isfinite(predicted[rows])
-            splits[fold] = split_metrics(np.nan_to_num(values[rows]), mask, np.nan_to_num(predicted[rows]), labels,
-                                         None if p_value is None else p_value[rows],
-                                         n_resamples=n_resamples if fold == "test" else 0, seed=seed)  # fmt: skip
+            splits[fold] = split_metrics(
+                np.nan_to_num(values[rows]),
+                mask,
+                np.nan_to_num(predicted[rows]),
+                labels,
+                None if p_value is None else p_value[rows],
+                n_resamples=n_resamples if fold == "test" else 0,
+                seed=seed,
+            )
             for j, label in enumerate(labels):
                 if np.ptp(predicted[rows][mask[:, j], j]) == 0 and label in splits[fold]:
                     _undefined_correlations(splits[fold][label])

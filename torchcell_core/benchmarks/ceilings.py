@@ -25,8 +25,11 @@ from torchcell_core.simulate.world import World
 
 CEILINGS = ("measurement", "oracle")
 # Released file → the dataset id it is loaded as (see torchcell_core.sources.registry).
-MEASUREMENT_DATASETS = {"aao1729_data_s1.tsv": "kuzmin2018", "aaz5667-Table-S1.xlsx": "kuzmin2020",
-                        "aaz5667-Table-S3.xlsx": "kuzmin2020"}  # fmt: skip
+MEASUREMENT_DATASETS = {
+    "aao1729_data_s1.tsv": "kuzmin2018",
+    "aaz5667-Table-S1.xlsx": "kuzmin2020",
+    "aaz5667-Table-S3.xlsx": "kuzmin2020",
+}
 
 
 def read_measurements(kuzmin_dir: str | Path) -> pd.DataFrame | None:
@@ -54,9 +57,11 @@ def true_interactions(world: World, genotypes: list[list[str]], background: bool
 
 
 def oracle_interactions(
-    world: World, genotypes: list[list[str]], source_datasets: Sequence[Sequence[str]],
+    world: World,
+    genotypes: list[list[str]],
+    source_datasets: Sequence[Sequence[str]],
     measurements: pd.DataFrame | None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Per genotype: the true ε for pairs; for triples the mean `tau_oracle` of its simulated measurements
     (`truth_kuzmin_measurements.parquet`) in the row's source datasets (NaN where none is known)."""
     oracle = true_interactions(world, genotypes)
@@ -68,17 +73,25 @@ def oracle_interactions(
     measured = zip(frame["query_gene_1"], frame["query_gene_2"], frame["array_gene"], strict=True)
     frame["genotype"] = ["+".join(sorted(g)) for g in measured]
     means = frame.groupby(["genotype", "dataset"], as_index=False)["tau_oracle"].agg(["sum", "count"])
-    wanted = pd.DataFrame({"row": triples, "genotype": ["+".join(sorted(genotypes[r])) for r in triples],
-                           "dataset": [list(source_datasets[r]) for r in triples]}).explode("dataset")  # fmt: skip
+    wanted = pd.DataFrame(
+        {
+            "row": triples,
+            "genotype": ["+".join(sorted(genotypes[r])) for r in triples],
+            "dataset": [list(source_datasets[r]) for r in triples],
+        }
+    ).explode("dataset")
     found = wanted.merge(means, on=["genotype", "dataset"]).groupby("row")[["sum", "count"]].sum()
     oracle[found.index.to_numpy()] = (found["sum"] / found["count"]).to_numpy()
     return oracle
 
 
 def interaction_ceilings(
-    world: World, dataset: pd.DataFrame, split: str = "split_random", fold: str = "test",
+    world: World,
+    dataset: pd.DataFrame,
+    split: str = "split_random",
+    fold: str = "test",
     measurements: pd.DataFrame | None = None,
-) -> dict:  # fmt: skip
+) -> dict:
     """{ceiling name: Pearson on `fold`} for the dataset's `interaction` column, plus `n` (rows compared)."""
     rows = dataset[(dataset[split] == fold) & dataset["interaction"].notna()]
     genotypes = [list(genes) for genes in rows["genes"]]
@@ -86,19 +99,34 @@ def interaction_ceilings(
     measured = rows["interaction"].to_numpy(dtype=float)
     truth = true_interactions(world, genotypes)
     oracle = oracle_interactions(world, genotypes, sources, measurements)
-    return {"measurement": pearson_or_nan(measured, truth), "oracle": pearson_or_nan(measured, oracle),
-            "n": int(np.isfinite(truth).sum())}  # fmt: skip
+    return {
+        "measurement": pearson_or_nan(measured, truth),
+        "oracle": pearson_or_nan(measured, oracle),
+        "n": int(np.isfinite(truth).sum()),
+    }
 
 
 def ceiling_rows(
-    world: World, dataset: pd.DataFrame, name: str, splits: Sequence[str] = ("split_random",),
+    world: World,
+    dataset: pd.DataFrame,
+    name: str,
+    splits: Sequence[str] = ("split_random",),
     measurements: pd.DataFrame | None = None,
-) -> list[dict]:  # fmt: skip
+) -> list[dict]:
     """Benchmark-table rows (family `ceiling`, target `interaction`) for one curated dataset, per split."""
     rows = []
     for split in splits:
         ceilings = interaction_ceilings(world, dataset, split, measurements=measurements)
-        rows += [{"model": f"{kind}_ceiling", "family": "ceiling", "dataset": name, "split_type": split,
-                  "target": "interaction", "n": ceilings["n"], "pearson": ceilings[kind]}
-                 for kind in CEILINGS]  # fmt: skip
+        rows += [
+            {
+                "model": f"{kind}_ceiling",
+                "family": "ceiling",
+                "dataset": name,
+                "split_type": split,
+                "target": "interaction",
+                "n": ceilings["n"],
+                "pearson": ceilings[kind],
+            }
+            for kind in CEILINGS
+        ]
     return rows

@@ -26,8 +26,9 @@ class Verdict:
         return f"{self.claim}: {self.verdict} ({self.evidence})"
 
 
-def _best(rows: pd.DataFrame, target: str, families: tuple[str, ...] | None = None,
-          models: tuple[str, ...] | None = None) -> pd.Series | None:  # fmt: skip
+def _best(
+    rows: pd.DataFrame, target: str, families: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None
+) -> pd.Series | None:
     part = rows[(rows["target"] == target) & rows["pearson"].notna()]
     if families is not None:
         part = part[part["family"].isin(families)]
@@ -61,8 +62,10 @@ def classical_fitness_not_interactions(rows: pd.DataFrame) -> Verdict:
     close = fit_classical["pearson"] >= FITNESS_CLOSE * fit_best["pearson"]
     good_fitness = close or _order(fit_classical, fit_best) == 0
     order = _order(int_classical, int_other)
-    evidence = (f"fitness: best classical {_show(fit_classical)} vs best {_show(fit_best)}; interaction: best "
-                f"classical {_show(int_classical)} vs best other {_show(int_other)}")  # fmt: skip
+    evidence = (
+        f"fitness: best classical {_show(fit_classical)} vs best {_show(fit_best)}; interaction: best "
+        f"classical {_show(int_classical)} vs best other {_show(int_other)}"
+    )
     if good_fitness and order < 0:
         return Verdict(claim, SUPPORTED, evidence)
     if not good_fitness or order > 0:
@@ -79,8 +82,9 @@ def graph_models_win_interactions(rows: pd.DataFrame) -> Verdict:
         return Verdict(claim, UNDECIDED, "needs a graph model and a baseline or classical model")
     order = _order(graph, other)
     evidence = f"best graph {_show(graph)} vs best baseline/classical {_show(other)}"
-    return Verdict(claim, {1: SUPPORTED, -1: CONTRADICTED, 0: UNDECIDED}[order],
-                   evidence + ("; CIs overlap" if order == 0 else ""))  # fmt: skip
+    return Verdict(
+        claim, {1: SUPPORTED, -1: CONTRADICTED, 0: UNDECIDED}[order], evidence + ("; CIs overlap" if order == 0 else "")
+    )
 
 
 def string_versions(rows: pd.DataFrame) -> Verdict:
@@ -88,17 +92,26 @@ def string_versions(rows: pd.DataFrame) -> Verdict:
     claim = "3. STRING 9.1 beats STRING 12.0 (and Dango converges more slowly on 12.0)"
     interaction = rows[(rows["target"] == "interaction") & rows["graph_set"].isin(["string9_1", "string12"])]
     best = interaction.sort_values("pearson").groupby(["model", "graph_set"]).tail(1)  # one run per model and graph
-    pairs = [(m, part.set_index("graph_set")) for m, part in best.groupby("model")
-             if {"string9_1", "string12"} <= set(part["graph_set"])]  # fmt: skip
+    pairs = [
+        (m, part.set_index("graph_set"))
+        for m, part in best.groupby("model")
+        if {"string9_1", "string12"} <= set(part["graph_set"])
+    ]
     if not pairs:
-        return Verdict(claim, UNDECIDED, "no model was trained on both STRING 9.1 and STRING 12 in this "
-                                         "comparison (the graph sweep: sweep_plan, sweep_table)")
+        return Verdict(
+            claim,
+            UNDECIDED,
+            "no model was trained on both STRING 9.1 and STRING 12 in this "
+            "comparison (the graph sweep: sweep_plan, sweep_table)",
+        )
     parts, orders = [], []
     for model, part in pairs:
         old, new = part.loc["string9_1"], part.loc["string12"]
         orders.append(_order(old, new))
-        parts.append(f"{model}: STRING 9.1 {row_pearson(old)} vs STRING 12 {row_pearson(new)}, "
-                     f"best epoch {old.get('best_epoch')} vs {new.get('best_epoch')}")  # fmt: skip
+        parts.append(
+            f"{model}: STRING 9.1 {row_pearson(old)} vs STRING 12 {row_pearson(new)}, "
+            f"best epoch {old.get('best_epoch')} vs {new.get('best_epoch')}"
+        )
     verdict = SUPPORTED if all(o > 0 for o in orders) else CONTRADICTED if all(o < 0 for o in orders) else UNDECIDED
     return Verdict(claim, verdict, "; ".join(parts))
 
@@ -121,25 +134,44 @@ def dcell_is_the_baseline_to_beat(rows: pd.DataFrame) -> Verdict:
 def training_takes_long(rows: pd.DataFrame) -> Verdict:
     """(5) Training takes long: models are still improving when the run ends (their convergence is projected)."""
     claim = "5. training takes long (runs end before validation stops improving; convergence must be projected)"
-    neural = rows[(rows["target"] == "interaction") & rows["epochs"].notna() & rows["family"].isin(
-        ("baseline", "ontology", "graph"))]  # fmt: skip
+    neural = rows[
+        (rows["target"] == "interaction")
+        & rows["epochs"].notna()
+        & rows["family"].isin(("baseline", "ontology", "graph"))
+    ]
     if neural.empty:
         return Verdict(claim, UNDECIDED, "no neural run")
-    capped = [f"{r['model']} (best epoch {int(r['best_epoch'])} of {int(r['epochs'])}, {r['train_seconds']:.0f} s)"
-              for _, r in neural.iterrows()
-              if np.isfinite(r.get("best_epoch", np.nan)) and r["best_epoch"] >= r["epochs"] - 1]  # fmt: skip
-    stopped = [f"{r['model']} ({int(r['epochs'])} epochs)" for _, r in neural.iterrows()
-               if np.isfinite(r.get("best_epoch", np.nan)) and r["best_epoch"] < r["epochs"] - 1]  # fmt: skip
-    evidence = (f"still improving at the end: {', '.join(capped) or 'none'}; stopped early on validation: "
-                f"{', '.join(stopped) or 'none'}")  # fmt: skip
+    capped = [
+        f"{r['model']} (best epoch {int(r['best_epoch'])} of {int(r['epochs'])}, {r['train_seconds']:.0f} s)"
+        for _, r in neural.iterrows()
+        if np.isfinite(r.get("best_epoch", np.nan)) and r["best_epoch"] >= r["epochs"] - 1
+    ]
+    stopped = [
+        f"{r['model']} ({int(r['epochs'])} epochs)"
+        for _, r in neural.iterrows()
+        if np.isfinite(r.get("best_epoch", np.nan)) and r["best_epoch"] < r["epochs"] - 1
+    ]
+    evidence = (
+        f"still improving at the end: {', '.join(capped) or 'none'}; stopped early on validation: "
+        f"{', '.join(stopped) or 'none'}"
+    )
     if capped:
         return Verdict(claim, SUPPORTED, evidence)
-    return Verdict(claim, UNDECIDED, evidence + "; at this size every run converged, the claim is about full-size "
-                                                "screens (see convergence_projections)")
+    return Verdict(
+        claim,
+        UNDECIDED,
+        evidence + "; at this size every run converged, the claim is about full-size "
+        "screens (see convergence_projections)",
+    )
 
 
-CLAIMS = (classical_fitness_not_interactions, graph_models_win_interactions, string_versions,
-          dcell_is_the_baseline_to_beat, training_takes_long)  # fmt: skip
+CLAIMS = (
+    classical_fitness_not_interactions,
+    graph_models_win_interactions,
+    string_versions,
+    dcell_is_the_baseline_to_beat,
+    training_takes_long,
+)
 
 
 def claim_verdicts(table: pd.DataFrame, dataset: str, split: str) -> list[Verdict]:

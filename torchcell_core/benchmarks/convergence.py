@@ -112,8 +112,9 @@ def saturating_curve(epochs: np.ndarray | float, r_inf: float, a: float, b: floa
     return r_inf - a * np.power(np.asarray(epochs, dtype=float), -b)
 
 
-def _least_squares(epochs: np.ndarray, values: np.ndarray,
-                   start: np.ndarray | None = None) -> tuple[np.ndarray, float] | None:  # fmt: skip
+def _least_squares(
+    epochs: np.ndarray, values: np.ndarray, start: np.ndarray | None = None
+) -> tuple[np.ndarray, float] | None:
     """The best of a few starts (or one given `start`) of a bounded `curve_fit`: (parameters, sum of squared
     residuals), or None if no start converged."""
     from scipy.optimize import OptimizeWarning, curve_fit  # here, not at import: scipy.optimize takes ~1 s to load
@@ -130,9 +131,14 @@ def _least_squares(epochs: np.ndarray, values: np.ndarray,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizeWarning)
-                params, _ = curve_fit(saturating_curve, epochs, values, p0=p0,
-                                      bounds=((low, 0.0, B_BOUNDS[0]), (1.0, np.inf, B_BOUNDS[1])),
-                                      maxfev=20000)  # fmt: skip
+                params, _ = curve_fit(
+                    saturating_curve,
+                    epochs,
+                    values,
+                    p0=p0,
+                    bounds=((low, 0.0, B_BOUNDS[0]), (1.0, np.inf, B_BOUNDS[1])),
+                    maxfev=20000,
+                )
         except (RuntimeError, ValueError):
             continue
         sse = float(np.sum((saturating_curve(epochs, *params) - values) ** 2))
@@ -162,8 +168,12 @@ def _bootstrap_interval(epochs: np.ndarray, values: np.ndarray, params: np.ndarr
     return float(low), float(high)
 
 
-def fit_curve(epochs: Sequence[float], pearson: Sequence[float], seconds: Sequence[float] | None = None,
-              samples_per_s: Sequence[float] | None = None) -> ConvergenceFit:  # fmt: skip
+def fit_curve(
+    epochs: Sequence[float],
+    pearson: Sequence[float],
+    seconds: Sequence[float] | None = None,
+    samples_per_s: Sequence[float] | None = None,
+) -> ConvergenceFit:
     """Fit r(e) = r_inf - a * e**(-b) to validation Pearson per epoch (non-finite values dropped, epochs
     shifted to start at 1 if they start at 0), so the curve can be extrapolated. The r_inf interval is a
     residual bootstrap (see _bootstrap_interval): it holds the curve's form fixed, so it is the uncertainty
@@ -193,16 +203,18 @@ def fit_curve(epochs: Sequence[float], pearson: Sequence[float], seconds: Sequen
     if rise < max(A_FLOOR, math.sqrt(sse / len(x))):
         return ConvergenceFit(status=DEGENERATE, detail="no rising trend above the noise", **params, **observed)
     if r_inf >= 1.0 - 1e-6:
-        return ConvergenceFit(status=DEGENERATE, detail="asymptote at the bound 1: no saturation seen yet",
-                              **params, **observed)  # fmt: skip
+        return ConvergenceFit(
+            status=DEGENERATE, detail="asymptote at the bound 1: no saturation seen yet", **params, **observed
+        )
     low, high = _bootstrap_interval(x, y, result[0])
     dropped = _least_squares(x[1:], y[1:]) if len(x) > MIN_EPOCHS else None
     drop_first = math.nan if dropped is None else float(dropped[0][0])
     detail = ""
     if math.isfinite(low) and math.isfinite(drop_first) and abs(drop_first - r_inf) > max(high - low, DROP_TOL):
         detail = f"r_inf rests on the first epoch: {drop_first:.3f} without it"
-    return ConvergenceFit(status=OK, detail=detail, r_inf_low=low, r_inf_high=high, r_inf_drop_first=drop_first,
-                          **params, **observed)  # fmt: skip
+    return ConvergenceFit(
+        status=OK, detail=detail, r_inf_low=low, r_inf_high=high, r_inf_drop_first=drop_first, **params, **observed
+    )
 
 
 def _median(values: Sequence[float] | None) -> float:
@@ -262,8 +274,9 @@ def fit_runs(runs: Iterable[tuple[str, str, str | None, Mapping]], labels: Seque
     return fits
 
 
-def projection_rows(fits: Sequence[RunFit], targets: Mapping[str, float],
-                    horizon_factor: float = math.inf) -> list[dict]:  # fmt: skip
+def projection_rows(
+    fits: Sequence[RunFit], targets: Mapping[str, float], horizon_factor: float = math.inf
+) -> list[dict]:
     """One row per (run, label): the fit, its r_inf interval and the projection to that label's target."""
     rows = []
     for item in fits:
@@ -275,31 +288,38 @@ def projection_rows(fits: Sequence[RunFit], targets: Mapping[str, float],
             status = f"{status}; fit {fit.status}"
         if fit.detail:
             status = f"{status} ({fit.detail})"
-        rows.append({
-            "model": item.model,
-            "dataset": item.dataset,
-            "partition": item.partition,
-            "label": item.label,
-            "epochs_observed": len(fit.epochs),
-            "best_val_pearson": fit.best,
-            "r_inf": fit.r_inf,
-            "r_inf_low": fit.r_inf_low,
-            "r_inf_high": fit.r_inf_high,
-            "r_inf_drop_first": fit.r_inf_drop_first,
-            "a": fit.a,
-            "b": fit.b,
-            "target": target,
-            "epochs_to_target": projection.epochs,
-            "hours_to_target": projection.hours,
-            "seconds_per_epoch": fit.seconds_per_epoch,
-            "samples_per_s": fit.samples_per_s,
-            "status": status,
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": item.model,
+                "dataset": item.dataset,
+                "partition": item.partition,
+                "label": item.label,
+                "epochs_observed": len(fit.epochs),
+                "best_val_pearson": fit.best,
+                "r_inf": fit.r_inf,
+                "r_inf_low": fit.r_inf_low,
+                "r_inf_high": fit.r_inf_high,
+                "r_inf_drop_first": fit.r_inf_drop_first,
+                "a": fit.a,
+                "b": fit.b,
+                "target": target,
+                "epochs_to_target": projection.epochs,
+                "hours_to_target": projection.hours,
+                "seconds_per_epoch": fit.seconds_per_epoch,
+                "samples_per_s": fit.samples_per_s,
+                "status": status,
+            }
+        )
     return rows
 
 
-def convergence_plot(fits: Sequence[RunFit], targets: Mapping[str, float], path: str | Path,
-                     horizon_factor: float = 10.0, title: str = "validation Pearson per epoch") -> Path:  # fmt: skip
+def convergence_plot(
+    fits: Sequence[RunFit],
+    targets: Mapping[str, float],
+    path: str | Path,
+    horizon_factor: float = 10.0,
+    title: str = "validation Pearson per epoch",
+) -> Path:
     """One panel per label, a colour per run: observed validation Pearson (points), the fitted curve over the
     observed epochs (solid) and projected to `horizon_factor` × them (dashed), the target (grey dashed line)
     and the projected epoch (star), on a log epoch axis. Saved as PNG at `path`."""
@@ -352,5 +372,12 @@ def _draw_run(axis: plt.Axes, item: RunFit, name: str, target: float, horizon_fa
     ahead = np.geomspace(last, end, 80)
     axis.plot(ahead, saturating_curve(ahead, fit.r_inf, fit.a, fit.b), "--", color=colour, linewidth=1.2)
     if projection.epochs is not None and projection.status != REACHED and projection.epochs <= end:
-        axis.plot([projection.epochs], [target], "*", color=colour, markersize=12, markeredgecolor="black",
-                  label=f"{name}: {projection.epochs:.0f} epochs")  # fmt: skip
+        axis.plot(
+            [projection.epochs],
+            [target],
+            "*",
+            color=colour,
+            markersize=12,
+            markeredgecolor="black",
+            label=f"{name}: {projection.epochs:.0f} epochs",
+        )

@@ -50,9 +50,11 @@ def simulated_inputs(dataset_card: Mapping, network_sources: Mapping[str, bool])
 
 
 def row_sources(
-    model: str, graph_set: str, source_simulated: Callable[[str], bool],
+    model: str,
+    graph_set: str,
+    source_simulated: Callable[[str], bool],
     graph_set_flags: Mapping[str, Mapping[str, bool]] | None = None,
-) -> dict[str, bool]:  # fmt: skip
+) -> dict[str, bool]:
     """Source key → simulated for what a row trained on besides its dataset: its graph set's networks (as
     recorded when the graph was built, `graph_set_flags` by slug, else `source_simulated` now) and the GO
     annotations of an ontology model."""
@@ -72,14 +74,19 @@ def row_sources(
 
 
 def with_simulated_columns(
-    table: pd.DataFrame, cards: Mapping[str, Mapping], source_simulated: Callable[[str], bool],
+    table: pd.DataFrame,
+    cards: Mapping[str, Mapping],
+    source_simulated: Callable[[str], bool],
     graph_set_flags: Mapping[str, Mapping[str, bool]] | None = None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """`table` with `simulated` (any input simulated) and `simulated_inputs` (comma-separated source keys) per
     row, from the row's dataset card (`cards` by dataset name) and `row_sources`."""
     inputs = [
-        ", ".join(simulated_inputs(cards.get(row.dataset, {}),
-                                   row_sources(row.model, row.graph_set, source_simulated, graph_set_flags)))
+        ", ".join(
+            simulated_inputs(
+                cards.get(row.dataset, {}), row_sources(row.model, row.graph_set, source_simulated, graph_set_flags)
+            )
+        )
         for row in table[["dataset", "model", "graph_set"]].itertuples()
-    ]  # fmt: skip
+    ]
     return table.assign(simulated=[bool(value) for value in inputs], simulated_inputs=inputs)

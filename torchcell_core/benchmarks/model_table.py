@@ -18,9 +18,18 @@ from torchcell_core.train.run_dir import RunDir
 METRICS = ("pearson", "spearman", "mse", "r2", "auroc", "auprc")
 # The simple baselines every model is set beside (the one-hot MLP is `mlp`: a learned gene embedding, summed),
 # the classical models on gene features, the ontology model and the graph models.
-FAMILY = {"train_mean": "baseline", "query_identity": "baseline", "additive": "baseline", "mlp": "baseline",
-          "elastic_net": "classical", "svr": "classical", "random_forest": "classical",
-          "dcell": "ontology", "dango": "graph", "hetero_gnn": "graph"}  # fmt: skip
+FAMILY = {
+    "train_mean": "baseline",
+    "query_identity": "baseline",
+    "additive": "baseline",
+    "mlp": "baseline",
+    "elastic_net": "classical",
+    "svr": "classical",
+    "random_forest": "classical",
+    "dcell": "ontology",
+    "dango": "graph",
+    "hetero_gnn": "graph",
+}
 FAMILIES = ("baseline", "classical", "ontology", "graph")
 GROUP = ["dataset", "split_type"]  # one comparison: every family on the same dataset and split
 # Which inputs of a row were simulated (torchcell_core.benchmarks.inputs): any, and their source keys.
@@ -51,16 +60,22 @@ def neural_run_rows(run_dir: str | Path) -> list[dict]:
     metrics = RunDir(run_dir).read_metrics()
     history = metrics.get("history", [])
     base = {
-        "model": metrics["model"], "family": FAMILY.get(metrics["model"], "neural"),
-        "dataset": Path(config["dataset"]).stem, "split_type": config["split"],
-        "graph_set": _stem(config.get("cell_graph")), "feature_set": _stem(config.get("gene_features")) or "learned",
-        "parameters": metrics["num_parameters"], "epochs": metrics["epochs_completed"],
-        "max_epochs": config.get("epochs"), "best_epoch": metrics.get("selection", {}).get("best_epoch"),
+        "model": metrics["model"],
+        "family": FAMILY.get(metrics["model"], "neural"),
+        "dataset": Path(config["dataset"]).stem,
+        "split_type": config["split"],
+        "graph_set": _stem(config.get("cell_graph")),
+        "feature_set": _stem(config.get("gene_features")) or "learned",
+        "parameters": metrics["num_parameters"],
+        "epochs": metrics["epochs_completed"],
+        "max_epochs": config.get("epochs"),
+        "best_epoch": metrics.get("selection", {}).get("best_epoch"),
         "train_seconds": float(sum(h.get("seconds", 0.0) for h in history)),
         "samples_per_s": metrics.get("train_samples_per_s"),
         "dataset_sha256": file_sha256(config["dataset"]) if Path(config["dataset"]).is_file() else "",
-        "predictions_sha256": file_sha256(RunDir(run_dir).predictions), "run_dir": str(run_dir),
-    }  # fmt: skip
+        "predictions_sha256": file_sha256(RunDir(run_dir).predictions),
+        "run_dir": str(run_dir),
+    }
     return _metric_rows(base, metrics["splits"]["test"])
 
 
@@ -73,13 +88,26 @@ def classical_run_rows(run_dir: str | Path, dataset_path: str | Path, feature_se
     rows = []
     for model, summary in summaries.items():
         family = FAMILY.get(model, "classical")
-        features = summary.get("gene_feature", feature_set) if family == "classical" else (
-            "one_hot" if model == "additive" else "")  # fmt: skip
-        base = {"model": model, "family": family, "dataset": Path(dataset_path).stem, "split_type": split,
-                "graph_set": "", "feature_set": features, "parameters": np.nan, "epochs": np.nan,
-                "train_seconds": summary.get("seconds", np.nan), "samples_per_s": np.nan,
-                "dataset_sha256": file_sha256(dataset_path), "predictions_sha256": digest,
-                "run_dir": str(run_dir)}  # fmt: skip
+        features = (
+            summary.get("gene_feature", feature_set)
+            if family == "classical"
+            else ("one_hot" if model == "additive" else "")
+        )
+        base = {
+            "model": model,
+            "family": family,
+            "dataset": Path(dataset_path).stem,
+            "split_type": split,
+            "graph_set": "",
+            "feature_set": features,
+            "parameters": np.nan,
+            "epochs": np.nan,
+            "train_seconds": summary.get("seconds", np.nan),
+            "samples_per_s": np.nan,
+            "dataset_sha256": file_sha256(dataset_path),
+            "predictions_sha256": digest,
+            "run_dir": str(run_dir),
+        }
         rows += _metric_rows(base, summary["splits"]["test"])
     return rows
 
@@ -104,11 +132,15 @@ def family_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per dataset, split and target: the best model of each family (baseline, classical, ontology, graph) by
     test Pearson with its CI, beside the noise ceilings (simulated screens) and the share of the oracle ceiling
     the best model reaches: the reference report's question in one table, never mixing datasets or splits."""
-    table = table.assign(split_type=table["split_type"].fillna("")) if "split_type" in table else table.assign(
-        split_type="")  # fmt: skip
+    table = (
+        table.assign(split_type=table["split_type"].fillna(""))
+        if "split_type" in table
+        else table.assign(split_type="")
+    )
     models = table[(table["family"] != "ceiling") & table["pearson"].notna()]
-    ceilings = table[table["family"] == "ceiling"].pivot_table(index=[*GROUP, "target"], columns="model",
-                                                                 values="pearson", aggfunc="first")  # fmt: skip
+    ceilings = table[table["family"] == "ceiling"].pivot_table(
+        index=[*GROUP, "target"], columns="model", values="pearson", aggfunc="first"
+    )
     rows = []
     for (dataset, split, target), part in models.groupby([*GROUP, "target"], sort=True):
         row: dict = {"dataset": dataset, "split": split, "target": target}
@@ -136,8 +168,9 @@ def comparison_table(table: pd.DataFrame, dataset: str, split: str) -> pd.DataFr
     index = ["family", "model", "graph_set", "feature_set", *[c for c in SIMULATED_COLUMNS[1:] if c in part]]
     part = part.assign(**{column: part[column].fillna("") for column in index[2:]})
     cells = part.assign(cell=[row_pearson(row) for _, row in part.iterrows()])
-    cells.loc[cells["family"] == "ceiling", "cell"] = [f"{r:.3f}" for r in cells.loc[cells["family"] == "ceiling",
-                                                                                      "pearson"]]  # fmt: skip
+    cells.loc[cells["family"] == "ceiling", "cell"] = [
+        f"{r:.3f}" for r in cells.loc[cells["family"] == "ceiling", "pearson"]
+    ]
     wide = cells.pivot_table(index=index, columns="target", values="cell", aggfunc="first").reset_index()
     return by_family(wide).rename_axis(columns=None).fillna("—")
 
@@ -154,10 +187,16 @@ def pearson_bars(table: pd.DataFrame, path: str | Path, title: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     groups = table[GROUP].drop_duplicates().sort_values(GROUP).to_numpy().tolist()
-    widest = max((table[(table["dataset"] == d) & (table["split_type"] == s) & (table["family"] != "ceiling")]
-                  ["model"].nunique() for d, s in groups), default=1)  # fmt: skip
-    fig, axes = plt.subplots(len(groups), 1, figsize=(max(6, 1.0 * widest), 3.2 * len(groups)), dpi=110,
-                             squeeze=False)  # fmt: skip
+    widest = max(
+        (
+            table[(table["dataset"] == d) & (table["split_type"] == s) & (table["family"] != "ceiling")][
+                "model"
+            ].nunique()
+            for d, s in groups
+        ),
+        default=1,
+    )
+    fig, axes = plt.subplots(len(groups), 1, figsize=(max(6, 1.0 * widest), 3.2 * len(groups)), dpi=110, squeeze=False)
     width = 0.38
     for ax, (dataset, split) in zip(axes[:, 0], groups, strict=True):
         part = table[(table["dataset"] == dataset) & (table["split_type"] == split)]
@@ -167,15 +206,28 @@ def pearson_bars(table: pd.DataFrame, path: str | Path, title: str) -> Path:
             rows = runs.merge(models[models["target"] == target], on=["family", "model", "graph_set"], how="left")
             low = (rows["pearson"] - rows["pearson_ci_low"]).clip(lower=0).fillna(0)
             high = (rows["pearson_ci_high"] - rows["pearson"]).clip(lower=0).fillna(0)
-            ax.bar(np.arange(len(runs)) + offset, rows["pearson"].fillna(0), width, yerr=[low, high], capsize=3,
-                   label=target)  # fmt: skip
+            ax.bar(
+                np.arange(len(runs)) + offset,
+                rows["pearson"].fillna(0),
+                width,
+                yerr=[low, high],
+                capsize=3,
+                label=target,
+            )
         for style, name in (("-", "measurement_ceiling"), (":", "oracle_ceiling")):
             value = ceilings.loc[ceilings["model"] == name, "pearson"]
             if len(value) and np.isfinite(value.iloc[0]):
-                ax.axhline(float(value.iloc[0]), color="black", linestyle=style, linewidth=1.0,
-                           label=f"interaction {name.replace('_', ' ')}")  # fmt: skip
-        labels = [m + (f"\n{g}" if isinstance(g, str) and g else "") for m, g in zip(runs["model"], runs["graph_set"],
-                                                                                      strict=True)]  # fmt: skip
+                ax.axhline(
+                    float(value.iloc[0]),
+                    color="black",
+                    linestyle=style,
+                    linewidth=1.0,
+                    label=f"interaction {name.replace('_', ' ')}",
+                )
+        labels = [
+            m + (f"\n{g}" if isinstance(g, str) and g else "")
+            for m, g in zip(runs["model"], runs["graph_set"], strict=True)
+        ]
         ax.set_xticks(np.arange(len(runs)), labels, fontsize=7)
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set_ylabel("test Pearson (95% CI)", fontsize=8)

@@ -30,8 +30,14 @@ def graph_set_bars(table: pd.DataFrame, path: str | Path, target: str = "interac
             (part[column] - part[low]).clip(lower=0).fillna(0),
             (part[high] - part[column]).clip(lower=0).fillna(0),
         ]
-        ax.bar(np.arange(len(sets)) + (i - (len(series) - 1) / 2) * width, part[column].fillna(0), width,
-               yerr=errors, capsize=3, label=f"{model} ({dataset})")  # fmt: skip
+        ax.bar(
+            np.arange(len(sets)) + (i - (len(series) - 1) / 2) * width,
+            part[column].fillna(0),
+            width,
+            yerr=errors,
+            capsize=3,
+            label=f"{model} ({dataset})",
+        )
     ax.set_xticks(np.arange(len(sets)), sets)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_ylabel(f"test {target} Pearson (95% CI)")

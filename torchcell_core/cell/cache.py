@@ -52,12 +52,18 @@ def save_cell_graph(path: str | Path, data: HeteroData, report: dict[str, Any]) 
     payload = {
         "format": CACHE_FORMAT,
         "node_ids": list(data[NODE_TYPE].node_ids),
-        "edges": {rel: {"edge_index": data[src, rel, dst].edge_index, "edge_weight": data[src, rel, dst].edge_weight,
-                        "network": data[src, rel, dst].network, "version": data[src, rel, dst].version}
-                  for src, rel, dst in data.edge_types},
+        "edges": {
+            rel: {
+                "edge_index": data[src, rel, dst].edge_index,
+                "edge_weight": data[src, rel, dst].edge_weight,
+                "network": data[src, rel, dst].network,
+                "version": data[src, rel, dst].version,
+            }
+            for src, rel, dst in data.edge_types
+        },
         "graph_set": data.graph_set,
         "report": report,
-    }  # fmt: skip
+    }
     partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
     torch.save(payload, partial)
     partial.replace(path)

@@ -119,8 +119,14 @@ def assemble(chosen: GraphSet, gene_index: GeneIndex, arrays: dict[str, EdgeArra
     return data
 
 
-def _report(chosen: GraphSet, arrays: dict[str, EdgeArrays], graph_genes: list[str], gene_index: GeneIndex,
-            max_term_genes: int, label_datasets: Sequence[str] | None) -> dict[str, Any]:  # fmt: skip
+def _report(
+    chosen: GraphSet,
+    arrays: dict[str, EdgeArrays],
+    graph_genes: list[str],
+    gene_index: GeneIndex,
+    max_term_genes: int,
+    label_datasets: Sequence[str] | None,
+) -> dict[str, Any]:
     outside = gene_index.unknown(graph_genes)
     return {
         "graph_set": chosen.name,

@@ -52,8 +52,10 @@ def _network_of(relation: str) -> str:
 def _networks(edge_types: EdgeTypes) -> dict[str, str]:
     """relation name -> network name, for every edge type given."""
     if isinstance(edge_types, HeteroData):
-        return {rel: getattr(edge_types[src, rel, dst], "network", None) or _network_of(rel)
-                for src, rel, dst in edge_types.edge_types}  # fmt: skip
+        return {
+            rel: getattr(edge_types[src, rel, dst], "network", None) or _network_of(rel)
+            for src, rel, dst in edge_types.edge_types
+        }
     if isinstance(edge_types, GraphSet):
         edge_types = edge_types.edges
     if isinstance(edge_types, str):

@@ -44,8 +44,18 @@ def summary_rows(graph_set: str, summary: dict[str, Any], report: dict[str, Any]
     for relation, figures in summary["edge_types"].items():
         stats = (report or {}).get("edge_types", {}).get(relation, {})
         degree = figures["degree"]
-        rows.append({"set": graph_set, "edge type": relation, "nodes": summary["nodes"], "edges": figures["edges"],
-                     "degree min": degree["min"], "degree mean": degree["mean"], "degree median": degree["median"],
-                     "degree max": degree["max"], "isolated": degree["isolated"],
-                     "dropped (outside index)": stats.get("rows_outside_index_dropped", 0)})  # fmt: skip
+        rows.append(
+            {
+                "set": graph_set,
+                "edge type": relation,
+                "nodes": summary["nodes"],
+                "edges": figures["edges"],
+                "degree min": degree["min"],
+                "degree mean": degree["mean"],
+                "degree median": degree["median"],
+                "degree max": degree["max"],
+                "isolated": degree["isolated"],
+                "dropped (outside index)": stats.get("rows_outside_index_dropped", 0),
+            }
+        )
     return rows

@@ -29,9 +29,18 @@ def label_summary(values: np.ndarray) -> dict[str, float]:
     if measured.size == 0:
         return {"n": 0}
     q = np.quantile(measured, [0.01, 0.25, 0.5, 0.75, 0.99])
-    return {"n": int(measured.size), "mean": float(measured.mean()), "std": float(measured.std()),
-            "min": float(measured.min()), "q01": float(q[0]), "q25": float(q[1]), "median": float(q[2]),
-            "q75": float(q[3]), "q99": float(q[4]), "max": float(measured.max())}  # fmt: skip
+    return {
+        "n": int(measured.size),
+        "mean": float(measured.mean()),
+        "std": float(measured.std()),
+        "min": float(measured.min()),
+        "q01": float(q[0]),
+        "q25": float(q[1]),
+        "median": float(q[2]),
+        "q75": float(q[3]),
+        "q99": float(q[4]),
+        "max": float(measured.max()),
+    }
 
 
 def strong_interaction_fraction(table: pa.Table, n_genes: int) -> float | None:

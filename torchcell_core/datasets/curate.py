@@ -34,12 +34,21 @@ class DatasetError(ValueError):
 GENOTYPE_KIND = {1: "single-mutant", 2: "digenic", 3: "trigenic"}
 # The columns of `queries.experiments_with_genes`, typed: an empty query result curates to an empty table
 # with the usual columns whatever types the backend gives an empty result.
-EXPERIMENT_SCHEMA = pa.schema([
-    ("experiment", pa.string()), ("dataset", pa.string()), ("genes", pa.list_(pa.string())),
-    ("alleles", pa.list_(pa.string())), ("kind", pa.string()), ("fitness", pa.float64()),
-    ("fitness_std", pa.float64()), ("interaction", pa.float64()), ("interaction_p_value", pa.float64()),
-    ("environment", pa.string()), ("screen", pa.string()),
-])  # fmt: skip
+EXPERIMENT_SCHEMA = pa.schema(
+    [
+        ("experiment", pa.string()),
+        ("dataset", pa.string()),
+        ("genes", pa.list_(pa.string())),
+        ("alleles", pa.list_(pa.string())),
+        ("kind", pa.string()),
+        ("fitness", pa.float64()),
+        ("fitness_std", pa.float64()),
+        ("interaction", pa.float64()),
+        ("interaction_p_value", pa.float64()),
+        ("environment", pa.string()),
+        ("screen", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -69,15 +78,23 @@ class DedupRule:
 SPECS = {
     spec.name: spec
     for spec in (
-        DatasetSpec("single_mutant_fitness", 1, ("costanzo2016_smf", "kuzmin2018", "kuzmin2020"),
-                    "Single-mutant fitness (Costanzo 2016 SMF + Kuzmin)"),
-        DatasetSpec("digenic", 2, ("costanzo2016", "kuzmin2018", "kuzmin2020"),
-                    "Digenic fitness and interaction ε (Costanzo 2016, Kuzmin 2018, Kuzmin 2020)"),
+        DatasetSpec(
+            "single_mutant_fitness",
+            1,
+            ("costanzo2016_smf", "kuzmin2018", "kuzmin2020"),
+            "Single-mutant fitness (Costanzo 2016 SMF + Kuzmin)",
+        ),
+        DatasetSpec(
+            "digenic",
+            2,
+            ("costanzo2016", "kuzmin2018", "kuzmin2020"),
+            "Digenic fitness and interaction ε (Costanzo 2016, Kuzmin 2018, Kuzmin 2020)",
+        ),
         DatasetSpec("trigenic_kuzmin2018", 3, ("kuzmin2018",), "Trigenic fitness and τ, Kuzmin 2018"),
         DatasetSpec("trigenic_kuzmin2020", 3, ("kuzmin2020",), "Trigenic fitness and τ, Kuzmin 2020"),
         DatasetSpec("trigenic", 3, ("kuzmin2018", "kuzmin2020"), "Trigenic fitness and τ, Kuzmin 2018 + 2020"),
     )
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -97,9 +114,12 @@ def environment_vectors(environments: pa.Table) -> tuple[pa.Table, list[str]]:
     """The numeric environment vector per environment id: `env_temperature` (°C / 30) and one
     `env_media_<media>` indicator per media. Returns (table with `environment` + env columns, names)."""
     media = sorted(set(environments.column("media").to_pylist()))
-    columns = {"environment": environments.column("id"),
-               "env_temperature": pa.array(np.asarray(environments.column("temperature").to_numpy(), float) / 30.0,
-                                           pa.float32())}  # fmt: skip
+    columns = {
+        "environment": environments.column("id"),
+        "env_temperature": pa.array(
+            np.asarray(environments.column("temperature").to_numpy(), float) / 30.0, pa.float32()
+        ),
+    }
     for name in media:
         indicator = [float(m == name) for m in environments.column("media").to_pylist()]
         columns[f"env_media_{name}"] = pa.array(indicator, pa.float32())
@@ -179,7 +199,8 @@ def curate(
     con.register("environments_in", env_table)
     con.register("dataset_flags", flags)
     try:
-        con.execute(f"""
+        con.execute(
+            f"""
             CREATE OR REPLACE TEMP TABLE curated_all AS
             SELECT x.* EXCLUDE (genes, alleles), list_sort(x.genes) AS genes,
                    array_to_string(coalesce(nullif(list_sort(list_transform(
@@ -193,15 +214,19 @@ def curate(
             FROM experiments_in x
             JOIN environments_in e USING (environment)
             LEFT JOIN dataset_flags f USING (dataset)
-        """, {"strain": QUERY_STRAIN_PATTERN, "kuzmin": KUZMIN_QUERY_PATTERN}
-             | ({"genes": sorted(set(genes))} if genes else {}))  # fmt: skip
+        """,
+            {"strain": QUERY_STRAIN_PATTERN, "kuzmin": KUZMIN_QUERY_PATTERN}
+            | ({"genes": sorted(set(genes))} if genes else {}),
+        )
         bar.update(1)
         repeated, outside = con.execute(
             "SELECT count(*) FILTER (WHERE NOT distinct_genes), count(*) FILTER (WHERE distinct_genes AND NOT "
             "in_gene_set) FROM curated_all"
         ).fetchall()[0]
-        con.execute("CREATE OR REPLACE TEMP VIEW curated_input AS SELECT * FROM curated_all "
-                    "WHERE distinct_genes AND in_gene_set")  # fmt: skip
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW curated_input AS SELECT * FROM curated_all "
+            "WHERE distinct_genes AND in_gene_set"
+        )
         bar.update(1)
         staging = f"{spec.name}__staging"
         con.execute(f"DROP TABLE IF EXISTS {staging}")
@@ -243,7 +268,11 @@ def empty_reason(spec: DatasetSpec, counts: CurationCounts) -> str | None:
         return None
     kind = GENOTYPE_KIND.get(spec.n_genes, f"{spec.n_genes}-gene")
     if counts.experiments == 0:
-        return (f"no {kind} experiments in the graph: {', '.join(spec.datasets)} hold no {spec.n_genes}-gene "
-                "rows in this release")  # fmt: skip
-    return (f"no genotype is left of {counts.experiments} {kind} experiments: {counts.dropped_repeated_gene} repeat a "
-            f"gene, {counts.dropped_outside_gene_set} lie outside the configured gene set")  # fmt: skip
+        return (
+            f"no {kind} experiments in the graph: {', '.join(spec.datasets)} hold no {spec.n_genes}-gene "
+            "rows in this release"
+        )
+    return (
+        f"no genotype is left of {counts.experiments} {kind} experiments: {counts.dropped_repeated_gene} repeat a "
+        f"gene, {counts.dropped_outside_gene_set} lie outside the configured gene set"
+    )

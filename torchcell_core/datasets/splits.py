@@ -111,8 +111,10 @@ def _first_nonempty(column: str, draw, seed: int, attempts: int) -> tuple[np.nda
         empty = [fold for fold in SPLITS if not (labels == fold).any()]
         if not empty:
             return labels, seed + attempt
-    raise SplitError(f"{column} leaves fold(s) {empty} empty for {len(labels)} rows in {attempts} draws from seed "
-                     f"{seed}; use more data or another held-out fraction")  # fmt: skip
+    raise SplitError(
+        f"{column} leaves fold(s) {empty} empty for {len(labels)} rows in {attempts} draws from seed "
+        f"{seed}; use more data or another held-out fraction"
+    )
 
 
 def assign_splits(
@@ -157,9 +159,11 @@ def assign_splits(
 
 
 def leakage(
-    genotypes: Sequence[str], gene_lists: Sequence[Sequence[str]], labels: np.ndarray,
+    genotypes: Sequence[str],
+    gene_lists: Sequence[Sequence[str]],
+    labels: np.ndarray,
     queries: Sequence[str] | None = None,
-) -> dict[str, int]:  # fmt: skip
+) -> dict[str, int]:
     """Leakage counts for one split column. `genotypes_in_two_folds` must be 0 for every split;
     `heldout_without_unseen_gene` (val/test genotypes whose genes all occur in train) must be 0 for
     gene_some; `heldout_with_seen_gene` (val/test genotypes with any gene that occurs in train) for gene_all;
@@ -180,7 +184,9 @@ def leakage(
     }
 
 
-LEAKAGE_RULES = {"split_random": ("genotypes_in_two_folds",),
-                 "split_query": ("genotypes_in_two_folds", "queries_in_two_folds"),
-                 "split_gene_some": ("genotypes_in_two_folds", "heldout_without_unseen_gene"),
-                 "split_gene_all": ("genotypes_in_two_folds", "heldout_with_seen_gene")}  # fmt: skip
+LEAKAGE_RULES = {
+    "split_random": ("genotypes_in_two_folds",),
+    "split_query": ("genotypes_in_two_folds", "queries_in_two_folds"),
+    "split_gene_some": ("genotypes_in_two_folds", "heldout_without_unseen_gene"),
+    "split_gene_all": ("genotypes_in_two_folds", "heldout_with_seen_gene"),
+}

@@ -126,13 +126,22 @@ def load_design_run(run_dir: str | Path, device: str = "cpu") -> DesignRun:
     train_sizes, train_counts = np.unique(np.diff(data.folds["train"].offsets.numpy()), return_counts=True)
     residual_fold, rmse = residual_rmse(run_dir / PREDICTIONS_PARQUET, config.labels, pd.Series(sizes))
     return DesignRun(
-        run_dir=run_dir, config=config, model=model, genes=data.genes, weights=chosen.name, device=target,
-        environment=environment, environment_name=_environment_name(config, environment, first_row),
-        measured=measured, training_genes=frozenset(data.folds["train"].gene_index.tolist()), rmse=rmse,
+        run_dir=run_dir,
+        config=config,
+        model=model,
+        genes=data.genes,
+        weights=chosen.name,
+        device=target,
+        environment=environment,
+        environment_name=_environment_name(config, environment, first_row),
+        measured=measured,
+        training_genes=frozenset(data.folds["train"].gene_index.tolist()),
+        rmse=rmse,
         training_sizes=dict(zip(train_sizes.tolist(), train_counts.tolist(), strict=True)),
-        residual_fold=residual_fold, standard_names=_standard_names(config.gene_table),
+        residual_fold=residual_fold,
+        standard_names=_standard_names(config.gene_table),
         simulated=dataset_simulated(config.dataset),
-    )  # fmt: skip
+    )
 
 
 def residual_rmse(
@@ -230,8 +239,10 @@ def candidate_genotypes(genes: Sequence[str], size: int, max_candidates: int) ->
         raise ValueError(f"too few genes for {size}-gene deletions: {len(unique)} gene(s) {unique}")
     count = math.comb(len(unique), size)
     if count > max_candidates:
-        raise ValueError(f"{len(unique)} genes give {count} {size}-gene candidates, more than max_candidates="
-                         f"{max_candidates}; raise max_candidates or choose fewer genes")  # fmt: skip
+        raise ValueError(
+            f"{len(unique)} genes give {count} {size}-gene candidates, more than max_candidates="
+            f"{max_candidates}; raise max_candidates or choose fewer genes"
+        )
     return list(itertools.combinations(unique, size))
 
 
@@ -286,9 +297,13 @@ def predict_genotypes(
 
 
 def rank_candidates(
-    run: DesignRun, genotypes: Sequence[Sequence[str]], objective: str = "lowest_fitness", mc_passes: int = 0,
-    confidence: float = 0.95, seed: int = 0,
-) -> pd.DataFrame:  # fmt: skip
+    run: DesignRun,
+    genotypes: Sequence[Sequence[str]],
+    objective: str = "lowest_fitness",
+    mc_passes: int = 0,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per candidate, ranked by `objective` (OBJECTIVES): predictions with sd and interval per label
     (see the module docstring), genes seen in training, and the measured values where the run's data has it."""
     if objective not in OBJECTIVES:
@@ -309,8 +324,13 @@ def rank_candidates(
     for j, name in enumerate(run.labels):
         rmse = np.array([run.rmse[name].get(len(g), run.rmse[name][None]) for g in genotypes])
         sd = np.sqrt(mc_sd[:, j] ** 2 + rmse**2)
-        columns |= {f"predicted_{name}": point[:, j], f"{name}_low": point[:, j] - z * sd,
-                    f"{name}_high": point[:, j] + z * sd, f"{name}_sd": sd, f"{name}_mc_sd": mc_sd[:, j]}  # fmt: skip
+        columns |= {
+            f"predicted_{name}": point[:, j],
+            f"{name}_low": point[:, j] - z * sd,
+            f"{name}_high": point[:, j] + z * sd,
+            f"{name}_sd": sd,
+            f"{name}_mc_sd": mc_sd[:, j],
+        }
     columns["genes_in_training"] = [sum(p in run.training_genes for p in key) for key in keys]
     entries = [run.measured.get(key, []) for key in keys]
     columns["in_dataset"] = [bool(e) for e in entries]
@@ -321,9 +341,15 @@ def rank_candidates(
     table = pd.DataFrame(columns)
     table = table.sort_values([f"predicted_{label}", "genes"], ascending=[ascending, True], kind="mergesort")
     table.insert(0, "rank", np.arange(1, len(table) + 1))
-    return table.assign(environment=run.environment_name, objective=objective, confidence=confidence,
-                        mc_passes=used, model=run.config.model, run_dir=str(run.run_dir),
-                        simulated=run.simulated).reset_index(drop=True)  # fmt: skip
+    return table.assign(
+        environment=run.environment_name,
+        objective=objective,
+        confidence=confidence,
+        mc_passes=used,
+        model=run.config.model,
+        run_dir=str(run.run_dir),
+        simulated=run.simulated,
+    ).reset_index(drop=True)
 
 
 def _mean_finite(values: Sequence[float]) -> float:
@@ -345,37 +371,76 @@ def design_plot(table: pd.DataFrame, path: str | Path, title: str, top: int = 10
     y_name = "predicted_interaction" if has_y else "rank"
     best = table.nsmallest(top, "rank")
     fig, (ax, side) = plt.subplots(1, 2, figsize=(11.5, 5.8), dpi=110, gridspec_kw={"width_ratios": [2.2, 1]})
-    ax.scatter(table["predicted_fitness"], table[y_name], s=10, color="#bbbbbb", linewidths=0,
-               label=f"all {len(table)} candidates")  # fmt: skip
-    xerr = np.abs(np.vstack([best["predicted_fitness"] - best["fitness_low"],
-                             best["fitness_high"] - best["predicted_fitness"]]))  # fmt: skip
+    ax.scatter(
+        table["predicted_fitness"],
+        table[y_name],
+        s=10,
+        color="#bbbbbb",
+        linewidths=0,
+        label=f"all {len(table)} candidates",
+    )
+    xerr = np.abs(
+        np.vstack([best["predicted_fitness"] - best["fitness_low"], best["fitness_high"] - best["predicted_fitness"]])
+    )
     yerr = None
     if has_y:
-        yerr = np.abs(np.vstack([best["predicted_interaction"] - best["interaction_low"],
-                                 best["interaction_high"] - best["predicted_interaction"]]))  # fmt: skip
-    ax.errorbar(best["predicted_fitness"], best[y_name], xerr=xerr, yerr=yerr, fmt="o", color="#cc3311",
-                ecolor="#ee7733", elinewidth=0.7, alpha=0.8, capsize=2, markersize=4,
-                label=f"top {len(best)} (numbered by rank)")  # fmt: skip
+        yerr = np.abs(
+            np.vstack(
+                [
+                    best["predicted_interaction"] - best["interaction_low"],
+                    best["interaction_high"] - best["predicted_interaction"],
+                ]
+            )
+        )
+    ax.errorbar(
+        best["predicted_fitness"],
+        best[y_name],
+        xerr=xerr,
+        yerr=yerr,
+        fmt="o",
+        color="#cc3311",
+        ecolor="#ee7733",
+        elinewidth=0.7,
+        alpha=0.8,
+        capsize=2,
+        markersize=4,
+        label=f"top {len(best)} (numbered by rank)",
+    )
     for _, row in best.iterrows():
-        ax.annotate(str(row["rank"]), (row["predicted_fitness"], row[y_name]), fontsize=6.5, xytext=(3, 3),
-                    textcoords="offset points")  # fmt: skip
+        ax.annotate(
+            str(row["rank"]),
+            (row["predicted_fitness"], row[y_name]),
+            fontsize=6.5,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     measured = table[table["in_dataset"]]
     if len(measured):
-        ax.scatter(measured["predicted_fitness"], measured[y_name], s=40, facecolors="none", edgecolors="black",
-                   linewidths=0.7, label="measured in the run's data (* in the list)")  # fmt: skip
+        ax.scatter(
+            measured["predicted_fitness"],
+            measured[y_name],
+            s=40,
+            facecolors="none",
+            edgecolors="black",
+            linewidths=0.7,
+            label="measured in the run's data (* in the list)",
+        )
     ax.set_xlabel("predicted fitness")
     ax.set_ylabel("predicted interaction" if has_y else "rank")
     confidence = float(table["confidence"].iloc[0]) if "confidence" in table and len(table) else 0.95
     ax.legend(fontsize=7, loc="best", title=f"error bars: {confidence:.0%} intervals", title_fontsize=7)
     lines = [f"{'rank genes':<{len(str(top)) + 26}} fitness [interval]" + ("  interaction" if has_y else "")]
     for _, row in best.iterrows():
-        line = (f"{row['rank']:>{len(str(top))}} {row['standard_names']:<25.25} {row['predicted_fitness']:.2f} "
-                f"[{row['fitness_low']:.2f}, {row['fitness_high']:.2f}]")  # fmt: skip
+        line = (
+            f"{row['rank']:>{len(str(top))}} {row['standard_names']:<25.25} {row['predicted_fitness']:.2f} "
+            f"[{row['fitness_low']:.2f}, {row['fitness_high']:.2f}]"
+        )
         line += f"  {row['predicted_interaction']:+.3f}" if has_y else ""
         lines.append(line + (" *" if row["in_dataset"] else ""))
     side.axis("off")
-    side.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=6.3,
-              transform=side.transAxes)  # fmt: skip
+    side.text(
+        0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=6.3, transform=side.transAxes
+    )
     fig.suptitle(textwrap.fill(title, 120), fontsize=9)
     fig.tight_layout()
     fig.savefig(path)

@@ -186,8 +186,10 @@ def split_metrics(
     predictions = np.asarray(predictions, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)
     if not (labels.shape == predictions.shape == mask.shape) or labels.ndim != 2:
-        raise ValueError(f"labels, predictions and mask must share one [N, L] shape, got "
-                         f"{labels.shape}, {predictions.shape} and {mask.shape}")  # fmt: skip
+        raise ValueError(
+            f"labels, predictions and mask must share one [N, L] shape, got "
+            f"{labels.shape}, {predictions.shape} and {mask.shape}"
+        )
     if labels.shape[1] != len(label_names):
         raise ValueError(f"{labels.shape[1]} label columns but {len(label_names)} label names {list(label_names)}")
     result = {}

@@ -63,9 +63,13 @@ def read_feature_file(path: str | Path) -> FeatureMatrix:
         raise SourceFormatError(path, "genes are not sorted and unique (GeneIndex order)", column="genes")
     try:
         return FeatureMatrix(
-            str(document["name"]), genes, document["x"], list(document["columns"]), dict(document["config"]),
+            str(document["name"]),
+            genes,
+            document["x"],
+            list(document["columns"]),
+            dict(document["config"]),
             torch.as_tensor(document["has_data"], dtype=torch.bool),
-        )  # fmt: skip
+        )
     except (ValueError, AttributeError) as error:
         raise SourceFormatError(path, str(error), column="x") from error
 

@@ -245,8 +245,9 @@ class LadybugBackend(GraphBackend):
                 "seconds": round(time.perf_counter() - started, 3),
                 "tables": tables,
             }
-            builder._write_metadata({key: value if isinstance(value, str) else json.dumps(value)
-                                     for key, value in record.items()})  # fmt: skip
+            builder._write_metadata(
+                {key: value if isinstance(value, str) else json.dumps(value) for key, value in record.items()}
+            )
             builder.close()
             (staging / BUILD_FILE).write_text(json.dumps(record, indent=2) + "\n")
         except BaseException:

@@ -170,9 +170,10 @@ class Neo4jBackend(GraphBackend):
         stored = self.schema_version()
         if stored is not None and stored != SCHEMA_VERSION:
             raise GraphBuildError(
-                None, f"database {self.database or '(default)'} holds schema version {stored}, this code writes "
-                f"{SCHEMA_VERSION}; load into an empty database"
-            )  # fmt: skip
+                None,
+                f"database {self.database or '(default)'} holds schema version {stored}, this code writes "
+                f"{SCHEMA_VERSION}; load into an empty database",
+            )
         for node in NODES:
             name = _name(f"torchcell_{node.label.lower()}_{node.key}")
             label, key = _name(node.label), _name(node.key)
@@ -273,9 +274,10 @@ class Neo4jBackend(GraphBackend):
                 written += self._write_batch(cypher, rows, table)
             except _MissingEndpoints as missing:
                 raise GraphBuildError(
-                    name, f"{where} rolled back: {len(rows) - missing.written} rows name nodes that do not exist, "
-                    f"e.g. {missing.missing}"
-                ) from None  # fmt: skip
+                    name,
+                    f"{where} rolled back: {len(rows) - missing.written} rows name nodes that do not exist, "
+                    f"e.g. {missing.missing}",
+                ) from None
             except (Neo4jError, DriverError) as error:
                 raise GraphBuildError(name, f"{where} failed: {_describe(error)}") from error
             start = end

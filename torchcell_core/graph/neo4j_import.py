@@ -117,13 +117,20 @@ def write_admin_import(
     nodes, rels = [], []
     for node in NODES:
         csv_path = out_dir / f"{node.label}.csv"
-        multiline |= _write_csv(tables_dir / f"{node.label}.parquet", csv_path, node_header(node),
-                                node_columns(node), node.label, batch_rows)  # fmt: skip
+        multiline |= _write_csv(
+            tables_dir / f"{node.label}.parquet",
+            csv_path,
+            node_header(node),
+            node_columns(node),
+            node.label,
+            batch_rows,
+        )
         nodes.append(f"--nodes={node.label}={csv_path}")
     for rel in RELS:
         csv_path = out_dir / f"{rel.type}.csv"
-        multiline |= _write_csv(tables_dir / f"{rel.type}.parquet", csv_path, rel_header(rel),
-                                rel.names, rel.type, batch_rows)  # fmt: skip
+        multiline |= _write_csv(
+            tables_dir / f"{rel.type}.parquet", csv_path, rel_header(rel), rel.names, rel.type, batch_rows
+        )
         rels.append(f"--relationships={rel.type}={csv_path}")
     meta = out_dir / f"{META_LABEL}.csv"
     meta.write_text(f'id:ID({META_LABEL}),version:string,:LABEL\n"{META_ID}","{SCHEMA_VERSION}",{META_LABEL}\n')

@@ -12,10 +12,30 @@ import pyarrow as pa
 
 from torchcell_core.graph.backend import GraphBackend
 
-DIGENIC_COLUMNS = ("experiment", "dataset", "gene_1", "gene_2", "allele_1", "allele_2", "fitness", "fitness_std",
-                   "interaction", "interaction_p_value", "environment")  # fmt: skip
-TRIGENIC_COLUMNS = ("experiment", "dataset", "gene_1", "gene_2", "gene_3", "interaction", "interaction_p_value",
-                    "fitness", "screen")  # fmt: skip
+DIGENIC_COLUMNS = (
+    "experiment",
+    "dataset",
+    "gene_1",
+    "gene_2",
+    "allele_1",
+    "allele_2",
+    "fitness",
+    "fitness_std",
+    "interaction",
+    "interaction_p_value",
+    "environment",
+)
+TRIGENIC_COLUMNS = (
+    "experiment",
+    "dataset",
+    "gene_1",
+    "gene_2",
+    "gene_3",
+    "interaction",
+    "interaction_p_value",
+    "fitness",
+    "screen",
+)
 SINGLE_MUTANT_COLUMNS = ("gene", "allele", "fitness", "fitness_std", "environment", "dataset")
 NEIGHBOURHOOD_COLUMNS = ("relationship", "direction", "network", "version", "regulation", "weight", "other")
 
@@ -49,8 +69,9 @@ def trigenic_experiments(backend: GraphBackend, datasets: Iterable[str]) -> pa.T
 
 def single_mutant_fitness(backend: GraphBackend) -> pa.Table:
     """Every single-mutant fitness measurement. Columns `SINGLE_MUTANT_COLUMNS`."""
-    return _sorted(backend.query("single_mutant_fitness", {}), SINGLE_MUTANT_COLUMNS,
-                   ("gene", "allele", "environment", "dataset"))  # fmt: skip
+    return _sorted(
+        backend.query("single_mutant_fitness", {}), SINGLE_MUTANT_COLUMNS, ("gene", "allele", "environment", "dataset")
+    )
 
 
 def gene_neighbourhood(backend: GraphBackend, gene: str) -> pa.Table:
@@ -58,12 +79,26 @@ def gene_neighbourhood(backend: GraphBackend, gene: str) -> pa.Table:
     other end. Columns `NEIGHBOURHOOD_COLUMNS`."""
     if not isinstance(gene, str):
         raise TypeError(f"gene: a systematic name, not {gene!r}")
-    return _sorted(backend.query("gene_neighbourhood", {"gene": gene}), NEIGHBOURHOOD_COLUMNS,
-                   ("relationship", "direction", "network", "version", "other", "weight"))  # fmt: skip
+    return _sorted(
+        backend.query("gene_neighbourhood", {"gene": gene}),
+        NEIGHBOURHOOD_COLUMNS,
+        ("relationship", "direction", "network", "version", "other", "weight"),
+    )
 
 
-EXPERIMENT_COLUMNS = ("experiment", "dataset", "genes", "alleles", "kind", "fitness", "fitness_std", "interaction",
-                      "interaction_p_value", "environment", "screen")  # fmt: skip
+EXPERIMENT_COLUMNS = (
+    "experiment",
+    "dataset",
+    "genes",
+    "alleles",
+    "kind",
+    "fitness",
+    "fitness_std",
+    "interaction",
+    "interaction_p_value",
+    "environment",
+    "screen",
+)
 ENVIRONMENT_COLUMNS = ("id", "media", "temperature")
 DATASET_COLUMNS = ("id", "name", "version", "citation", "url", "source_sha256", "simulated")
 

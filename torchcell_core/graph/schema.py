@@ -49,21 +49,58 @@ class RelTable:
 
 
 NODES = (
-    NodeTable("Gene", "id", (("id", "STRING"), ("standard_name", "STRING"), ("chromosome", "INT8"),
-                             ("start", "INT64"), ("end", "INT64"), ("strand", "STRING"), ("feature_type", "STRING"),
-                             ("protein_length", "INT32"))),
+    NodeTable(
+        "Gene",
+        "id",
+        (
+            ("id", "STRING"),
+            ("standard_name", "STRING"),
+            ("chromosome", "INT8"),
+            ("start", "INT64"),
+            ("end", "INT64"),
+            ("strand", "STRING"),
+            ("feature_type", "STRING"),
+            ("protein_length", "INT32"),
+        ),
+    ),
     NodeTable("GOTerm", "id", (("id", "STRING"), ("name", "STRING"), ("namespace", "STRING"))),
-    NodeTable("Dataset", "id", (("id", "STRING"), ("name", "STRING"), ("version", "STRING"), ("citation", "STRING"),
-                                ("url", "STRING"), ("source_sha256", "STRING"), ("simulated", "BOOLEAN"))),
+    NodeTable(
+        "Dataset",
+        "id",
+        (
+            ("id", "STRING"),
+            ("name", "STRING"),
+            ("version", "STRING"),
+            ("citation", "STRING"),
+            ("url", "STRING"),
+            ("source_sha256", "STRING"),
+            ("simulated", "BOOLEAN"),
+        ),
+    ),
     NodeTable("Environment", "id", (("id", "STRING"), ("media", "STRING"), ("temperature", "INT16"))),
-    NodeTable("Allele", "id", (("id", "STRING"), ("strain", "STRING"), ("name", "STRING"),
-                               ("perturbation", "STRING"), ("gene", "STRING"))),
+    NodeTable(
+        "Allele",
+        "id",
+        (("id", "STRING"), ("strain", "STRING"), ("name", "STRING"), ("perturbation", "STRING"), ("gene", "STRING")),
+    ),
     NodeTable("Genotype", "id", (("id", "INT64"), ("n_perturbations", "INT8"))),
-    NodeTable("Experiment", "id", (("id", "INT64"), ("kind", "STRING"), ("n_perturbations", "INT8"),
-                                   ("fitness", "DOUBLE"), ("fitness_std", "DOUBLE"), ("interaction", "DOUBLE"),
-                                   ("interaction_p_value", "DOUBLE"), ("environment", "STRING"), ("screen", "STRING"),
-                                   ("source_file", "STRING"))),
-)  # fmt: skip
+    NodeTable(
+        "Experiment",
+        "id",
+        (
+            ("id", "INT64"),
+            ("kind", "STRING"),
+            ("n_perturbations", "INT8"),
+            ("fitness", "DOUBLE"),
+            ("fitness_std", "DOUBLE"),
+            ("interaction", "DOUBLE"),
+            ("interaction_p_value", "DOUBLE"),
+            ("environment", "STRING"),
+            ("screen", "STRING"),
+            ("source_file", "STRING"),
+        ),
+    ),
+)
 
 RELS = (
     RelTable("OF_GENOTYPE", "Experiment", "Genotype"),
@@ -100,5 +137,12 @@ def rel_columns(rel: RelTable) -> tuple[tuple[str, str], ...]:
 
 
 # Neo4j admin-import header types for the ladybug types used above.
-NEO4J_TYPES = {"STRING": "string", "INT8": "int", "INT16": "int", "INT32": "int", "INT64": "long",
-               "DOUBLE": "double", "BOOLEAN": "boolean"}  # fmt: skip
+NEO4J_TYPES = {
+    "STRING": "string",
+    "INT8": "int",
+    "INT16": "int",
+    "INT32": "int",
+    "INT64": "long",
+    "DOUBLE": "double",
+    "BOOLEAN": "boolean",
+}

@@ -22,8 +22,14 @@ import duckdb
 
 from torchcell_core.graph.schema import NODES, RELS
 
-PERTURBATION = {"dma": "deletion_kanmx", "sn": "deletion_natmx", "tsq": "temperature_sensitive",
-                "tsa": "temperature_sensitive", "damp": "damp", "tm": "deletion_natmx"}  # fmt: skip
+PERTURBATION = {
+    "dma": "deletion_kanmx",
+    "sn": "deletion_natmx",
+    "tsq": "temperature_sensitive",
+    "tsa": "temperature_sensitive",
+    "damp": "damp",
+    "tm": "deletion_natmx",
+}
 
 
 @dataclass(frozen=True)
@@ -67,29 +73,40 @@ def _costanzo_views(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs) -> l
     views = []
     if outputs.costanzo_records:
         con.read_parquet(str(outputs.costanzo_records)).create_view("costanzo")
-        _exec(con, f"""
+        _exec(
+            con,
+            f"""
             CREATE VIEW costanzo_alleles AS
             SELECT query_strain AS id, query_strain AS strain, query_allele AS name,
-                   {_perturbation_case('query_kind')} AS perturbation, query_gene AS gene FROM costanzo
-            UNION SELECT array_strain, array_strain, array_allele, {_perturbation_case('array_kind')}, array_gene
-            FROM costanzo""")  # fmt: skip
-        _exec(con, """
+                   {_perturbation_case("query_kind")} AS perturbation, query_gene AS gene FROM costanzo
+            UNION SELECT array_strain, array_strain, array_allele, {_perturbation_case("array_kind")}, array_gene
+            FROM costanzo""",
+        )
+        _exec(
+            con,
+            """
             CREATE VIEW costanzo_experiments AS
             SELECT 'costanzo2016' AS dataset, list_sort([query_strain, array_strain]) AS alleles,
                    'interaction' AS kind, dmf AS fitness, dmf_std AS fitness_std, epsilon AS interaction,
                    p_value AS interaction_p_value, 'YPD_' || temperature || 'C' AS environment,
                    source_file AS screen, source_file,
                    query_strain || '|' || array_strain || '|' || temperature AS measured
-            FROM costanzo""")  # fmt: skip
+            FROM costanzo""",
+        )
         views.append("costanzo")
     if outputs.costanzo_fitness:
         con.read_parquet(str(outputs.costanzo_fitness)).create_view("smf")
-        _exec(con, f"""
+        _exec(
+            con,
+            f"""
             CREATE VIEW smf_alleles AS
             SELECT strain AS id, strain, allele AS name,
                    {_perturbation_case("regexp_extract(strain, '_([a-z]+)[0-9]+$', 1)")} AS perturbation,
-                   systematic_name AS gene FROM smf""")  # fmt: skip
-        _exec(con, """
+                   systematic_name AS gene FROM smf""",
+        )
+        _exec(
+            con,
+            """
             CREATE VIEW smf_experiments AS
             SELECT 'costanzo2016_smf' AS dataset, [strain] AS alleles, 'fitness' AS kind, smf_26 AS fitness,
                    smf_26_std AS fitness_std, NULL::DOUBLE AS interaction, NULL::DOUBLE AS interaction_p_value,
@@ -99,7 +116,8 @@ def _costanzo_views(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs) -> l
             UNION ALL
             SELECT 'costanzo2016_smf', [strain], 'fitness', smf_30, smf_30_std, NULL, NULL, 'YPD_30C', 'smf',
                    'strain_ids_and_single_mutant_fitness.xlsx', strain || '|30'
-            FROM smf WHERE smf_30 IS NOT NULL AND NOT isnan(smf_30)""")  # fmt: skip
+            FROM smf WHERE smf_30 IS NOT NULL AND NOT isnan(smf_30)""",
+        )
         views.append("smf")
     for name, path in (("kuzmin2018", outputs.kuzmin2018_records), ("kuzmin2020", outputs.kuzmin2020_records)):
         if path is None:
@@ -107,15 +125,20 @@ def _costanzo_views(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs) -> l
         screen = "screen_id" if name == "kuzmin2020" else "'kuzmin2018'"
         con.read_parquet(str(path)).create_view(f"{name}_raw")
         _exec(con, f"CREATE VIEW {name} AS SELECT *, {screen} AS screen FROM {name}_raw")
-        _exec(con, f"""
+        _exec(
+            con,
+            f"""
             CREATE VIEW {name}_alleles AS
             SELECT query_gene_1 || '@' || query_strain AS id, query_strain AS strain, query_gene_1 AS name,
                    'deletion_natmx' AS perturbation, query_gene_1 AS gene FROM {name}
             UNION SELECT query_gene_2 || '@' || query_strain, query_strain, query_gene_2, 'deletion_natmx', query_gene_2
             FROM {name} WHERE query_gene_2 IS NOT NULL
-            UNION SELECT array_strain, array_strain, array_gene, {_perturbation_case('array_kind')}, array_gene
-            FROM {name}""")  # fmt: skip
-        _exec(con, f"""
+            UNION SELECT array_strain, array_strain, array_gene, {_perturbation_case("array_kind")}, array_gene
+            FROM {name}""",
+        )
+        _exec(
+            con,
+            f"""
             CREATE VIEW {name}_experiments AS
             SELECT '{name}' AS dataset,
                    list_sort(list_filter([query_gene_1 || '@' || query_strain,
@@ -125,7 +148,8 @@ def _costanzo_views(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs) -> l
                    'interaction' AS kind, combined_fitness AS fitness, combined_fitness_std AS fitness_std,
                    adjusted_score AS interaction, p_value AS interaction_p_value, 'YPD_30C' AS environment,
                    screen, source_file, query_strain || '|' || array_strain || '|' || screen AS measured
-            FROM {name}""")  # fmt: skip
+            FROM {name}""",
+        )
         views.append(name)
     return views
 
@@ -141,8 +165,7 @@ def build_graph_tables(outputs: SourceOutputs, out_dir: str | Path, memory_limit
     with duckdb.connect(config=config) as con:
         _exec(con, "SET enable_progress_bar = false")
         gene_sql = f"SELECT {', '.join(_gene_columns())} FROM read_parquet($p)"
-        counts["Gene"] = _copy(con, gene_sql, out_dir / "Gene.parquet",
-                               {"p": str(outputs.genes)})  # fmt: skip
+        counts["Gene"] = _copy(con, gene_sql, out_dir / "Gene.parquet", {"p": str(outputs.genes)})
         views = _costanzo_views(con, outputs)
         experiments = " UNION ALL ".join(f"SELECT * FROM {v}_experiments" for v in views) or (
             "SELECT NULL::VARCHAR AS dataset, []::VARCHAR[] AS alleles, NULL::VARCHAR AS kind, "
@@ -151,19 +174,27 @@ def build_graph_tables(outputs: SourceOutputs, out_dir: str | Path, memory_limit
             "NULL::VARCHAR AS environment, NULL::VARCHAR AS screen, NULL::VARCHAR AS source_file, "
             "NULL::VARCHAR AS measured WHERE false"
         )
-        _exec(con, f"""
+        _exec(
+            con,
+            f"""
             CREATE TEMP TABLE experiment_rows AS
             SELECT {_id64("dataset || '|' || source_file || '|' || measured")} AS id, dataset,
                    {_id64("array_to_string(alleles, '|')")} AS genotype, len(alleles)::INT8 AS n_perturbations,
                    kind, fitness, fitness_std, interaction, interaction_p_value, environment, screen, source_file
-            FROM ({experiments})""")  # fmt: skip
-        counts["Experiment"] = _copy(con, "SELECT id, kind, n_perturbations, fitness, fitness_std, interaction, "
-                                          "interaction_p_value, environment, screen, source_file FROM experiment_rows",
-                                     out_dir / "Experiment.parquet")  # fmt: skip
-        counts["OF_GENOTYPE"] = _copy(con, 'SELECT id AS "from", genotype AS "to" FROM experiment_rows',
-                                      out_dir / "OF_GENOTYPE.parquet")  # fmt: skip
-        counts["IN_DATASET"] = _copy(con, 'SELECT id AS "from", dataset AS "to" FROM experiment_rows',
-                                     out_dir / "IN_DATASET.parquet")  # fmt: skip
+            FROM ({experiments})""",
+        )
+        counts["Experiment"] = _copy(
+            con,
+            "SELECT id, kind, n_perturbations, fitness, fitness_std, interaction, "
+            "interaction_p_value, environment, screen, source_file FROM experiment_rows",
+            out_dir / "Experiment.parquet",
+        )
+        counts["OF_GENOTYPE"] = _copy(
+            con, 'SELECT id AS "from", genotype AS "to" FROM experiment_rows', out_dir / "OF_GENOTYPE.parquet"
+        )
+        counts["IN_DATASET"] = _copy(
+            con, 'SELECT id AS "from", dataset AS "to" FROM experiment_rows', out_dir / "IN_DATASET.parquet"
+        )
         _exec(con, "DROP TABLE experiment_rows")
         genotypes = " UNION ALL ".join(f"SELECT alleles FROM {v}_experiments" for v in views) or (
             "SELECT []::VARCHAR[] AS alleles WHERE false"
@@ -174,10 +205,12 @@ def build_graph_tables(outputs: SourceOutputs, out_dir: str | Path, memory_limit
             CREATE TEMP TABLE genotype_rows AS
             SELECT DISTINCT {_id64("array_to_string(alleles, '|')")} AS id, alleles FROM ({genotypes})""",
         )
-        counts["Genotype"] = _copy(con, "SELECT id, len(alleles)::INT8 AS n_perturbations FROM genotype_rows",
-                                   out_dir / "Genotype.parquet")  # fmt: skip
-        counts["HAS_ALLELE"] = _copy(con, 'SELECT id AS "from", unnest(alleles) AS "to" FROM genotype_rows',
-                                     out_dir / "HAS_ALLELE.parquet")  # fmt: skip
+        counts["Genotype"] = _copy(
+            con, "SELECT id, len(alleles)::INT8 AS n_perturbations FROM genotype_rows", out_dir / "Genotype.parquet"
+        )
+        counts["HAS_ALLELE"] = _copy(
+            con, 'SELECT id AS "from", unnest(alleles) AS "to" FROM genotype_rows', out_dir / "HAS_ALLELE.parquet"
+        )
         _exec(con, "DROP TABLE genotype_rows")
         alleles = " UNION ".join(f"SELECT * FROM {v}_alleles" for v in views) or (
             "SELECT NULL AS id, NULL AS strain, NULL AS name, NULL AS perturbation, NULL AS gene WHERE false"
@@ -233,9 +266,11 @@ def _reference_tables(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs, ou
         con, f"SELECT go_id AS id, name, namespace FROM ({terms})", out_dir / "GOTerm.parquet", params
     )
     counts["ANNOTATED_TO"] = _copy(
-        con, f'SELECT unnest(genes) AS "from", go_id AS "to", NULL::VARCHAR AS evidence FROM ({terms})',
-        out_dir / "ANNOTATED_TO.parquet", params,
-    )  # fmt: skip
+        con,
+        f'SELECT unnest(genes) AS "from", go_id AS "to", NULL::VARCHAR AS evidence FROM ({terms})',
+        out_dir / "ANNOTATED_TO.parquet",
+        params,
+    )
     edges = (
         'SELECT child AS "from", parent AS "to", relation FROM read_parquet($e)'
         if outputs.go_edges
@@ -248,9 +283,11 @@ def _reference_tables(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs, ou
     for i, (network, version, path) in enumerate(outputs.networks):
         column = "channel" if network == "string" else "network"
         label = f"'string_' || {column}" if network == "string" else column
-        parts.append(f'SELECT gene_a AS "from", gene_b AS "to", {label} AS network, $v{i} AS version, '
-                     "weight::DOUBLE AS weight "
-                     f"FROM read_parquet($n{i})")  # fmt: skip
+        parts.append(
+            f'SELECT gene_a AS "from", gene_b AS "to", {label} AS network, $v{i} AS version, '
+            "weight::DOUBLE AS weight "
+            f"FROM read_parquet($n{i})"
+        )
         params |= {f"n{i}": str(path), f"v{i}": version}
     interacts = " UNION ALL ".join(parts) or (
         'SELECT NULL::VARCHAR AS "from", NULL::VARCHAR AS "to", NULL::VARCHAR AS network, NULL::VARCHAR AS version, '
@@ -264,6 +301,7 @@ def _reference_tables(con: duckdb.DuckDBPyConnection, outputs: SourceOutputs, ou
         else 'SELECT NULL::VARCHAR AS "from", NULL::VARCHAR AS "to", NULL::VARCHAR AS regulation, '
         "NULL::DOUBLE AS weight WHERE false"
     )
-    counts["REGULATES"] = _copy(con, regulates, out_dir / "REGULATES.parquet",
-                                {"r": str(outputs.regulatory)} if outputs.regulatory else {})  # fmt: skip
+    counts["REGULATES"] = _copy(
+        con, regulates, out_dir / "REGULATES.parquet", {"r": str(outputs.regulatory)} if outputs.regulatory else {}
+    )
     return counts

@@ -27,11 +27,14 @@ POOLINGS = ("sum", "mean")
 MAX_GENOTYPE_SIZE = 3
 REFITS = ("train", "train+val")
 DEFAULT_GRIDS: dict[str, list[dict[str, Any]]] = {
-    "random_forest": [{"n_estimators": 100, "max_features": features, "min_samples_leaf": leaf}
-                      for features in (1.0,) for leaf in (1, 5)],  # chosen over 0.3 on val (demo trigenic, one-hot)
+    "random_forest": [
+        {"n_estimators": 100, "max_features": features, "min_samples_leaf": leaf}
+        for features in (1.0,)
+        for leaf in (1, 5)
+    ],  # chosen over 0.3 on val (demo trigenic, one-hot)
     "svr": [{"C": c, "epsilon": 0.01} for c in (0.1, 1.0, 10.0)],
     "elastic_net": [{"alpha": alpha, "l1_ratio": ratio} for alpha in (1e-4, 1e-3, 1e-2) for ratio in (0.2, 0.8)],
-}  # fmt: skip
+}
 BASELINES = tuple(DEFAULT_GRIDS)
 
 
@@ -123,8 +126,13 @@ class BaselineResult:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: chosen hyperparameters, validation scores and timing per target."""
-        return {"model": self.model, "refit": self.refit, "seconds": self.seconds, "grid": self.grid,
-                "targets": {name: vars(fit) for name, fit in self.targets.items()}}  # fmt: skip
+        return {
+            "model": self.model,
+            "refit": self.refit,
+            "seconds": self.seconds,
+            "grid": self.grid,
+            "targets": {name: vars(fit) for name, fit in self.targets.items()},
+        }
 
 
 def _subsample(rows: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
@@ -163,8 +171,10 @@ def fit_baseline(
     label_names = tuple(label_names)
     for fold, design in {"train": train, "val": val, **predict}.items():
         if design.labels.shape[1] != len(label_names) or design.x.shape[1] != train.x.shape[1]:
-            raise ValueError(f"{fold}: x {design.x.shape} / labels {design.labels.shape} do not match train "
-                             f"x {train.x.shape} and labels {list(label_names)}")  # fmt: skip
+            raise ValueError(
+                f"{fold}: x {design.x.shape} / labels {design.labels.shape} do not match train "
+                f"x {train.x.shape} and labels {list(label_names)}"
+            )
     started = time.perf_counter()
     predictions = {fold: np.full((design.x.shape[0], len(label_names)), np.nan) for fold, design in predict.items()}
     targets: dict[str, TargetFit] = {}
@@ -207,6 +217,13 @@ def baseline_metrics(
         design = designs[fold]
         p_value = None if p_values is None else p_values.get(fold)
         resamples = n_resamples if fold in ci_folds else 0
-        metrics[fold] = split_metrics(np.nan_to_num(design.labels), design.mask, prediction, result.label_names,
-                                      p_value=p_value, n_resamples=resamples, seed=seed)  # fmt: skip
+        metrics[fold] = split_metrics(
+            np.nan_to_num(design.labels),
+            design.mask,
+            prediction,
+            result.label_names,
+            p_value=p_value,
+            n_resamples=resamples,
+            seed=seed,
+        )
     return metrics

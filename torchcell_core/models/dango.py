@@ -237,9 +237,12 @@ class Dango(PerturbationModel):
         for i, decoder in enumerate(self.decoders):
             predicted = decoder(embeddings[i, rows])  # [R, num_genes]
             target = adjacency_rows(
-                getattr(self, f"rowptr_{i}"), getattr(self, f"col_{i}"), getattr(self, f"target_{i}"), rows,
+                getattr(self, f"rowptr_{i}"),
+                getattr(self, f"col_{i}"),
+                getattr(self, f"target_{i}"),
+                rows,
                 self.num_genes,
-            )  # fmt: skip
+            )
             weight = torch.where(target != 0, 1.0, self.zero_weights[i])
             losses.append((weight * (predicted - target).pow(2)).mean())
         return torch.stack(losses).mean()
@@ -285,12 +288,14 @@ class Dango(PerturbationModel):
         if batch.perturbed.shape != batch.batch.shape or batch.perturbed.dim() != 1:
             raise ValueError("model 'dango': perturbed and batch must be [P] tensors of equal length")
         counts = torch.bincount(batch.batch.clamp(0, size - 1), minlength=size)
-        problems = torch.stack([
-            ((batch.perturbed < 0) | (batch.perturbed >= self.num_genes)).any(),
-            ((batch.batch < 0) | (batch.batch >= size)).any(),
-            (batch.batch[1:] < batch.batch[:-1]).any(),
-            (counts == 0).any(),
-        ]).tolist()  # fmt: skip
+        problems = torch.stack(
+            [
+                ((batch.perturbed < 0) | (batch.perturbed >= self.num_genes)).any(),
+                ((batch.batch < 0) | (batch.batch >= size)).any(),
+                (batch.batch[1:] < batch.batch[:-1]).any(),
+                (counts == 0).any(),
+            ]
+        ).tolist()
         messages = [
             f"perturbed gene indices must lie in 0..{self.num_genes - 1}",
             f"batch positions must lie in 0..{size - 1}",

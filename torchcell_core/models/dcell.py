@@ -160,9 +160,11 @@ def packed_layout(specs: list[TermSpec], overhead: int = GROUP_OVERHEAD) -> list
         for a, b in zip(starts[:-1], starts[1:], strict=True):
             g = len(groups)
             groups.append(
-                [replace(s, group=g, slot=i, children=tuple(sorted(s.children, key=place.__getitem__)))
-                 for i, s in enumerate(stratum[a:b])]
-            )  # fmt: skip
+                [
+                    replace(s, group=g, slot=i, children=tuple(sorted(s.children, key=place.__getitem__)))
+                    for i, s in enumerate(stratum[a:b])
+                ]
+            )
             place.update({s.go_id: (s.group, s.slot) for s in groups[-1]})
     return groups
 

@@ -53,8 +53,12 @@ class PooledGeneMLP(PerturbationModel):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"mlp: pooling must be one of {POOLINGS}, got {pooling!r}")
-        for what, value in (("num_genes", num_genes), ("embedding_dim", embedding_dim),
-                            ("hidden_dim", hidden_dim), ("num_layers", num_layers)):  # fmt: skip
+        for what, value in (
+            ("num_genes", num_genes),
+            ("embedding_dim", embedding_dim),
+            ("hidden_dim", hidden_dim),
+            ("num_layers", num_layers),
+        ):
             if int(value) < 1:
                 raise ValueError(f"mlp: {what} must be at least 1, got {value}")
         if not 0.0 <= dropout < 1.0:
@@ -68,8 +72,9 @@ class PooledGeneMLP(PerturbationModel):
             self.register_buffer("gene_features", None)
         else:
             if gene_features.dim() != 2 or gene_features.shape[0] != num_genes:
-                raise ValueError(f"mlp: gene_features must be [num_genes={num_genes}, f], got "
-                                 f"{tuple(gene_features.shape)}")  # fmt: skip
+                raise ValueError(
+                    f"mlp: gene_features must be [num_genes={num_genes}, f], got {tuple(gene_features.shape)}"
+                )
             self.embedding = None
             self.register_buffer("gene_features", gene_features.detach().to(torch.float32).clone())
             self.projection = nn.Linear(gene_features.shape[1], embedding_dim)
@@ -112,8 +117,10 @@ class PooledGeneMLP(PerturbationModel):
         if batch.environment.dim() != 2 or batch.environment.shape[1] != self.env_dim:
             raise ValueError(f"mlp: environment must be [B, {self.env_dim}], got {tuple(batch.environment.shape)}")
         if batch.perturbed.shape != batch.batch.shape:
-            raise ValueError(f"mlp: perturbed {tuple(batch.perturbed.shape)} and batch "
-                             f"{tuple(batch.batch.shape)} must have one entry per perturbation")  # fmt: skip
+            raise ValueError(
+                f"mlp: perturbed {tuple(batch.perturbed.shape)} and batch "
+                f"{tuple(batch.batch.shape)} must have one entry per perturbation"
+            )
         # On CPU only: on a GPU the check would sync every step, and an out-of-range index asserts there anyway.
         genes = batch.perturbed
         if (
@@ -121,8 +128,10 @@ class PooledGeneMLP(PerturbationModel):
             and genes.numel()
             and (int(genes.min()) < 0 or int(genes.max()) >= self.num_genes)
         ):
-            raise ValueError(f"mlp: perturbed gene indices must lie in [0, {self.num_genes}), got "
-                             f"[{int(genes.min())}, {int(genes.max())}]")  # fmt: skip
+            raise ValueError(
+                f"mlp: perturbed gene indices must lie in [0, {self.num_genes}), got "
+                f"[{int(genes.min())}, {int(genes.max())}]"
+            )
 
 
 @register_model("mlp", epochs=40)
@@ -138,6 +147,12 @@ def build_mlp(
     """The "mlp" model; uses `context.gene_features` when present and `use_gene_features`, else an embedding."""
     features = context.gene_features if use_gene_features else None
     return PooledGeneMLP(
-        context.num_genes, context.env_dim, embedding_dim=int(embedding_dim), hidden_dim=int(hidden_dim),
-        num_layers=int(num_layers), dropout=float(dropout), pooling=pooling, gene_features=features,
-    )  # fmt: skip
+        context.num_genes,
+        context.env_dim,
+        embedding_dim=int(embedding_dim),
+        hidden_dim=int(hidden_dim),
+        num_layers=int(num_layers),
+        dropout=float(dropout),
+        pooling=pooling,
+        gene_features=features,
+    )

@@ -44,20 +44,44 @@ from torchcell_core.sources.quality import DEFAULT_RULES, QualityReport, ValueRu
 from torchcell_core.sources.validation import check_header, require_rows
 
 BIOGRID_COLUMNS = (
-    "#BioGRID Interaction ID", "Entrez Gene Interactor A", "Entrez Gene Interactor B",
-    "BioGRID ID Interactor A", "BioGRID ID Interactor B",
-    "Systematic Name Interactor A", "Systematic Name Interactor B",
-    "Official Symbol Interactor A", "Official Symbol Interactor B",
-    "Synonyms Interactor A", "Synonyms Interactor B",
-    "Experimental System", "Experimental System Type", "Author", "Publication Source",
-    "Organism ID Interactor A", "Organism ID Interactor B",
-    "Throughput", "Score", "Modification", "Qualifications", "Tags", "Source Database",
-    "SWISS-PROT Accessions Interactor A", "TREMBL Accessions Interactor A", "REFSEQ Accessions Interactor A",
-    "SWISS-PROT Accessions Interactor B", "TREMBL Accessions Interactor B", "REFSEQ Accessions Interactor B",
-    "Ontology Term IDs", "Ontology Term Names", "Ontology Term Categories",
-    "Ontology Term Qualifier IDs", "Ontology Term Qualifier Names", "Ontology Term Types",
-    "Organism Name Interactor A", "Organism Name Interactor B",
-)  # fmt: skip
+    "#BioGRID Interaction ID",
+    "Entrez Gene Interactor A",
+    "Entrez Gene Interactor B",
+    "BioGRID ID Interactor A",
+    "BioGRID ID Interactor B",
+    "Systematic Name Interactor A",
+    "Systematic Name Interactor B",
+    "Official Symbol Interactor A",
+    "Official Symbol Interactor B",
+    "Synonyms Interactor A",
+    "Synonyms Interactor B",
+    "Experimental System",
+    "Experimental System Type",
+    "Author",
+    "Publication Source",
+    "Organism ID Interactor A",
+    "Organism ID Interactor B",
+    "Throughput",
+    "Score",
+    "Modification",
+    "Qualifications",
+    "Tags",
+    "Source Database",
+    "SWISS-PROT Accessions Interactor A",
+    "TREMBL Accessions Interactor A",
+    "REFSEQ Accessions Interactor A",
+    "SWISS-PROT Accessions Interactor B",
+    "TREMBL Accessions Interactor B",
+    "REFSEQ Accessions Interactor B",
+    "Ontology Term IDs",
+    "Ontology Term Names",
+    "Ontology Term Categories",
+    "Ontology Term Qualifier IDs",
+    "Ontology Term Qualifier Names",
+    "Ontology Term Types",
+    "Organism Name Interactor A",
+    "Organism Name Interactor B",
+)
 SYSTEMATIC_A, SYSTEMATIC_B = "Systematic Name Interactor A", "Systematic Name Interactor B"
 ORGANISM_A, ORGANISM_B = "Organism ID Interactor A", "Organism ID Interactor B"
 SYSTEM, SYSTEM_TYPE, PUBLICATION = "Experimental System", "Experimental System Type", "Publication Source"
@@ -92,10 +116,19 @@ def read_biogrid_tab3(
         check_header(path, read_first_line(handle, path).split("\t"), BIOGRID_COLUMNS)
         require_rows(path, check_field_counts_stream(handle, path, len(BIOGRID_COLUMNS), b"\t"))
     reader = pd.read_csv(
-        path, sep="\t", header=0, names=list(BIOGRID_COLUMNS), usecols=list(_USED_COLUMNS), dtype=str,
-        keep_default_na=False, quoting=csv.QUOTE_NONE, chunksize=chunk_rows,
-        encoding="utf-8", encoding_errors="replace", engine="c",
-    )  # fmt: skip
+        path,
+        sep="\t",
+        header=0,
+        names=list(BIOGRID_COLUMNS),
+        usecols=list(_USED_COLUMNS),
+        dtype=str,
+        keep_default_na=False,
+        quoting=csv.QUOTE_NONE,
+        chunksize=chunk_rows,
+        encoding="utf-8",
+        encoding_errors="replace",
+        engine="c",
+    )
     counts = {"rows_read": 0, "rows_other_organism": 0, "rows_missing_systematic_name": 0}
     parts, ids = [], []
     first_line = 2

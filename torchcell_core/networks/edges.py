@@ -186,9 +186,10 @@ def check_field_counts_stream(
             first = int(bad[0])
             found = "a blank line" if per_line[first] == 0 else f"{int(per_line[first])} fields"
             raise SourceFormatError(
-                path, f"expected {expected} {_SEPARATOR_NAMES.get(sep, repr(sep))}-separated fields, found {found}",
+                path,
+                f"expected {expected} {_SEPARATOR_NAMES.get(sep, repr(sep))}-separated fields, found {found}",
                 line_number + first,
-            )  # fmt: skip
+            )
         line_number += len(newlines)
         carry = data[newlines[-1] + 1 :]
         if not block:

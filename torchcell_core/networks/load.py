@@ -19,15 +19,20 @@ from torchcell_core.sources.registry import ResolvedSource
 
 def _edge_summary(stats: dict, report: QualityReport) -> dict:
     merged = {"identical_rows_merged": stats["identical_rows_merged"]} if "identical_rows_merged" in stats else {}
-    return {"unknown_genes": int(stats.get("genes_outside_genome_dropped", 0)),
-            "unknown_gene_examples": list(stats.get("genes_outside_genome_examples", [])),
-            **quality_summary(report, stats.get("duplicates_merged", 0)), **merged}  # fmt: skip
+    return {
+        "unknown_genes": int(stats.get("genes_outside_genome_dropped", 0)),
+        "unknown_gene_examples": list(stats.get("genes_outside_genome_examples", [])),
+        **quality_summary(report, stats.get("duplicates_merged", 0)),
+        **merged,
+    }
 
 
 def _load_edge_groups(
-    source: ResolvedSource, out_dir: Path, group_column: str,
+    source: ResolvedSource,
+    out_dir: Path,
+    group_column: str,
     read: Callable[[Path, QualityReport], tuple[dict[str, pd.DataFrame], dict]],
-) -> dict:  # fmt: skip
+) -> dict:
     """One edge file read into named groups (STRING channels, BioGRID networks) and written as one edge table
     with the group in `group_column`; the summary counts edges per group."""
     (path,) = source.files.values()
@@ -36,25 +41,39 @@ def _load_edge_groups(
     edges = pd.concat([frame.assign(**{group_column: name}) for name, frame in groups.items()], ignore_index=True)
     write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
     genes = pd.concat([edges["gene_a"], edges["gene_b"]])
-    return {"rows": len(edges), "outputs": {EDGES: len(edges)},
-            f"edges_per_{group_column}": {name: len(frame) for name, frame in groups.items()},
-            "genes": int(genes.nunique()), **_edge_summary(stats, report)}  # fmt: skip
+    return {
+        "rows": len(edges),
+        "outputs": {EDGES: len(edges)},
+        f"edges_per_{group_column}": {name: len(frame) for name, frame in groups.items()},
+        "genes": int(genes.nunique()),
+        **_edge_summary(stats, report),
+    }
 
 
 def load_string(
     source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
 ) -> dict:
     """A STRING detailed-links file → one edge table, one row per edge and channel."""
-    return _load_edge_groups(source, out_dir, "channel", lambda path, report: read_string_detailed(
-        path, genome_genes, version=source.entry.version, rules=rules, report=report))  # fmt: skip
+    return _load_edge_groups(
+        source,
+        out_dir,
+        "channel",
+        lambda path, report: read_string_detailed(
+            path, genome_genes, version=source.entry.version, rules=rules, report=report
+        ),
+    )
 
 
 def load_biogrid(
     source: ResolvedSource, out_dir: Path, genome_genes: Collection[str], rules: ValueRules = DEFAULT_RULES
 ) -> dict:
     """A BioGRID TAB3 file → one edge table, one row per edge and network (physical, genetic)."""
-    return _load_edge_groups(source, out_dir, "network", lambda path, report: read_biogrid_tab3(
-        path, genome_genes, rules=rules, report=report))  # fmt: skip
+    return _load_edge_groups(
+        source,
+        out_dir,
+        "network",
+        lambda path, report: read_biogrid_tab3(path, genome_genes, rules=rules, report=report),
+    )
 
 
 def load_regulatory(
@@ -65,5 +84,10 @@ def load_regulatory(
     edges, stats = read_regulatory_tsv(path, genome_genes, rules=rules, report=report)
     write_parquet(edges.assign(simulated=source.simulated), out_dir / EDGES)
     genes = pd.concat([edges["regulator"], edges["target"]])
-    return {"rows": len(edges), "outputs": {EDGES: len(edges)}, "regulators": int(edges["regulator"].nunique()),
-            "genes": int(genes.nunique()), **_edge_summary(stats, report)}  # fmt: skip
+    return {
+        "rows": len(edges),
+        "outputs": {EDGES: len(edges)},
+        "regulators": int(edges["regulator"].nunique()),
+        "genes": int(genes.nunique()),
+        **_edge_summary(stats, report),
+    }

@@ -81,9 +81,16 @@ def read_regulatory_tsv(
         require_rows(path, check_field_counts_stream(handle, path, len(REGULATORY_COLUMNS), b"\t"))
     try:
         frame = pd.read_csv(
-            path, sep="\t", header=0, names=list(REGULATORY_COLUMNS), dtype=str,
-            keep_default_na=False, quoting=csv.QUOTE_NONE, encoding="utf-8", engine="c",
-        )  # fmt: skip
+            path,
+            sep="\t",
+            header=0,
+            names=list(REGULATORY_COLUMNS),
+            dtype=str,
+            keep_default_na=False,
+            quoting=csv.QUOTE_NONE,
+            encoding="utf-8",
+            engine="c",
+        )
     except UnicodeDecodeError as error:
         raise SourceFormatError(path, f"not UTF-8 ({error.reason})", first_non_utf8_line(path)) from None
     frame.index = pd.RangeIndex(2, 2 + len(frame))

@@ -49,9 +49,17 @@ from torchcell_core.sources.quality import DEFAULT_RULES, QualityReport, ValueRu
 from torchcell_core.sources.validation import check_header, first_non_utf8_line, require_rows
 
 STRING_COLUMNS = (
-    "protein1", "protein2", "neighborhood", "fusion", "cooccurence",
-    "coexpression", "experimental", "database", "textmining", "combined_score",
-)  # fmt: skip
+    "protein1",
+    "protein2",
+    "neighborhood",
+    "fusion",
+    "cooccurence",
+    "coexpression",
+    "experimental",
+    "database",
+    "textmining",
+    "combined_score",
+)
 SCORE_COLUMNS = STRING_COLUMNS[2:]
 # The six evidence channels used as gene graphs, and the combined score. `textmining` is in
 # the file (and validated) but left out by default; pass it in `channels` to get it.
@@ -209,9 +217,17 @@ def _diagnose(path: Path, compressed: bool) -> None:
             check_field_counts_stream(handle, path, len(STRING_COLUMNS), b" ")
         with _open(path, compressed) as handle:
             reader = pd.read_csv(
-                handle, sep=" ", header=None, skiprows=1, names=list(STRING_COLUMNS), dtype=str,
-                keep_default_na=False, quoting=csv.QUOTE_NONE, chunksize=1_000_000, engine="c",
-            )  # fmt: skip
+                handle,
+                sep=" ",
+                header=None,
+                skiprows=1,
+                names=list(STRING_COLUMNS),
+                dtype=str,
+                keep_default_na=False,
+                quoting=csv.QUOTE_NONE,
+                chunksize=1_000_000,
+                engine="c",
+            )
             first_line = 2
             for chunk in reader:
                 chunk.index = pd.RangeIndex(first_line, first_line + len(chunk))

@@ -26,8 +26,9 @@ class DCellFilterConfig:
     """Filter settings; the defaults follow DCell (Ma et al. 2018): IGI dropped, >= 6 genes, BP only."""
 
     min_genes: int = field(default=6, metadata={"help": "drop terms annotated to fewer genes (after propagation)"})
-    drop_evidence: tuple[str, ...] = field(default=("IGI",), metadata={"help": "evidence codes whose annotations "
-                                                                             "are dropped (IGI: genetic interaction)"})
+    drop_evidence: tuple[str, ...] = field(
+        default=("IGI",), metadata={"help": "evidence codes whose annotations are dropped (IGI: genetic interaction)"}
+    )
     drop_redundant: bool = field(default=True, metadata={"help": "drop a term whose only child has its genes"})
     before_date: date | None = field(default=None, metadata={"help": "keep annotations dated on or before this"})
     namespaces: tuple[str, ...] = field(default=("biological_process",), metadata={"help": "GO namespaces kept"})

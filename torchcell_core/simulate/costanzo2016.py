@@ -49,13 +49,27 @@ class ScreenSize:
 
 
 SIZES = {
-    "demo": ScreenSize(360, 150, 90, 50, 45, 30, (("SGA_NxN.txt", 0.03), ("SGA_ExN_NxE.txt", 0.03),
-                                                 ("SGA_ExE.txt", 0.03), ("SGA_DAmP.txt", 0.03))),
+    "demo": ScreenSize(
+        360,
+        150,
+        90,
+        50,
+        45,
+        30,
+        (("SGA_NxN.txt", 0.03), ("SGA_ExN_NxE.txt", 0.03), ("SGA_ExE.txt", 0.03), ("SGA_DAmP.txt", 0.03)),
+    ),
     # Costanzo scale: 3,589 × 3,892 NxN; 1,162 TS queries over 804 essential genes; about
     # 20.7M rows in all (NxN 12,698,939; ExN_NxE 5,796,145; ExE 818,570; DAmP 1,391,958).
-    "full": ScreenSize(3892, 3589, 360, 1162, 804, 390, (("SGA_NxN.txt", 0.0909), ("SGA_ExN_NxE.txt", 0.0017),
-                                                        ("SGA_ExE.txt", 0.0213), ("SGA_DAmP.txt", 0.0055))),
-}  # fmt: skip
+    "full": ScreenSize(
+        3892,
+        3589,
+        360,
+        1162,
+        804,
+        390,
+        (("SGA_NxN.txt", 0.0909), ("SGA_ExN_NxE.txt", 0.0017), ("SGA_ExE.txt", 0.0213), ("SGA_DAmP.txt", 0.0055)),
+    ),
+}
 
 # Released file → the (query kind, array kind, temperatures) screens it holds.
 SCREENS = {
@@ -87,15 +101,29 @@ def make_strains(world: World, size: ScreenSize, rng: np.random.Generator) -> pd
     is_ts = np.isin(kind, ["tsq", "tsa"])
     allele = np.where(is_ts, [f"{b}-{n % 97 + 1}" for b, n in zip(base, number, strict=True)], base)
     allele = np.where(kind == "damp", [f"{b}-damp" for b in base], allele)
-    f26 = np.where(is_ts, genes["fitness_ts_26"].to_numpy()[gene] * rng.uniform(0.9, 1.1, len(gene)),
-                   genes["fitness_deletion_26"].to_numpy()[gene])  # fmt: skip
-    f30 = np.where(is_ts, genes["fitness_ts_30"].to_numpy()[gene] * rng.uniform(0.9, 1.1, len(gene)),
-                   genes["fitness_deletion_30"].to_numpy()[gene])  # fmt: skip
+    f26 = np.where(
+        is_ts,
+        genes["fitness_ts_26"].to_numpy()[gene] * rng.uniform(0.9, 1.1, len(gene)),
+        genes["fitness_deletion_26"].to_numpy()[gene],
+    )
+    f30 = np.where(
+        is_ts,
+        genes["fitness_ts_30"].to_numpy()[gene] * rng.uniform(0.9, 1.1, len(gene)),
+        genes["fitness_deletion_30"].to_numpy()[gene],
+    )
     damp_fitness = rng.uniform(0.6, 0.95, len(gene))
     f26, f30 = np.where(kind == "damp", damp_fitness, f26), np.where(kind == "damp", damp_fitness, f30)
-    frame = pd.DataFrame({"strain": [f"{g}_{k}{n}" for g, k, n in zip(names, kind, number, strict=True)],
-                          "gene": names, "gene_index": gene, "kind": kind, "allele": allele,
-                          "true_26": np.clip(f26, 0.05, 1.2), "true_30": np.clip(f30, 0.05, 1.2)})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "strain": [f"{g}_{k}{n}" for g, k, n in zip(names, kind, number, strict=True)],
+            "gene": names,
+            "gene_index": gene,
+            "kind": kind,
+            "allele": allele,
+            "true_26": np.clip(f26, 0.05, 1.2),
+            "true_30": np.clip(f30, 0.05, 1.2),
+        }
+    )
     for temp in ("26", "30"):
         colonies = frame[f"true_{temp}"].to_numpy()[:, None] + rng.normal(0, 0.02, (len(frame), COLONIES))
         frame[f"smf_{temp}"] = np.clip(colonies.mean(axis=1), 0.0, 2.0)
@@ -145,12 +173,21 @@ def _screen_blocks(world, queries, arrays, temperatures, missing, noise_sd, rng)
             epsilon = dmf - f_q * f_a
             t_stat = epsilon / np.maximum(dmf_std / np.sqrt(COLONIES), 1e-6)
             table = pa.table(
-                [q["strain"].to_numpy()[qi], q["allele"].to_numpy()[qi], arrays["strain"].to_numpy()[ai],
-                 arrays["allele"].to_numpy()[ai], np.full(len(qi), f"{array_type}{temp}"),
-                 np.round(epsilon, 5), np.round(2 * stats.t.sf(np.abs(t_stat), df=COLONIES - 1), 6),
-                 np.round(f_q, 5), np.round(f_a, 5), np.round(dmf, 5), np.round(dmf_std, 5)],
+                [
+                    q["strain"].to_numpy()[qi],
+                    q["allele"].to_numpy()[qi],
+                    arrays["strain"].to_numpy()[ai],
+                    arrays["allele"].to_numpy()[ai],
+                    np.full(len(qi), f"{array_type}{temp}"),
+                    np.round(epsilon, 5),
+                    np.round(2 * stats.t.sf(np.abs(t_stat), df=COLONIES - 1), 6),
+                    np.round(f_q, 5),
+                    np.round(f_a, 5),
+                    np.round(dmf, 5),
+                    np.round(dmf_std, 5),
+                ],
                 schema=_RELEASED_SCHEMA,
-            )  # fmt: skip
+            )
             # An unwritten second screen, measured the same way, for the replicate correlation.
             replicate_dmf = np.clip(f_q * f_a + eps_true + rng.normal(0.0, noise_sd, len(qi)), 0.0, 2.0)
             replicate = replicate_dmf - f_q * f_a
@@ -158,7 +195,11 @@ def _screen_blocks(world, queries, arrays, temperatures, missing, noise_sd, rng)
 
 
 def simulate_costanzo2016(
-    world: World, out_dir: str | Path, size: str = "demo", seed: int = 2016, target_replicate_r: float = 0.88,
+    world: World,
+    out_dir: str | Path,
+    size: str = "demo",
+    seed: int = 2016,
+    target_replicate_r: float = 0.88,
     log: LogTarget = None,
 ) -> dict:
     """Write the SMF xlsx, the four `SGA_*.txt` files, the truth and a manifest; return the manifest. Rows
@@ -176,8 +217,11 @@ def simulate_costanzo2016(
     replicate_a, replicate_b = [], []
     noise_sds: dict[str, float] = {}
     options = pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
-    expected = sum(len(by_kind[q]) * len(by_kind[a]) * len(t) * (1 - missing[name])
-                   for name, parts in SCREENS.items() for q, a, t in parts)  # fmt: skip
+    expected = sum(
+        len(by_kind[q]) * len(by_kind[a]) * len(t) * (1 - missing[name])
+        for name, parts in SCREENS.items()
+        for q, a, t in parts
+    )
     truth_schema = pa.schema([("gene_a", pa.string()), ("gene_b", pa.string()), ("epsilon_true", pa.float64())])
     with (
         pq.ParquetWriter(truth_raw, truth_schema) as truth_writer,

@@ -47,8 +47,18 @@ STRAIN_COLONY_SD = 0.02  # per-colony sd of single/double query and array fitnes
 FITNESS_CLIP = (-0.05, 2.0)  # dead combinations read slightly below zero
 RELATED_FRACTION = 0.85  # query pairs drawn from one module; the rest are random pairs
 MIN_QUERY_FITNESS = 0.3  # double-mutant queries must grow well enough to be screened
-S5_COLUMNS = ("Mutant type", "Query Strain ID", "ORF1", "Gene1", "Allele1", "ORF2", "Gene2", "Allele2", "Fitness",
-              "St.dev.")  # fmt: skip
+S5_COLUMNS = (
+    "Mutant type",
+    "Query Strain ID",
+    "ORF1",
+    "Gene1",
+    "Allele1",
+    "ORF2",
+    "Gene2",
+    "Allele2",
+    "Fitness",
+    "St.dev.",
+)
 _TSV_SCHEMA = pa.schema([(c, pa.string() if i < 5 else pa.float64()) for i, c in enumerate(DATA_S1_COLUMNS)])
 
 
@@ -73,9 +83,10 @@ class KuzminSize:
 # a held-out query split with a test fold of a few pairs.
 KUZMIN_SIZES = {
     "demo": KuzminSize(100, ScreenDesign(24, 60, 0.03), 100, ScreenDesign(24, 60, 0.03), ScreenDesign(8, 20, 0.03)),
-    "full": KuzminSize(1200, ScreenDesign(82, 360, 0.0505), 1200, ScreenDesign(200, 512, 0.0505),
-                       ScreenDesign(30, 60, 0.0505)),
-}  # fmt: skip
+    "full": KuzminSize(
+        1200, ScreenDesign(82, 360, 0.0505), 1200, ScreenDesign(200, 512, 0.0505), ScreenDesign(30, 60, 0.0505)
+    ),
+}
 
 
 def _moments(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -329,10 +340,25 @@ def _s5_frame(study: _Study, doubles: pd.DataFrame, controls: pd.DataFrame) -> p
         return {f"ORF{n}": names[idx], f"Gene{n}": standard[idx], f"Allele{n}": _alleles(study.world, idx)}
 
     c, i, j = controls["i"].to_numpy(), doubles["i"].to_numpy(), doubles["j"].to_numpy()
-    single = pd.DataFrame({"Mutant type": "Single mutant", "Query Strain ID": controls["strain"], **gene(c, 1),
-                           "Fitness": study.fitness[c], "St.dev.": study.fitness_std[c]})  # fmt: skip
-    double = pd.DataFrame({"Mutant type": "Double mutant", "Query Strain ID": doubles["strain"], **gene(i, 1),
-                           **gene(j, 2), "Fitness": doubles["fitness"], "St.dev.": doubles["fitness_std"]})  # fmt: skip
+    single = pd.DataFrame(
+        {
+            "Mutant type": "Single mutant",
+            "Query Strain ID": controls["strain"],
+            **gene(c, 1),
+            "Fitness": study.fitness[c],
+            "St.dev.": study.fitness_std[c],
+        }
+    )
+    double = pd.DataFrame(
+        {
+            "Mutant type": "Double mutant",
+            "Query Strain ID": doubles["strain"],
+            **gene(i, 1),
+            **gene(j, 2),
+            "Fitness": doubles["fitness"],
+            "St.dev.": doubles["fitness_std"],
+        }
+    )
     return pd.concat([single, double], ignore_index=True)[list(S5_COLUMNS)]
 
 
@@ -348,11 +374,22 @@ def _write_truth(world: World, out_dir: Path, truth: dict) -> dict[str, int]:
     triples = np.concatenate(truth["triples"], axis=1).astype(np.int64)
     key = np.unique((triples[0] * genes + triples[1]) * genes + triples[2])
     i, j, k = key // (genes * genes), (key // genes) % genes, key % genes
-    pd.DataFrame({"query_gene_1": names[i], "query_gene_2": names[j], "array_gene": names[k],
-                  "tau_true": world.tau(i, j, k)}).to_parquet(out_dir / TRUTH_TRIPLES, index=False)  # fmt: skip
-    measured = [pd.DataFrame({"source_file": source, "query_gene_1": names[a], "query_gene_2": names[b],
-                              "array_gene": names[c], "tau_true": tau, "tau_oracle": oracle})
-                for source, a, b, c, tau, oracle in truth["measurements"]]  # fmt: skip
+    pd.DataFrame(
+        {"query_gene_1": names[i], "query_gene_2": names[j], "array_gene": names[k], "tau_true": world.tau(i, j, k)}
+    ).to_parquet(out_dir / TRUTH_TRIPLES, index=False)
+    measured = [
+        pd.DataFrame(
+            {
+                "source_file": source,
+                "query_gene_1": names[a],
+                "query_gene_2": names[b],
+                "array_gene": names[c],
+                "tau_true": tau,
+                "tau_oracle": oracle,
+            }
+        )
+        for source, a, b, c, tau, oracle in truth["measurements"]
+    ]
     pd.concat(measured, ignore_index=True).to_parquet(out_dir / TRUTH_MEASUREMENTS, index=False)
     return {TRUTH_PAIRS: len(lo), TRUTH_TRIPLES: len(i), TRUTH_MEASUREMENTS: sum(len(m) for m in measured)}
 

@@ -71,9 +71,15 @@ STRING_CHANNELS = (
     Channel("textmining", 250_000, (0.8, 0.7, 0.3), (3.0, 2.0), (1.0, 4.0)),
 )
 PHYSICAL = Channel("physical", PUBLISHED_PHYSICAL_EDGES, (0.85, 0.3, 0.08), (1, 1), (1, 1), sticky=True)
-PHYSICAL_SYSTEMS = (("Affinity Capture-MS", 0.55), ("Two-hybrid", 0.2), ("Affinity Capture-Western", 0.08),
-                    ("Reconstituted Complex", 0.05), ("PCA", 0.05), ("Co-purification", 0.04),
-                    ("Co-crystal Structure", 0.03))  # fmt: skip
+PHYSICAL_SYSTEMS = (
+    ("Affinity Capture-MS", 0.55),
+    ("Two-hybrid", 0.2),
+    ("Affinity Capture-Western", 0.08),
+    ("Reconstituted Complex", 0.05),
+    ("PCA", 0.05),
+    ("Co-purification", 0.04),
+    ("Co-crystal Structure", 0.03),
+)
 EVIDENCE = ("ChIP-chip", "ChIP-seq", "Expression (microarray)", "Expression (RNA-seq)", "DNA binding motif")
 N_STUDIES, N_HIGH_THROUGHPUT = 60, 12
 STUDY_WEIGHTS = (1.0 / np.arange(1, N_STUDIES + 1)) / (1.0 / np.arange(1, N_STUDIES + 1)).sum()  # a few big studies
@@ -199,8 +205,9 @@ def _write_string(path: Path, ids: pa.Array, n: int, keys: np.ndarray, scores: n
 
 def _simulate_string(world, out_dir: Path, truth: _Truth, rng_for, names: np.ndarray) -> dict:
     sticky = world.genes["hub"].to_numpy() ** 0.5 * rng_for("sticky").lognormal(0.0, 0.5, truth.n)
-    sampled = {c.name: _sample_channel(rng_for(c.name), truth, c, sticky if c.sticky else None)
-               for c in STRING_CHANNELS}  # fmt: skip
+    sampled = {
+        c.name: _sample_channel(rng_for(c.name), truth, c, sticky if c.sticky else None) for c in STRING_CHANNELS
+    }
     union = np.unique(np.concatenate([keys for keys, _, _ in sampled.values()]))
     table = np.zeros((len(union), len(SCORE_COLUMNS)), dtype=np.int16)
     for column, (keys, scores, _) in sampled.items():
@@ -223,10 +230,13 @@ def _simulate_string(world, out_dir: Path, truth: _Truth, rng_for, names: np.nda
             informative[column] = _fraction(true[keep][present])
             confident[column] = _fraction(true[keep][present & (table[keep, i] >= 400)])
         report[STRING_FILE.format(version)] = {
-            "rows": rows, "unique_edges": int(keep.sum()), "edges_per_channel": edges,
+            "rows": rows,
+            "unique_edges": int(keep.sum()),
+            "edges_per_channel": edges,
             "published_unique_edges_full": PUBLISHED_STRING_EDGES[version],
-            "true_pair_fraction": informative, "true_pair_fraction_score_ge_400": confident,
-        }  # fmt: skip
+            "true_pair_fraction": informative,
+            "true_pair_fraction_score_ge_400": confident,
+        }
     return report
 
 
@@ -243,9 +253,11 @@ def _tab3_table(first_id: int, study: np.ndarray, values: dict) -> pa.Table:
         "Author": np.char.add("Simulated Study ", study.astype(str)),
         "Publication Source": np.char.add("SIMULATED:", study.astype(str)),
         "Throughput": np.where(study < N_HIGH_THROUGHPUT, "High Throughput", "Low Throughput"),
-        "Source Database": "BIOGRID", "Organism ID Interactor A": str(YEAST_S288C_TAXON),
-        "Organism ID Interactor B": str(YEAST_S288C_TAXON), **values,
-    }  # fmt: skip
+        "Source Database": "BIOGRID",
+        "Organism ID Interactor A": str(YEAST_S288C_TAXON),
+        "Organism ID Interactor B": str(YEAST_S288C_TAXON),
+        **values,
+    }
     for side in "AB":
         taxon = np.asarray(values[f"Organism ID Interactor {side}"])
         values[f"Organism Name Interactor {side}"] = np.where(taxon == "9606", "Homo sapiens", YEAST_NAME)
@@ -256,12 +268,24 @@ def _tab3_table(first_id: int, study: np.ndarray, values: dict) -> pa.Table:
 def _odd_rows(first_id: int, names: np.ndarray, symbols: np.ndarray) -> pa.Table:
     """Rows the parser must filter: another organism, and yeast rows with no systematic name."""
     human, yeast = "9606", str(YEAST_S288C_TAXON)
-    rows = np.array([  # systematic A, B; symbol A, B; organism A, B
-        (names[0], "-", symbols[0], "EGFR", yeast, human), ("-", "-", "TP53", "MDM2", human, human),
-        ("-", "-", "MDM2", "TP53", human, human), (names[1], "-", symbols[1], "tW(CCA)G1", yeast, yeast),
-        ("-", names[2], "tK(CUU)J", symbols[2], yeast, yeast)], dtype=object).T  # fmt: skip
-    columns = ("Systematic Name Interactor A", "Systematic Name Interactor B", "Official Symbol Interactor A",
-               "Official Symbol Interactor B", "Organism ID Interactor A", "Organism ID Interactor B")  # fmt: skip
+    rows = np.array(
+        [  # systematic A, B; symbol A, B; organism A, B
+            (names[0], "-", symbols[0], "EGFR", yeast, human),
+            ("-", "-", "TP53", "MDM2", human, human),
+            ("-", "-", "MDM2", "TP53", human, human),
+            (names[1], "-", symbols[1], "tW(CCA)G1", yeast, yeast),
+            ("-", names[2], "tK(CUU)J", symbols[2], yeast, yeast),
+        ],
+        dtype=object,
+    ).T
+    columns = (
+        "Systematic Name Interactor A",
+        "Systematic Name Interactor B",
+        "Official Symbol Interactor A",
+        "Official Symbol Interactor B",
+        "Organism ID Interactor A",
+        "Organism ID Interactor B",
+    )
     values = {**dict(zip(columns, rows, strict=True)), SYSTEM: "Two-hybrid", SYSTEM_TYPE: "physical"}
     return _tab3_table(first_id, np.full(5, N_STUDIES), values)
 
@@ -311,16 +335,24 @@ def _simulate_biogrid(world, out_dir: Path, truth: _Truth, rng_for, names, versi
                     writer.write_table(_tab3_table(rows + s + 1, study[i], values))
                 rows += len(keys)
             writer.write_table(_odd_rows(rows + 1, names[truth.active], symbols[truth.active]))
-    strong = {name: _fraction(np.abs(_epsilon(world, k, truth.n)) > STRONG_EPSILON)
-              for name, k in (("genetic", genetic), ("physical", physical), ("tested_pairs", tested))}  # fmt: skip
-    return {BIOGRID_FILE.format(version): {
-        "rows": rows + 5, "rows_filtered_by_design": {"other_organism": 3, "missing_systematic_name": 2},
-        "unique_edges": {"physical": len(physical), "genetic": len(genetic)},
-        "published_unique_edges_full": {"physical": PUBLISHED_PHYSICAL_EDGES}, "leaks_epsilon": True,
-        "true_pair_fraction": {"physical": _fraction(truth.is_true(physical)),
-                               "genetic": _fraction(truth.is_true(genetic))},
-        "strong_epsilon_fraction": strong,
-    }}  # fmt: skip
+    strong = {
+        name: _fraction(np.abs(_epsilon(world, k, truth.n)) > STRONG_EPSILON)
+        for name, k in (("genetic", genetic), ("physical", physical), ("tested_pairs", tested))
+    }
+    return {
+        BIOGRID_FILE.format(version): {
+            "rows": rows + 5,
+            "rows_filtered_by_design": {"other_organism": 3, "missing_systematic_name": 2},
+            "unique_edges": {"physical": len(physical), "genetic": len(genetic)},
+            "published_unique_edges_full": {"physical": PUBLISHED_PHYSICAL_EDGES},
+            "leaks_epsilon": True,
+            "true_pair_fraction": {
+                "physical": _fraction(truth.is_true(physical)),
+                "genetic": _fraction(truth.is_true(genetic)),
+            },
+            "strong_epsilon_fraction": strong,
+        }
+    }
 
 
 def _simulate_regulatory(world, out_dir: Path, truth: _Truth, rng_for, names) -> dict:
@@ -340,20 +372,38 @@ def _simulate_regulatory(world, out_dir: Path, truth: _Truth, rng_for, names) ->
     ti, gi = np.nonzero(rng.random(prob.shape) < prob)
     regulator, target = tfs[ti], truth.active[gi]
     regulation = np.asarray(["activator", "repressor", "unknown"], dtype=object)[
-        rng.choice(3, len(ti), p=[0.55, 0.3, 0.15])]  # fmt: skip
+        rng.choice(3, len(ti), p=[0.55, 0.3, 0.15])
+    ]
     rec = np.repeat(np.arange(len(regulator)), 1 + rng.poisson(0.3, len(regulator)))  # records per edge
     standard = world.genes["standard_name"].fillna("").to_numpy(dtype=object)
-    frame = pd.DataFrame(dict(zip(REGULATORY_COLUMNS, [
-        names[regulator[rec]], standard[regulator[rec]], names[target[rec]], standard[target[rec]],
-        regulation[rec], np.asarray(EVIDENCE, dtype=object)[rng.choice(len(EVIDENCE), len(rec))],
-        np.full(len(rec), "SIMULATED", dtype=object)], strict=True)))  # fmt: skip
+    frame = pd.DataFrame(
+        dict(
+            zip(
+                REGULATORY_COLUMNS,
+                [
+                    names[regulator[rec]],
+                    standard[regulator[rec]],
+                    names[target[rec]],
+                    standard[target[rec]],
+                    regulation[rec],
+                    np.asarray(EVIDENCE, dtype=object)[rng.choice(len(EVIDENCE), len(rec))],
+                    np.full(len(rec), "SIMULATED", dtype=object),
+                ],
+                strict=True,
+            )
+        )
+    )
     frame.to_csv(out_dir / REGULATORY_FILE, sep="\t", index=False, lineterminator="\n")
     shared = np.asarray(member[regulator].multiply(member[target]).sum(axis=1)).ravel() > 0
-    return {REGULATORY_FILE: {
-        "rows": len(frame), "unique_edges": {"regulatory": len(regulator)}, "regulators": len(np.unique(regulator)),
-        "published_unique_edges_full": {"regulatory": PUBLISHED_REGULATORY_EDGES},
-        "true_pair_fraction": {"regulatory": _fraction(shared)},
-    }}  # fmt: skip
+    return {
+        REGULATORY_FILE: {
+            "rows": len(frame),
+            "unique_edges": {"regulatory": len(regulator)},
+            "regulators": len(np.unique(regulator)),
+            "published_unique_edges_full": {"regulatory": PUBLISHED_REGULATORY_EDGES},
+            "true_pair_fraction": {"regulatory": _fraction(shared)},
+        }
+    }
 
 
 def simulate_networks(
@@ -394,11 +444,18 @@ def simulate_networks(
         files.update(_simulate_regulatory(world, out_dir, truth, rng_for, names))
         bar.update(1)
     manifest = {
-        "simulated": True, "simulator": "torchcell_core.simulate.networks", "simulator_version": SIMULATOR_VERSION,
-        "size": size, "seed": seed, "density": density, "genes": len(active), "world": asdict(world.config),
+        "simulated": True,
+        "simulator": "torchcell_core.simulate.networks",
+        "simulator_version": SIMULATOR_VERSION,
+        "size": size,
+        "seed": seed,
+        "density": density,
+        "genes": len(active),
+        "world": asdict(world.config),
         "restricted_to_gene_list": genes is not None,
         "true_pairs": "gene pairs sharing a module (complex, pathway or GO process) of the world",
-        "true_pair_base_rate": float(truth.in_play.sum() / max(_pairs(len(active)) * density, 1)), "files": files,
-    }  # fmt: skip
+        "true_pair_base_rate": float(truth.in_play.sum() / max(_pairs(len(active)) * density, 1)),
+        "files": files,
+    }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest

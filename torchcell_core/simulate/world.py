@@ -166,7 +166,7 @@ class World:
             "profile": c.trigenic_profile_weight * sum(self.profile_product(a, b) for a, b in pairs),
             "background": triple_normal(i, j, k, c.seed, c.trigenic_background_rate) * c.trigenic_background_sd,
             "offset": np.full(len(i), c.trigenic_offset),
-        }  # fmt: skip
+        }
 
     def tau(self, i: np.ndarray, j: np.ndarray, k: np.ndarray, background: bool = True) -> np.ndarray:
         """True τ for aligned triples, shape [K]: the sum of `tau_parts`, saturated (`background=False`
@@ -216,9 +216,13 @@ def build_world(genome: pd.DataFrame, go: pd.DataFrame, config: WorldConfig = Wo
     rows += [("complex", t, g) for t, g in _sampled_modules(rng, go, gene_set, "C", config.n_complexes, (3, 15))]
     rows += [("pathway", t, g) for t, g in _sampled_modules(rng, go, gene_set, "P", config.n_pathways, (4, 20))]
     modules = pd.DataFrame(
-        {"module_id": range(len(rows)), "kind": [r[0] for r in rows], "source_term": [r[1] for r in rows],
-         "size": [len(r[2]) for r in rows]}
-    )  # fmt: skip
+        {
+            "module_id": range(len(rows)),
+            "kind": [r[0] for r in rows],
+            "source_term": [r[1] for r in rows],
+            "size": [len(r[2]) for r in rows],
+        }
+    )
     gene_idx = np.concatenate([[index[g] for g in r[2]] for r in rows])
     module_idx = np.repeat(np.arange(len(rows)), [len(r[2]) for r in rows])
     membership = sp.csr_matrix((np.ones(len(gene_idx)), (gene_idx, module_idx)), shape=(len(names), len(rows))).minimum(

@@ -40,11 +40,26 @@ from torchcell_core.sources.strains import STRAIN_ID_PATTERN, STRAIN_KINDS
 from torchcell_core.sources.validation import check_data_rows, check_header, read_header
 
 RECORD_COLUMNS = (
-    "query_strain", "query_gene", "query_kind", "query_allele",
-    "array_strain", "array_gene", "array_kind", "array_allele",
-    "array_type", "temperature", "epsilon", "p_value",
-    "query_smf", "array_smf", "dmf", "dmf_std", "source_file", "line", "simulated",
-)  # fmt: skip
+    "query_strain",
+    "query_gene",
+    "query_kind",
+    "query_allele",
+    "array_strain",
+    "array_gene",
+    "array_kind",
+    "array_allele",
+    "array_type",
+    "temperature",
+    "epsilon",
+    "p_value",
+    "query_smf",
+    "array_smf",
+    "dmf",
+    "dmf_std",
+    "source_file",
+    "line",
+    "simulated",
+)
 
 # Released numeric column → (record column, may be empty, plausible range).
 SGA_NUMERIC = {
@@ -125,8 +140,14 @@ def _checks() -> list[tuple[str, str, str, str]]:
             )
         )
         known = ", ".join(STRAIN_KINDS)
-        checks.append((f"{role}_suffix", f"{role}_gene <> '' AND {role}_kind NOT IN {_KINDS}", column,
-                       "unknown strain suffix {suffix!r} in {value!r} (known: " + known + ")"))  # fmt: skip
+        checks.append(
+            (
+                f"{role}_suffix",
+                f"{role}_gene <> '' AND {role}_kind NOT IN {_KINDS}",
+                column,
+                "unknown strain suffix {suffix!r} in {value!r} (known: " + known + ")",
+            )
+        )
     checks.append(
         (
             "array_type",
@@ -185,9 +206,14 @@ def _validate(
 
 
 def _locate_rows(
-    con: duckdb.DuckDBPyConnection, table: str, paths: dict[str, Path], numbered: bool, cond: str,
-    columns: list[str], limit: int,
-) -> list[tuple]:  # fmt: skip
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    paths: dict[str, Path],
+    numbered: bool,
+    cond: str,
+    columns: list[str],
+    limit: int,
+) -> list[tuple]:
     """(file name, line, *columns) of the first `limit` rows matching `cond`, in file-name then line order.
 
     Without line numbers in `table`, the files holding such rows are re-read with their lines numbered.
@@ -201,8 +227,13 @@ def _locate_rows(
     con.execute("SET preserve_insertion_order = true")
     found: list[tuple] = []
     for name in sorted(files):
-        params = {"path": str(paths[name]), "delim": "\t", "columns": _COLUMN_TYPES, "source_file": name,
-                  "simulated": False}  # fmt: skip
+        params = {
+            "path": str(paths[name]),
+            "delim": "\t",
+            "columns": _COLUMN_TYPES,
+            "source_file": name,
+            "simulated": False,
+        }
         with duckdb_errors_as_source_errors(paths[name]):
             found += con.execute(
                 f"SELECT $source_file, line, {selected} FROM ({_select_records()}) WHERE {cond} "
@@ -226,8 +257,9 @@ def _check_duplicates(con: duckdb.DuckDBPyConnection, table: str, paths: dict[st
     ).fetchall()
     if not repeated:
         return
-    con.execute("CREATE OR REPLACE TEMP TABLE repeated_keys AS SELECT unnest($h)::UBIGINT AS h",
-                {"h": [h for (h,) in repeated]})  # fmt: skip
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE repeated_keys AS SELECT unnest($h)::UBIGINT AS h", {"h": [h for (h,) in repeated]}
+    )
     cond = f"{hashed} IN (SELECT h FROM repeated_keys)"
     seen: dict[tuple, tuple[str, int]] = {}
     for source_file, line, *key in _locate_rows(con, table, paths, numbered, cond, [_KEY_SQL], 1_000_000):
@@ -239,9 +271,15 @@ def _check_duplicates(con: duckdb.DuckDBPyConnection, table: str, paths: dict[st
 
 
 def _out_of_range(
-    con: duckdb.DuckDBPyConnection, table: str, paths: dict[str, Path], numbered: bool, rows: int,
-    by_column: dict[str, int], rules: ValueRules, report: QualityReport | None,
-) -> bool:  # fmt: skip
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    paths: dict[str, Path],
+    numbered: bool,
+    rows: int,
+    by_column: dict[str, int],
+    rules: ValueRules,
+    report: QualityReport | None,
+) -> bool:
     """Check the out-of-range rows against `rules` and report them; True when some must be filtered out.
 
     Their lines (the first `EXAMPLES_KEPT`) are located only when there are any.
@@ -250,8 +288,9 @@ def _out_of_range(
     examples = []
     if by_column:
         names = [name for name, _, _ in SGA_NUMERIC.values()]
-        found = _locate_rows(con, table, paths, numbered, f"{_range_fault()} IS NOT NULL",
-                             [_range_fault(), *names], EXAMPLES_KEPT)  # fmt: skip
+        found = _locate_rows(
+            con, table, paths, numbered, f"{_range_fault()} IS NOT NULL", [_range_fault(), *names], EXAMPLES_KEPT
+        )
         released = list(SGA_NUMERIC)
         for source_file, line, position, *values in found:
             bounds = SGA_NUMERIC[released[position]][2]
@@ -293,9 +332,12 @@ def _union_sql(paths: dict[str, Path], simulated: bool, numbered: bool = True) -
 
 
 def read_sga_files(
-    paths: Sequence[str | Path], simulated: bool = False, *, rules: ValueRules = DEFAULT_RULES,
+    paths: Sequence[str | Path],
+    simulated: bool = False,
+    *,
+    rules: ValueRules = DEFAULT_RULES,
     report: QualityReport | None = None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """All rows of some `SGA_*.txt` files as one checked, typed frame (for small files); rows with an
     out-of-range value are dropped within `rules` and counted in `report`."""
     checked = _checked_paths(paths)

@@ -71,10 +71,23 @@ QUERY_STRAIN_PATTERN = re.compile(r"^(?P<gene_1>[^_+\s]+)\+(?P<gene_2>[^_+\s]+)_
 KEY_POSITIONS = (0, 2, 4)
 
 SCREEN_COLUMNS = (
-    "query_strain", "query_gene_1", "query_gene_2", "array_strain", "array_gene", "array_kind",
-    "mutant_type", "raw_score", "adjusted_score", "p_value", "query_fitness", "array_fitness",
-    "combined_fitness", "combined_fitness_std", "source_file", "line",
-)  # fmt: skip
+    "query_strain",
+    "query_gene_1",
+    "query_gene_2",
+    "array_strain",
+    "array_gene",
+    "array_kind",
+    "mutant_type",
+    "raw_score",
+    "adjusted_score",
+    "p_value",
+    "query_fitness",
+    "array_fitness",
+    "combined_fitness",
+    "combined_fitness_std",
+    "source_file",
+    "line",
+)
 
 
 def split_querystrain_columns(path: Path, frame: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -82,8 +95,9 @@ def split_querystrain_columns(path: Path, frame: pd.DataFrame, column: str) -> p
 
     Parsed once per distinct id; `frame.index` must hold the file line numbers used in errors.
     """
-    parts, codes = parse_strain_ids(path, frame, column, QUERY_STRAIN_PATTERN, QUERY_KINDS, "query strain",
-                                    "YAR002W+YDL227C_tm3180")  # fmt: skip
+    parts, codes = parse_strain_ids(
+        path, frame, column, QUERY_STRAIN_PATTERN, QUERY_KINDS, "query strain", "YAR002W+YDL227C_tm3180"
+    )
     doubled = (parts["gene_1"] == parts["gene_2"]).to_numpy()
     if doubled.any():
         position, line = first_bad(frame, codes, doubled)
@@ -135,9 +149,13 @@ def _mutant_types(path: Path, frame: pd.DataFrame, column: str, query_column: st
 
 
 def parse_screen_rows(
-    path: Path, frame: pd.DataFrame, columns: tuple[str, ...], *, rules: ValueRules = DEFAULT_RULES,
+    path: Path,
+    frame: pd.DataFrame,
+    columns: tuple[str, ...],
+    *,
+    rules: ValueRules = DEFAULT_RULES,
     report: QualityReport | None = None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """Typed `SCREEN_COLUMNS` frame from released rows: text cells, `columns` the 12 released names
     in the Data S1 order, `frame.index` the file line (or spreadsheet row) of each row.
 

@@ -48,9 +48,19 @@ S5_MUTANT_TYPES = {"single mutant": "single", "double mutant": "double"}
 S5_KEY = ("Query Strain ID",)  # one row per query strain
 S5_RANGES = {"Fitness": (-1.0, 3.0), "St.dev.": (0.0, 3.0)}
 FITNESS_COLUMNS = (
-    "query_strain", "mutant_type", "orf_1", "gene_1", "allele_1", "orf_2", "gene_2", "allele_2",
-    "fitness", "fitness_std", "source_file", "line",
-)  # fmt: skip
+    "query_strain",
+    "mutant_type",
+    "orf_1",
+    "gene_1",
+    "allele_1",
+    "orf_2",
+    "gene_2",
+    "allele_2",
+    "fitness",
+    "fitness_std",
+    "source_file",
+    "line",
+)
 
 
 def read_sheet_text(path: str | Path, header_row: int, expected: Sequence[str]) -> tuple[list[str], pd.DataFrame]:
@@ -103,9 +113,13 @@ def _screen_id(path: Path, screen_id: str | None) -> str:
 
 
 def read_kuzmin2020_screen(
-    path: str | Path, screen_id: str | None = None, header_row: int = HEADER_ROW, *,
-    rules: ValueRules = DEFAULT_RULES, report: QualityReport | None = None,
-) -> pd.DataFrame:  # fmt: skip
+    path: str | Path,
+    screen_id: str | None = None,
+    header_row: int = HEADER_ROW,
+    *,
+    rules: ValueRules = DEFAULT_RULES,
+    report: QualityReport | None = None,
+) -> pd.DataFrame:
     """Typed rows (`SCREEN_TABLE_OUTPUT`) of Table S1 or S3; `screen_id` defaults from the file name
     ("kuzmin2020_s1" / "kuzmin2020_s3") so the main and pilot screens stay apart."""
     path = Path(path)
@@ -150,9 +164,12 @@ def _require(path: Path, body: pd.DataFrame, column: str, rows: np.ndarray, mess
 
 
 def read_kuzmin2020_fitness(
-    path: str | Path, header_row: int = HEADER_ROW, *, rules: ValueRules = DEFAULT_RULES,
+    path: str | Path,
+    header_row: int = HEADER_ROW,
+    *,
+    rules: ValueRules = DEFAULT_RULES,
     report: QualityReport | None = None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """Table S5 as typed rows (`FITNESS_COLUMNS`): query strain fitness and its standard deviation,
     with the second gene columns None for single mutants (or when the table has no double mutants).
     A query strain listed twice is refused; out-of-range fitness rows are dropped within `rules`."""
@@ -209,7 +226,9 @@ def read_kuzmin2020_fitness(
     out["source_file"] = path.name
     out["line"] = body.index.to_numpy(dtype=np.int64)
     check_unique_key(path, body, S5_KEY)
-    checked = [(column, out[name].to_numpy(), S5_RANGES[column]) for column, name in
-               (("Fitness", "fitness"), ("St.dev.", "fitness_std"))]  # fmt: skip
+    checked = [
+        (column, out[name].to_numpy(), S5_RANGES[column])
+        for column, name in (("Fitness", "fitness"), ("St.dev.", "fitness_std"))
+    ]
     keep = drop_out_of_range(path, out["line"].to_numpy(), checked, rules, report)
     return out if keep.all() else out[keep].reset_index(drop=True)

@@ -58,13 +58,20 @@ def load_costanzo2016(
         raise FileNotFoundError(f"{source.directory}: none of {', '.join(SGA_FILES)} is there")
     report = QualityReport()
     smf = read_smf_xlsx(source.files[SMF_FILE], rules=rules, report=report).assign(simulated=source.simulated)
-    stats = sga_files_to_parquet(sga, out_dir / RECORDS, genome_genes, simulated=source.simulated, rules=rules,
-                                 report=report)  # fmt: skip
+    stats = sga_files_to_parquet(
+        sga, out_dir / RECORDS, genome_genes, simulated=source.simulated, rules=rules, report=report
+    )
     write_parquet(smf, out_dir / FITNESS)
-    return {"rows": stats["rows"], "outputs": {RECORDS: stats["rows"], FITNESS: len(smf)},
-            "rows_per_file": stats["rows_per_file"], "genes": stats["genes"], "unknown_genes": stats["unknown_genes"],
-            "rows_with_unknown_genes": stats["rows_with_unknown_genes"],
-            "unknown_gene_examples": stats["unknown_gene_examples"], **quality_summary(report)}  # fmt: skip
+    return {
+        "rows": stats["rows"],
+        "outputs": {RECORDS: stats["rows"], FITNESS: len(smf)},
+        "rows_per_file": stats["rows_per_file"],
+        "genes": stats["genes"],
+        "unknown_genes": stats["unknown_genes"],
+        "rows_with_unknown_genes": stats["rows_with_unknown_genes"],
+        "unknown_gene_examples": stats["unknown_gene_examples"],
+        **quality_summary(report),
+    }
 
 
 def _screen_genes(frame: pd.DataFrame) -> pd.Series:
@@ -78,9 +85,13 @@ def load_kuzmin2018(
     frame = read_kuzmin2018(source.files["aao1729_data_s1.tsv"], rules=rules, report=report)
     frame = frame.assign(simulated=source.simulated)
     write_parquet(frame, out_dir / RECORDS)
-    return {"rows": len(frame), "outputs": {RECORDS: len(frame)},
-            "rows_per_type": frame["mutant_type"].value_counts().to_dict(),
-            **_genes_summary(_screen_genes(frame), genome_genes), **quality_summary(report)}  # fmt: skip
+    return {
+        "rows": len(frame),
+        "outputs": {RECORDS: len(frame)},
+        "rows_per_type": frame["mutant_type"].value_counts().to_dict(),
+        **_genes_summary(_screen_genes(frame), genome_genes),
+        **quality_summary(report),
+    }
 
 
 def load_kuzmin2020(
@@ -99,16 +110,30 @@ def load_kuzmin2020(
     if fitness is not None:
         write_parquet(fitness, out_dir / FITNESS)
         outputs[FITNESS] = len(fitness)
-    return {"rows": len(frame), "outputs": outputs, **quality_summary(report),
-            "rows_per_screen": frame.groupby(["screen_id", "mutant_type"]).size().rename("n").reset_index()
-            .assign(key=lambda f: f["screen_id"] + ":" + f["mutant_type"]).set_index("key")["n"].to_dict(),
-            **_genes_summary(_screen_genes(frame), genome_genes)}  # fmt: skip
+    return {
+        "rows": len(frame),
+        "outputs": outputs,
+        **quality_summary(report),
+        "rows_per_screen": frame.groupby(["screen_id", "mutant_type"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .assign(key=lambda f: f["screen_id"] + ":" + f["mutant_type"])
+        .set_index("key")["n"]
+        .to_dict(),
+        **_genes_summary(_screen_genes(frame), genome_genes),
+    }
 
 
 def load_with_progress(
-    key: str, loader: Callable[..., dict], source: ResolvedSource, out_dir: Path, genome_genes: Collection[str],
-    rules: ValueRules = DEFAULT_RULES, log: LogTarget = None,
-) -> dict:  # fmt: skip
+    key: str,
+    loader: Callable[..., dict],
+    source: ResolvedSource,
+    out_dir: Path,
+    genome_genes: Collection[str],
+    rules: ValueRules = DEFAULT_RULES,
+    log: LogTarget = None,
+) -> dict:
     """Run `loader`, telling `log` what it reads (files, bytes) and then the rows of each file. A parse reads each
     file in one DuckDB or pandas call, so the lines come per file, not within one."""
     sizes = {name: Path(path).stat().st_size for name, path in sorted(source.files.items())}

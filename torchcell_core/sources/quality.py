@@ -59,8 +59,15 @@ class QualityReport:
         self.out_of_range_rows += 1
         self.out_of_range_by_column[column] = self.out_of_range_by_column.get(column, 0) + 1
         if len(self.examples) < EXAMPLES_KEPT:
-            self.examples.append({"file": file, "line": int(line), "column": column, "value": float(value),
-                                  "bounds": [float(bounds[0]), float(bounds[1])]})  # fmt: skip
+            self.examples.append(
+                {
+                    "file": file,
+                    "line": int(line),
+                    "column": column,
+                    "value": float(value),
+                    "bounds": [float(bounds[0]), float(bounds[1])],
+                }
+            )
 
     def add_counts(self, by_column: dict[str, int]) -> None:
         """Count dropped rows in bulk, without examples (rows past the listed ones)."""
@@ -81,14 +88,23 @@ class QualityReport:
 
 def example(file: str, line: int, column: str, value: float, bounds: tuple[float, float]) -> dict[str, Any]:
     """One out-of-range value as listed in a report."""
-    return {"file": file, "line": int(line), "column": column, "value": float(value),
-            "bounds": [float(bounds[0]), float(bounds[1])]}  # fmt: skip
+    return {
+        "file": file,
+        "line": int(line),
+        "column": column,
+        "value": float(value),
+        "bounds": [float(bounds[0]), float(bounds[1])],
+    }
 
 
 def record_out_of_range(
-    path: Path, rows: int, examples: list[dict[str, Any]], by_column: dict[str, int], rules: ValueRules,
+    path: Path,
+    rows: int,
+    examples: list[dict[str, Any]],
+    by_column: dict[str, int],
+    rules: ValueRules,
     report: QualityReport | None,
-) -> None:  # fmt: skip
+) -> None:
     """Check the dropped fraction of one parse (raising above the limit) and add it to `report`.
 
     `examples` are the first dropped rows in file order (up to `EXAMPLES_KEPT`), `by_column` counts every

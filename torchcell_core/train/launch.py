@@ -52,8 +52,15 @@ def training_command(config: TrainConfig, nproc: int = 1, module: str = RUN_MODU
         raise ValueError(f"nproc must be at least 1, got {nproc}")
     launcher = [sys.executable, "-m", module]
     if nproc > 1:
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                    "-m", module]  # fmt: skip
+        launcher = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            module,
+        ]
     return [*launcher, *to_argv(config)]
 
 
@@ -126,18 +133,36 @@ def promote(run_dir: str | Path) -> Path:
 # --- the training's process group --------------------------------------------------------------------------
 def supervised_command(command: Sequence[str], parent_pid: int, grace: float = GRACE_SECONDS) -> list[str]:
     """`command` under the guard of this module (see the module docstring)."""
-    return [sys.executable, "-m", "torchcell_core.train.launch",
-            "--parent-pid", str(parent_pid), "--grace", str(grace), "--", *command]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "torchcell_core.train.launch",
+        "--parent-pid",
+        str(parent_pid),
+        "--grace",
+        str(grace),
+        "--",
+        *command,
+    ]
 
 
 def start_group(
-    command: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None,
-    grace: float = GRACE_SECONDS, quiet: bool = False,
-) -> subprocess.Popen:  # fmt: skip
+    command: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    grace: float = GRACE_SECONDS,
+    quiet: bool = False,
+) -> subprocess.Popen:
     """Start `command` under the guard, in a new session whose process group id is the returned PID."""
     output = subprocess.DEVNULL if quiet else None
-    return subprocess.Popen(supervised_command(command, os.getpid(), grace), env=None if env is None else dict(env),
-                            cwd=cwd, start_new_session=True, stdout=output, stderr=output)  # fmt: skip
+    return subprocess.Popen(
+        supervised_command(command, os.getpid(), grace),
+        env=None if env is None else dict(env),
+        cwd=cwd,
+        start_new_session=True,
+        stdout=output,
+        stderr=output,
+    )
 
 
 def group_alive(group: int) -> bool:

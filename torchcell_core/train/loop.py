@@ -118,17 +118,29 @@ def set_epoch(loader: DataLoader, epoch: int, seed: int) -> None:
 
 
 def train_one_epoch(
-    model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, config: TrainConfig,
-    dist: DistributedContext, loss_kind: str, description: str = "train epoch",
-) -> tuple[float, float]:  # fmt: skip
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    dist: DistributedContext,
+    loss_kind: str,
+    description: str = "train epoch",
+) -> tuple[float, float]:
     """One pass over this rank's shard: (mean loss per sample over all ranks, samples/s over all ranks). Rank 0
     shows the batches done (a bar on a terminal, a log line each `BATCH_LINE_EVERY_S`)."""
     model.train()
     device = dist.device
     total = torch.zeros(2, dtype=torch.float64, device=device)  # [loss × samples, samples]
     started = time.perf_counter()
-    batches = progress_bar(loader, description, "batches", logger if dist.is_main else None, BATCH_LINE_EVERY_S,
-                           bar=None if dist.is_main else False, final=False)  # fmt: skip
+    batches = progress_bar(
+        loader,
+        description,
+        "batches",
+        logger if dist.is_main else None,
+        BATCH_LINE_EVERY_S,
+        bar=None if dist.is_main else False,
+        final=False,
+    )
     for batch in batches:
         batch = batch.to(device, non_blocking=True)
         output = model(batch)
@@ -150,8 +162,9 @@ def train_one_epoch(
     return loss_sum / max(samples, 1.0), samples / max(elapsed, 1e-9)
 
 
-def eval_batch_size(model: nn.Module | None, dataset: PerturbationDataset, config: TrainConfig,
-                    device: torch.device | str = "cpu") -> int:  # fmt: skip
+def eval_batch_size(
+    model: nn.Module | None, dataset: PerturbationDataset, config: TrainConfig, device: torch.device | str = "cpu"
+) -> int:
     """`config.eval_batch_size`, or when it is 0 (automatic) the largest batch whose evaluation memory, as the
     model estimates it (`eval_memory(batch) -> (fixed bytes, bytes per sample)` on a seeded random probe of
     `dataset`), fits `config.eval_memory_gib`; at least 1, at most the fold. A model without an estimate gets
@@ -165,9 +178,13 @@ def eval_batch_size(model: nn.Module | None, dataset: PerturbationDataset, confi
     fixed, per_sample = estimate(dataset.__getitems__(probe.sort().values).to(device))
     room = config.eval_memory_gib * 2**30 - fixed
     if room < per_sample:
-        logger.warning("evaluation needs about %.0f MiB before any sample and %.1f MiB per sample, more than "
-                       "eval_memory_gib %.2f; evaluating one sample at a time", fixed / 2**20, per_sample / 2**20,
-                       config.eval_memory_gib)  # fmt: skip
+        logger.warning(
+            "evaluation needs about %.0f MiB before any sample and %.1f MiB per sample, more than "
+            "eval_memory_gib %.2f; evaluating one sample at a time",
+            fixed / 2**20,
+            per_sample / 2**20,
+            config.eval_memory_gib,
+        )
     size = int(room // per_sample) if per_sample > 0 else len(dataset)
     return max(1, min(size, len(dataset)))
 
@@ -179,17 +196,30 @@ def evaluation_loader(
     rank gets its shard."""
     size = eval_batch_size(model, dataset, config, dist.device)
     if dist.is_main and not config.eval_batch_size:
-        logger.info("evaluation batch size %d for %d samples (automatic, eval_memory_gib %.2f)", size, len(dataset),
-                    config.eval_memory_gib)  # fmt: skip
-    return make_loader(dataset, size, shuffle=False, distributed=dist.is_distributed,
-                       num_workers=config.num_workers, pin_memory=dist.device.type == "cuda")  # fmt: skip
+        logger.info(
+            "evaluation batch size %d for %d samples (automatic, eval_memory_gib %.2f)",
+            size,
+            len(dataset),
+            config.eval_memory_gib,
+        )
+    return make_loader(
+        dataset,
+        size,
+        shuffle=False,
+        distributed=dist.is_distributed,
+        num_workers=config.num_workers,
+        pin_memory=dist.device.type == "cuda",
+    )
 
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, dataset: PerturbationDataset, config: TrainConfig, dist: DistributedContext,
+    model: nn.Module,
+    dataset: PerturbationDataset,
+    config: TrainConfig,
+    dist: DistributedContext,
     loader: DataLoader | None = None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Predictions [N, L] float64 for every sample of `dataset`, in dataset order, on every rank.
 
     Each rank predicts its `DistributedSampler` shard (`loader`, else a new `evaluation_loader`); the
@@ -218,8 +248,9 @@ def validation_metrics(
 ) -> tuple[float, dict[str, dict]]:
     """(masked loss over the whole fold, per-label metrics) of `predictions` [N, L]."""
     loss = masked_loss(torch.from_numpy(predictions).float(), dataset.labels, dataset.mask, loss_kind)
-    return float(loss), split_metrics(dataset.labels.numpy(), dataset.mask.numpy(), predictions,
-                                      dataset.label_names, p_value=p_value)  # fmt: skip
+    return float(loss), split_metrics(
+        dataset.labels.numpy(), dataset.mask.numpy(), predictions, dataset.label_names, p_value=p_value
+    )
 
 
 def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -229,9 +260,12 @@ def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 @torch.no_grad()
 def recalibrate_batchnorm(
-    model: nn.Module, loader: Iterable[PerturbationBatch], dist: DistributedContext,
-    max_batches: int = RECALIBRATION_BATCHES, seed: int = 0,
-) -> int:  # fmt: skip
+    model: nn.Module,
+    loader: Iterable[PerturbationBatch],
+    dist: DistributedContext,
+    max_batches: int = RECALIBRATION_BATCHES,
+    seed: int = 0,
+) -> int:
     """Replace every BatchNorm layer's running statistics by the mean of its batch statistics over the first
     `max_batches` batches of `loader` (train mode, current weights), averaged over ranks (weighted by their
     batch counts), so eval mode normalises with statistics of the final weights rather than a running average
@@ -307,9 +341,16 @@ def _recalibrate_final_weights(
         payload["model"] = module.state_dict()
         payload["batchnorm_recalibration"] = {"batches_per_rank": used, "world_size": dist.world_size}
         ckpt.save_atomic(payload, chosen)
-        logger.info("BatchNorm statistics recalibrated: %d layers, %d training batches x %d rank(s), weights of "
-                    "%s (epoch %d), %.1f s", len(batchnorm_layers(module)), used, dist.world_size, chosen.name,
-                    int(payload["epoch"]), time.perf_counter() - started)  # fmt: skip
+        logger.info(
+            "BatchNorm statistics recalibrated: %d layers, %d training batches x %d rank(s), weights of "
+            "%s (epoch %d), %.1f s",
+            len(batchnorm_layers(module)),
+            used,
+            dist.world_size,
+            chosen.name,
+            int(payload["epoch"]),
+            time.perf_counter() - started,
+        )
     barrier(dist)
 
 
@@ -321,8 +362,10 @@ def _resume(
     changed = config.resume_mismatches(payload["config"])
     if changed:
         detail = ", ".join(f"{key}: {old!r} → {new!r}" for key, (old, new) in changed.items())
-        raise ValueError(f"cannot resume from {path}: settings changed ({detail}); restore them, or start afresh: "
-                         "a new --out or --no-resume on the command line, `resume: false` in a Dagster run config")
+        raise ValueError(
+            f"cannot resume from {path}: settings changed ({detail}); restore them, or start afresh: "
+            "a new --out or --no-resume on the command line, `resume: false` in a Dagster run config"
+        )
     ckpt.restore(payload, model, optimizer, scheduler, rank)
     return int(payload["epoch"]), Progress(**payload["progress"])
 
@@ -337,15 +380,24 @@ def fit(
     loss_kind = module.loss
     wrapped: nn.Module = module
     if dist.is_distributed:
-        wrapped = DistributedDataParallel(module, device_ids=[dist.device] if dist.device.type == "cuda" else None,
-                                          find_unused_parameters=config.find_unused_parameters)  # fmt: skip
+        wrapped = DistributedDataParallel(
+            module,
+            device_ids=[dist.device] if dist.device.type == "cuda" else None,
+            find_unused_parameters=config.find_unused_parameters,
+        )
     optimizer = make_optimizer(module, config)
     scheduler = make_scheduler(optimizer, config)
     train_set, val_set = data.folds["train"], data.folds["val"]
     val_p = None if data.p_values is None else data.p_values["val"]
-    train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed,
-                               distributed=dist.is_distributed, num_workers=config.num_workers,
-                               pin_memory=dist.device.type == "cuda")  # fmt: skip
+    train_loader = make_loader(
+        train_set,
+        config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        distributed=dist.is_distributed,
+        num_workers=config.num_workers,
+        pin_memory=dist.device.type == "cuda",
+    )
     val_loader = evaluation_loader(val_set, config, dist, module)
     directory = out / "checkpoints"
     last = directory / ckpt.LAST
@@ -354,15 +406,21 @@ def fit(
         done, progress = _resume(last, config, module, optimizer, scheduler, dist.rank)
     num_parameters = sum(p.numel() for p in module.parameters() if p.requires_grad)
     ran = 0
-    epochs = progress_bar(config.epochs - done, f"train (epochs {done + 1}-{config.epochs})", "epochs",
-                          logger if dist.is_main else None, bar=None if dist.is_main else False)  # fmt: skip
+    epochs = progress_bar(
+        config.epochs - done,
+        f"train (epochs {done + 1}-{config.epochs})",
+        "epochs",
+        logger if dist.is_main else None,
+        bar=None if dist.is_main else False,
+    )
     for epoch in range(done + 1, config.epochs + 1):
         if progress.stopped_early:
             break
         started = time.perf_counter()
         set_epoch(train_loader, epoch, config.seed)
-        train_loss, throughput = train_one_epoch(wrapped, train_loader, optimizer, config, dist, loss_kind,
-                                                 f"epoch {epoch}/{config.epochs}")  # fmt: skip
+        train_loss, throughput = train_one_epoch(
+            wrapped, train_loader, optimizer, config, dist, loss_kind, f"epoch {epoch}/{config.epochs}"
+        )
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}; try a lower --lr")
         val_predictions = predict(module, val_set, config, dist, val_loader)
@@ -379,23 +437,42 @@ def fit(
             scheduler.step(val_loss)
         elif scheduler is not None:
             scheduler.step()
-        record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
-                  "samples_per_s": throughput, "seconds": time.perf_counter() - started, "val": metrics}  # fmt: skip
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "lr": lr,
+            "samples_per_s": throughput,
+            "seconds": time.perf_counter() - started,
+            "val": metrics,
+        }
         progress.history.append(record)
         progress.stopped_early = bool(broadcast_object(dist, progress.stopped_early))
         tracker.log({k: v for k, v in record.items() if k != "epoch"} | {"best": progress.best_metric}, step=epoch)
         if dist.is_main:
-            logger.info("epoch %d/%d: train loss %.4f, val loss %.4f, val %s r %.4f (best %.4f @ %d), %.0f samples/s",
-                        epoch, config.epochs, train_loss, val_loss, progress.selection, value, progress.best_metric,
-                        progress.best_epoch, throughput)  # fmt: skip
-        epochs.set_note(f"best val {progress.selection} r {progress.best_metric:.4f} @ epoch {progress.best_epoch}, "
-                        f"{progress.epochs_without_improvement}/{config.patience} epochs without improvement"
-                        + (" (early stop)" if progress.stopped_early else ""))  # fmt: skip
+            logger.info(
+                "epoch %d/%d: train loss %.4f, val loss %.4f, val %s r %.4f (best %.4f @ %d), %.0f samples/s",
+                epoch,
+                config.epochs,
+                train_loss,
+                val_loss,
+                progress.selection,
+                value,
+                progress.best_metric,
+                progress.best_epoch,
+                throughput,
+            )
+        epochs.set_note(
+            f"best val {progress.selection} r {progress.best_metric:.4f} @ epoch {progress.best_epoch}, "
+            f"{progress.epochs_without_improvement}/{config.patience} epochs without improvement"
+            + (" (early stop)" if progress.stopped_early else "")
+        )
         epochs.update(1)
         rng_states = all_gather_object(dist, ckpt.rng_state())  # last, so the resumed run continues from here
         if dist.is_main:
-            payload = ckpt.checkpoint_payload(module, optimizer, scheduler, epoch, asdict(progress),
-                                              config.to_dict(), rng_states)  # fmt: skip
+            payload = ckpt.checkpoint_payload(
+                module, optimizer, scheduler, epoch, asdict(progress), config.to_dict(), rng_states
+            )
             ckpt.save_atomic(payload, last)
             if improved:
                 ckpt.save_atomic(payload, directory / ckpt.BEST)

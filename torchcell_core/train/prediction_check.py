@@ -27,6 +27,10 @@ def prediction_completeness(
     values = predictions[predicted].to_numpy(dtype=float)
     finite = bool(np.isfinite(values).all())
     spread = float(np.nanmin(values.std(axis=0))) if len(values) > 1 else 0.0
-    figures = {"rows": len(predictions), "expected_rows": expected_rows, "all_finite": finite,
-               "smallest_prediction_std": spread}  # fmt: skip
+    figures = {
+        "rows": len(predictions),
+        "expected_rows": expected_rows,
+        "all_finite": finite,
+        "smallest_prediction_std": spread,
+    }
     return finite and spread > 0 and len(predictions) == expected_rows, figures

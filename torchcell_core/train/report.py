@@ -100,9 +100,14 @@ def _load_final_weights(model: nn.Module, out: Path) -> str:
 
 
 def final_report(
-    model: nn.Module, data: RunData, config: TrainConfig, dist: DistributedContext, tracker: Tracker, out: Path,
+    model: nn.Module,
+    data: RunData,
+    config: TrainConfig,
+    dist: DistributedContext,
+    tracker: Tracker,
+    out: Path,
     result: FitResult,
-) -> dict[str, Any] | None:  # fmt: skip
+) -> dict[str, Any] | None:
     """Predict every fold with the final weights (all ranks), then write the outputs (rank 0, which
     returns the metrics document; other ranks return None)."""
     barrier(dist)
@@ -113,9 +118,15 @@ def final_report(
     splits = {}
     for fold, dataset in data.folds.items():
         p_value = None if data.p_values is None else data.p_values[fold]
-        splits[fold] = split_metrics(dataset.labels.numpy(), dataset.mask.numpy(), predictions[fold],
-                                     dataset.label_names, p_value=p_value, seed=config.seed,
-                                     n_resamples=config.bootstrap if fold == CI_FOLD else 0)  # fmt: skip
+        splits[fold] = split_metrics(
+            dataset.labels.numpy(),
+            dataset.mask.numpy(),
+            predictions[fold],
+            dataset.label_names,
+            p_value=p_value,
+            seed=config.seed,
+            n_resamples=config.bootstrap if fold == CI_FOLD else 0,
+        )
     history = result.progress.history
     throughputs = [record["samples_per_s"] for record in history]
     document = {
@@ -123,23 +134,32 @@ def final_report(
         "weights": weights,
         "num_parameters": result.num_parameters,
         "world_size": dist.world_size,
-        "selection": {"metric": f"val/{result.progress.selection}/pearson", "best": result.progress.best_metric,
-                      "best_epoch": result.progress.best_epoch},
+        "selection": {
+            "metric": f"val/{result.progress.selection}/pearson",
+            "best": result.progress.best_metric,
+            "best_epoch": result.progress.best_epoch,
+        },
         "epochs_completed": result.epochs_completed,
         "stopped_early": result.progress.stopped_early,
         "train_samples_per_s": float(np.mean(throughputs)) if throughputs else None,
         "bootstrap": {"fold": CI_FOLD, "resamples": config.bootstrap, "seed": config.seed, "confidence": 0.95},
         "splits": splits,
         "history": history,
-    }  # fmt: skip
+    }
     files = RunDir(out)
     files.metrics.write_text(json.dumps(json_ready(document), indent=2))
     pq.write_table(predictions_table(data, predictions, config.split), files.predictions)
     training_curve(history, files.training_curve, f"{config.model} on {Path(config.dataset).stem}")
     tracker.log_image("training_curve", files.training_curve)
     _scatter_plots(data, predictions, config, tracker, out)
-    tracker.summary({"num_parameters": result.num_parameters, "train_samples_per_s": document["train_samples_per_s"],
-                     "best_epoch": result.progress.best_epoch, "final": splits})  # fmt: skip
+    tracker.summary(
+        {
+            "num_parameters": result.num_parameters,
+            "train_samples_per_s": document["train_samples_per_s"],
+            "best_epoch": result.progress.best_epoch,
+            "final": splits,
+        }
+    )
     return document
 
 
@@ -155,7 +175,11 @@ def _scatter_plots(
         keep = dataset.mask[:, j].numpy()
         if keep.sum() < 2:
             continue
-        path = scatter_predicted_vs_measured(dataset.labels[keep, j].numpy(), predictions[fold][keep, j],
-                                             RunDir(out).scatter(fold, label),
-                                             f"{config.model}: {label}, {fold} fold", label=label)  # fmt: skip
+        path = scatter_predicted_vs_measured(
+            dataset.labels[keep, j].numpy(),
+            predictions[fold][keep, j],
+            RunDir(out).scatter(fold, label),
+            f"{config.model}: {label}, {fold} fold",
+            label=label,
+        )
         tracker.log_image(f"scatter/{fold}/{label}", path)

@@ -81,15 +81,36 @@ def train(config: TrainConfig) -> dict[str, Any] | None:
             model = build(config, data.context)
             if dist.is_distributed:  # the same weights everywhere (DDP also broadcasts them), own random streams
                 seed_everything(config.seed + 1_000_003 * dist.rank)
-            tracker = make_tracker(out, dist.is_main, config.wandb, config.wandb_dir, config.wandb_project,
-                                   config.run_name or out.name, config.wandb_group, os.environ)  # fmt: skip
+            tracker = make_tracker(
+                out,
+                dist.is_main,
+                config.wandb,
+                config.wandb_dir,
+                config.wandb_project,
+                config.run_name or out.name,
+                config.wandb_group,
+                os.environ,
+            )
             num_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            tracker.log_config(config.to_dict() | {"num_parameters": num_parameters, "world_size": dist.world_size,
-                                                   "device": str(dist.device), "backend": dist.backend})  # fmt: skip
+            tracker.log_config(
+                config.to_dict()
+                | {
+                    "num_parameters": num_parameters,
+                    "world_size": dist.world_size,
+                    "device": str(dist.device),
+                    "backend": dist.backend,
+                }
+            )
             if dist.is_main:
-                logger.info("training %s (%d parameters) on %d rank(s), %s, backend %s; folds %s", config.model,
-                            num_parameters, dist.world_size, dist.device, dist.backend,
-                            {fold: len(ds) for fold, ds in data.folds.items()})  # fmt: skip
+                logger.info(
+                    "training %s (%d parameters) on %d rank(s), %s, backend %s; folds %s",
+                    config.model,
+                    num_parameters,
+                    dist.world_size,
+                    dist.device,
+                    dist.backend,
+                    {fold: len(ds) for fold, ds in data.folds.items()},
+                )
             result = fit(model, data, config, dist, tracker, out)
             document = None if result.interrupted else final_report(model, data, config, dist, tracker, out, result)
             finished = True
@@ -107,8 +128,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     document = train(parse_args(argv))
     if document is not None:
         fold = "test" if "test" in document["splits"] else "val"
-        summary = {label: {k: v for k, v in metrics.items() if k != "ci"}
-                   for label, metrics in document["splits"][fold].items()}  # fmt: skip
+        summary = {
+            label: {k: v for k, v in metrics.items() if k != "ci"}
+            for label, metrics in document["splits"][fold].items()
+        }
         logger.info("%s metrics: %s", fold, json.dumps(summary, default=float))
     return document
 

@@ -36,15 +36,26 @@ class SweepRun:
 
     @property
     def label(self) -> str:
-        parts = [self.model, self.dataset, self.graph_set or "nograph", self.gene_feature or "learned",
-                 *self.hparams, self.ablation]  # fmt: skip
+        parts = [
+            self.model,
+            self.dataset,
+            self.graph_set or "nograph",
+            self.gene_feature or "learned",
+            *self.hparams,
+            self.ablation,
+        ]
         return " ".join(parts)
 
 
 def expand_grid(
-    sweep_id: str, models: list[str], datasets: list[str], graph_sets: dict[str, list[str]],
-    gene_features: list[str], hparam_grid: dict[str, list[str]], ablations: dict[str, list[str]],
-) -> list[SweepRun]:  # fmt: skip
+    sweep_id: str,
+    models: list[str],
+    datasets: list[str],
+    graph_sets: dict[str, list[str]],
+    gene_features: list[str],
+    hparam_grid: dict[str, list[str]],
+    ablations: dict[str, list[str]],
+) -> list[SweepRun]:
     """Every combination, in a stable order. `graph_sets` maps a model to the sets it tries (models absent
     from it use no graph); `hparam_grid` maps `key` to values; `ablations` maps a name to `key=value` items,
     a name `<model>.<ablation>` applying to that model only (a component only it has), a plain name to all."""
@@ -58,14 +69,30 @@ def expand_grid(
         raise ValueError(f"every hyperparameter in the grid needs at least one value: {hparam_grid}")
     runs = []
     for model, dataset, feature in itertools.product(models, datasets, gene_features or [""]):
-        variants = {FULL: [], **{name.split(".", 1)[-1]: items for name, items in ablations.items()
-                                 if "." not in name or name.split(".", 1)[0] == model}}  # fmt: skip
+        variants = {
+            FULL: [],
+            **{
+                name.split(".", 1)[-1]: items
+                for name, items in ablations.items()
+                if "." not in name or name.split(".", 1)[0] == model
+            },
+        }
         for graph in graph_sets.get(model, [""]) or [""]:
             for combo in itertools.product(*values):
                 for ablation, items in variants.items():
                     index = len(runs)
-                    runs.append(SweepRun(f"{sweep_id}-{index:03d}", sweep_id, model, dataset, graph, feature,
-                                         [*combo, *items], ablation))  # fmt: skip
+                    runs.append(
+                        SweepRun(
+                            f"{sweep_id}-{index:03d}",
+                            sweep_id,
+                            model,
+                            dataset,
+                            graph,
+                            feature,
+                            [*combo, *items],
+                            ablation,
+                        )
+                    )
     return runs
 
 
@@ -91,12 +118,18 @@ def run_rows(run: SweepRun, metrics: dict[str, Any], target: str = "interaction"
     history = metrics.get("history", [])
     val = [record["val"].get(target, {}).get("pearson", np.nan) for record in history]
     row: dict[str, Any] = {k: v for k, v in asdict(run).items() if k != "hparams"}
-    row.update({"hparams": " ".join(run.hparams), "epochs": metrics.get("epochs_completed"),
-                "val_pearson": float(np.nanmax(val)) if val else np.nan})  # fmt: skip
+    row.update(
+        {
+            "hparams": " ".join(run.hparams),
+            "epochs": metrics.get("epochs_completed"),
+            "val_pearson": float(np.nanmax(val)) if val else np.nan,
+        }
+    )
     for label, values in test.items():
         low, high = values.get("ci", {}).get("pearson", (np.nan, np.nan))
-        row.update({f"test_{label}_pearson": values["pearson"], f"test_{label}_ci_low": low,
-                    f"test_{label}_ci_high": high})  # fmt: skip
+        row.update(
+            {f"test_{label}_pearson": values["pearson"], f"test_{label}_ci_low": low, f"test_{label}_ci_high": high}
+        )
     return row
 
 

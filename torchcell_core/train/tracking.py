@@ -26,10 +26,19 @@ from typing import Any
 LOCAL_LOG = "tracking.jsonl"
 CACHE_DIR = "cache"
 # variable → folder under <data dir>/cache; the WANDB_ ones are what wandb itself reads
-CACHE_FOLDERS = {"WANDB_DIR": "wandb", "WANDB_CACHE_DIR": "wandb/cache", "WANDB_CONFIG_DIR": "wandb/config",
-                 "WANDB_DATA_DIR": "wandb/data", "WANDB_ARTIFACT_DIR": "wandb/artifacts", "TORCH_HOME": "torch",
-                 "PYG_HOME": "pyg", "XDG_CACHE_HOME": "xdg", "MPLCONFIGDIR": "matplotlib",
-                 "TORCHINDUCTOR_CACHE_DIR": "torchinductor", "TRITON_CACHE_DIR": "triton"}  # fmt: skip
+CACHE_FOLDERS = {
+    "WANDB_DIR": "wandb",
+    "WANDB_CACHE_DIR": "wandb/cache",
+    "WANDB_CONFIG_DIR": "wandb/config",
+    "WANDB_DATA_DIR": "wandb/data",
+    "WANDB_ARTIFACT_DIR": "wandb/artifacts",
+    "TORCH_HOME": "torch",
+    "PYG_HOME": "pyg",
+    "XDG_CACHE_HOME": "xdg",
+    "MPLCONFIGDIR": "matplotlib",
+    "TORCHINDUCTOR_CACHE_DIR": "torchinductor",
+    "TRITON_CACHE_DIR": "triton",
+}
 ENV_MODES = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled"}
 
 
@@ -177,6 +186,12 @@ def make_tracker(
     for variable in CACHE_FOLDERS:
         if variable.startswith("WANDB_") and environ.get(variable):
             Path(environ[variable]).mkdir(parents=True, exist_ok=True)
-    run = wandb.init(project=project, name=name, group=group, dir=str(folder), mode=resolved,
-                     settings=wandb.Settings(console="off", silent=True))  # fmt: skip
+    run = wandb.init(
+        project=project,
+        name=name,
+        group=group,
+        dir=str(folder),
+        mode=resolved,
+        settings=wandb.Settings(console="off", silent=True),
+    )
     return Tracker(run_dir, run, resolved)

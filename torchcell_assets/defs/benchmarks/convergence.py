@@ -19,8 +19,21 @@ CODE_VERSION = code_version(__name__)  # the source of this module and the core 
 CONVERGENCE_PROJECTIONS = "convergence_projections"
 CONVERGENCE_CSV = ("benchmarks", "convergence_projections.csv")
 CONVERGENCE_PNG = ("benchmarks", "convergence_projections.png")
-SHOWN = ["model", "dataset", "label", "epochs_observed", "best_val_pearson", "r_inf", "r_inf_low", "r_inf_high",
-         "target", "epochs_to_target", "hours_to_target", "seconds_per_epoch", "status"]  # fmt: skip
+SHOWN = [
+    "model",
+    "dataset",
+    "label",
+    "epochs_observed",
+    "best_val_pearson",
+    "r_inf",
+    "r_inf_low",
+    "r_inf_high",
+    "target",
+    "epochs_to_target",
+    "hours_to_target",
+    "seconds_per_epoch",
+    "status",
+]
 
 
 class ConvergenceConfig(dg.Config):
@@ -90,6 +103,10 @@ def projections_consistent(storage: TorchcellStorage) -> dg.AssetCheckResult:
     ahead = projected["epochs_to_target"] > projected["epochs_observed"]
     return dg.AssetCheckResult(
         passed=bool(bracketed.all() and above.all() and ahead.all()),
-        metadata={"rows": len(table), "outside_interval": int((~bracketed).sum()),
-                  "asymptote_below_observed": int((~above).sum()), "projected_not_ahead": int((~ahead).sum())},
-    )  # fmt: skip
+        metadata={
+            "rows": len(table),
+            "outside_interval": int((~bracketed).sum()),
+            "asymptote_below_observed": int((~above).sum()),
+            "projected_not_ahead": int((~ahead).sum()),
+        },
+    )

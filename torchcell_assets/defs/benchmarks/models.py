@@ -57,8 +57,12 @@ def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorag
     if not neural:
         raise ValueError(f"no neural model has been trained: materialize a partition of {sorted(MODEL_ASSETS)}")
     rows = [row for run in neural for row in neural_run_rows(run.run_dir)]
-    rows += [row for run in runs if run not in neural
-             for row in classical_run_rows(run.run_dir, storage.dataset_parquet(run.dataset), "", run.split)]
+    rows += [
+        row
+        for run in runs
+        if run not in neural
+        for row in classical_run_rows(run.run_dir, storage.dataset_parquet(run.dataset), "", run.split)
+    ]
     comparisons = sorted({(row["dataset"], row["split_type"]) for row in rows})
     rows += simulated_ceiling_rows(storage, comparisons)
     table = simulated_columns(storage, pd.DataFrame(rows))
@@ -68,9 +72,30 @@ def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorag
     inputs = sorted({key for keys in table["simulated_inputs"] for key in keys.split(", ") if key})
     title = "test Pearson per comparison" + (" [SIMULATED inputs]" if simulated else "")
     chart = pearson_bars(table, storage.path(*PEARSON_PNG), title)
-    shown = table[["dataset", "split_type", "family", "model", "graph_set", "target", "pearson", "pearson_ci_low",
-                   "pearson_ci_high", "mse", "auroc", "epochs", "best_epoch", "parameters", "samples_per_s",
-                   "simulated", "simulated_inputs", "run_dir", "dataset_sha256", "predictions_sha256"]]  # fmt: skip
+    shown = table[
+        [
+            "dataset",
+            "split_type",
+            "family",
+            "model",
+            "graph_set",
+            "target",
+            "pearson",
+            "pearson_ci_low",
+            "pearson_ci_high",
+            "mse",
+            "auroc",
+            "epochs",
+            "best_epoch",
+            "parameters",
+            "samples_per_s",
+            "simulated",
+            "simulated_inputs",
+            "run_dir",
+            "dataset_sha256",
+            "predictions_sha256",
+        ]
+    ]
     summary = family_summary(table)
     claims = {f"{d} / {s}": [v.line() for v in claim_verdicts(table, d, s)] for d, s in comparisons}
     return dg.MaterializeResult(
@@ -79,8 +104,11 @@ def model_benchmarks(context: dg.AssetExecutionContext, storage: TorchcellStorag
             "inputs": inputs_table(runs, storage),
             "pearson_chart": image(chart, "test Pearson per comparison"),
             "fitness_vs_interaction": dg.MetadataValue.md(summary_markdown(summary)),
-            "claims": dg.MetadataValue.md("\n\n".join(f"**{name}**\n\n" + "\n".join(f"- {line}" for line in lines)
-                                                      for name, lines in claims.items())),  # fmt: skip
+            "claims": dg.MetadataValue.md(
+                "\n\n".join(
+                    f"**{name}**\n\n" + "\n".join(f"- {line}" for line in lines) for name, lines in claims.items()
+                )
+            ),
             "comparisons": dg.MetadataValue.json([list(c) for c in comparisons]),
             "runs": int(table[["model", "dataset", "split_type", "graph_set"]].drop_duplicates().shape[0]),
             "simulated": simulated,
@@ -97,8 +125,11 @@ def simulated_columns(storage: TorchcellStorage, table: pd.DataFrame) -> pd.Data
     cards = {name: read_card(storage, name) for name in table["dataset"].unique()}
     manifest = storage.cell_graphs_manifest()
     graph_sets = json.loads(manifest.read_text())["graph_sets"] if manifest.is_file() else {}
-    recorded = {GRAPH_SETS[name].slug: entry["sources"] for name, entry in graph_sets.items()
-                if name in GRAPH_SETS and "sources" in entry}  # fmt: skip
+    recorded = {
+        GRAPH_SETS[name].slug: entry["sources"]
+        for name, entry in graph_sets.items()
+        if name in GRAPH_SETS and "sources" in entry
+    }
     return with_simulated_columns(table, cards, lambda key: source_simulated(storage, key), recorded)
 
 
@@ -113,9 +144,17 @@ def simulated_ceiling_rows(storage: TorchcellStorage, comparisons: list[tuple[st
         return []
     world = load_world(storage.path(*GENOME_PARQUET), storage.path(*GO_ANNOTATIONS_PARQUET), world_json)
     measurements = read_measurements(storage.root() / "simulated" / "kuzmin")
-    return [row for name in simulated
-            for row in ceiling_rows(world, pd.read_parquet(storage.dataset_parquet(name)), name,
-                                    [s for d, s in comparisons if d == name], measurements)]  # fmt: skip
+    return [
+        row
+        for name in simulated
+        for row in ceiling_rows(
+            world,
+            pd.read_parquet(storage.dataset_parquet(name)),
+            name,
+            [s for d, s in comparisons if d == name],
+            measurements,
+        )
+    ]
 
 
 @dg.asset_check(asset=model_benchmarks, name="cis_bracket_estimates")
@@ -125,14 +164,19 @@ def cis_bracket_estimates(storage: TorchcellStorage) -> dg.AssetCheckResult:
     table = pd.read_csv(storage.path(*MODEL_BENCHMARKS_CSV))
     table = table[table["family"] != "ceiling"]
     finite = table["pearson"].notna() | table["model"].isin(CONSTANT_BASELINES)
-    inside = ((table["pearson_ci_low"] <= table["pearson"] + 1e-12)
-              & (table["pearson"] <= table["pearson_ci_high"] + 1e-12)) | table["pearson"].isna()  # fmt: skip
+    inside = (
+        (table["pearson_ci_low"] <= table["pearson"] + 1e-12) & (table["pearson"] <= table["pearson_ci_high"] + 1e-12)
+    ) | table["pearson"].isna()
     targets = table.groupby(["model", "dataset", "split_type", "graph_set"], dropna=False)["target"].nunique()
     return dg.AssetCheckResult(
         passed=bool(finite.all() and inside[finite].all() and (targets == 2).all()),
-        metadata={"rows": len(table), "non_finite": int((~finite).sum()), "outside_ci": int((~inside[finite]).sum()),
-                  "runs_missing_a_target": int((targets != 2).sum())},
-    )  # fmt: skip
+        metadata={
+            "rows": len(table),
+            "non_finite": int((~finite).sum()),
+            "outside_ci": int((~inside[finite]).sum()),
+            "runs_missing_a_target": int((targets != 2).sum()),
+        },
+    )
 
 
 @dg.asset_check(asset=model_benchmarks, name="no_model_above_the_oracle")
@@ -146,7 +190,12 @@ def no_model_above_the_oracle(storage: TorchcellStorage) -> dg.AssetCheckResult:
     above = merged[merged["pearson_ci_low"] > merged["oracle"]]
     return dg.AssetCheckResult(
         passed=above.empty,
-        metadata={"compared": len(merged), "above_the_oracle": len(above),
-                  "examples": ", ".join(f"{r.model} {r.dataset}/{r.split_type} CI low {r.pearson_ci_low:.3f} > "
-                                        f"oracle {r.oracle:.3f}" for r in above.head(5).itertuples())},
-    )  # fmt: skip
+        metadata={
+            "compared": len(merged),
+            "above_the_oracle": len(above),
+            "examples": ", ".join(
+                f"{r.model} {r.dataset}/{r.split_type} CI low {r.pearson_ci_low:.3f} > oracle {r.oracle:.3f}"
+                for r in above.head(5).itertuples()
+            ),
+        },
+    )

@@ -44,9 +44,14 @@ def source_simulated(storage: TorchcellStorage, key: str) -> bool:
 
 
 def _manifest_entry(built: CellGraph, digest: str, sources: dict[str, bool]) -> dict:
-    return {"file": built.path.name, "key": built.key, "content_digest": digest,
-            "for_interaction_labels": built.graph_set.for_interaction_labels,
-            "label_datasets": built.report["label_datasets"], "sources": sources}  # fmt: skip
+    return {
+        "file": built.path.name,
+        "key": built.key,
+        "content_digest": digest,
+        "for_interaction_labels": built.graph_set.for_interaction_labels,
+        "label_datasets": built.report["label_datasets"],
+        "sources": sources,
+    }
 
 
 @dg.asset(
@@ -66,9 +71,15 @@ def cell_graphs(
     gene_index = GeneIndex.from_gene_table(storage.path(*GENOME_PARQUET))
     directory = storage.cell_graphs_dir()
     with graph.open(read_only=True) as backend:
-        built = build_cell_graphs(backend, config.graph_sets, gene_index, max_term_genes=config.max_term_genes,
-                                  label_datasets=config.label_datasets, cache_dir=directory,
-                                  rebuild=config.rebuild)  # fmt: skip
+        built = build_cell_graphs(
+            backend,
+            config.graph_sets,
+            gene_index,
+            max_term_genes=config.max_term_genes,
+            label_datasets=config.label_datasets,
+            cache_dir=directory,
+            rebuild=config.rebuild,
+        )
     rows, manifest, edges, dropped, digests, simulated = [], {}, {}, {}, {}, {}
     for name, result in built.items():
         summary = summarise(result.data)
@@ -78,8 +89,9 @@ def cell_graphs(
         manifest[name] = _manifest_entry(result, digests[name], sources)
         rows += summary_rows(name, summary, result.report)
         edges[name] = {relation: figures["edges"] for relation, figures in summary["edge_types"].items()}
-        dropped[name] = {rel: stats.get("rows_outside_index_dropped", 0)
-                         for rel, stats in result.report["edge_types"].items()}  # fmt: skip
+        dropped[name] = {
+            rel: stats.get("rows_outside_index_dropped", 0) for rel, stats in result.report["edge_types"].items()
+        }
         source = "cache" if result.cache_hit else "built"
         context.log.info(f"{name}: {summary['nodes']} genes, {summary['edges']} edges ({source}) -> {result.path}")
         if result.report["empty_edge_types"]:

@@ -35,8 +35,9 @@ def nodes_match_genome(storage: TorchcellStorage) -> dg.AssetCheckResult:
     for name, (data, _) in _built(storage).items():
         if int(data[NODE_TYPE].num_nodes) != len(genes) or list(data[NODE_TYPE].node_ids) != genes:
             problems[name] = {"nodes": int(data[NODE_TYPE].num_nodes), "genome_genes": len(genes)}
-    return dg.AssetCheckResult(passed=not problems, metadata={"genome_genes": len(genes),
-                                                              "problems": dg.MetadataValue.json(problems)})  # fmt: skip
+    return dg.AssetCheckResult(
+        passed=not problems, metadata={"genome_genes": len(genes), "problems": dg.MetadataValue.json(problems)}
+    )
 
 
 def edge_problems(data: HeteroData) -> dict[str, str]:
@@ -74,5 +75,7 @@ def no_genetic_edges_for_interaction_labels(storage: TorchcellStorage) -> dg.Ass
             check_no_label_leakage(data, INTERACTION_LABEL_DATASETS)
         except LabelLeakageError as error:
             leaks[name] = error.leaks
-    return dg.AssetCheckResult(passed=not leaks, metadata={"checked_sets": dg.MetadataValue.json(checked),
-                                                           "leaks": dg.MetadataValue.json(leaks)})  # fmt: skip
+    return dg.AssetCheckResult(
+        passed=not leaks,
+        metadata={"checked_sets": dg.MetadataValue.json(checked), "leaks": dg.MetadataValue.json(leaks)},
+    )

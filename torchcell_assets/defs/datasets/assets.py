@@ -28,6 +28,7 @@ from torchcell_core.hashing import file_sha256
 
 CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
+
 def dataset_parquet(storage: TorchcellStorage, name: str) -> Path:
     """A curated dataset's Parquet: `storage.dataset_parquet`."""
     return storage.dataset_parquet(name)
@@ -49,8 +50,11 @@ def require_rows(storage: TorchcellStorage, name: str) -> None:
     path = dataset_parquet(storage, name)
     if path.is_file() and pq.ParquetFile(path).metadata.num_rows == 0:
         reason = read_card(storage, name).get("empty_reason") or "the curated table has no rows"
-        raise dg.Failure(description=f"{name} dataset is empty: {reason}; train on a dataset with rows",
-                         metadata={"dataset": name, "empty": True}, allow_retries=False)  # fmt: skip
+        raise dg.Failure(
+            description=f"{name} dataset is empty: {reason}; train on a dataset with rows",
+            metadata={"dataset": name, "empty": True},
+            allow_retries=False,
+        )
 
 
 class DatasetConfig(dg.Config):
@@ -115,21 +119,29 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         with storage.duckdb() as con:
             table, counts = curate(con, spec, experiments, environments, simulated, rule, genes, log=context.log.info)
             gene_lists = table.column("genes").to_pylist()
-            splits, split_seeds = assign_splits(table.column("genotype").to_pylist(), gene_lists,
-                                                table.column("queries").to_pylist(), config.split_seed,
-                                                config.held_out_fraction, config.strict_held_out_fraction)  # fmt: skip
+            splits, split_seeds = assign_splits(
+                table.column("genotype").to_pylist(),
+                gene_lists,
+                table.column("queries").to_pylist(),
+                config.split_seed,
+                config.held_out_fraction,
+                config.strict_held_out_fraction,
+            )
             for column, labels in splits.items():
                 table = table.append_column(column, pa.array(labels.tolist(), pa.string()))
             _store(con, spec.name, table, path)
         used = [row for row in sources if row["id"] in spec.datasets]
-        card = dataset_card(table, spec.n_genes, used, storage.dataset_labels_png(spec.name),
-                            spec.description)  # fmt: skip
+        card = dataset_card(table, spec.n_genes, used, storage.dataset_labels_png(spec.name), spec.description)
         reason = empty_reason(spec, counts)
         if reason:
             context.log.warning(f"{spec.name} is empty: {reason}; the models' {spec.name} partitions cannot train")
-        card |= {"empty_reason": reason,
-                 "split_seeds": split_seeds, "curation": counts.as_dict(), "dedup_keep_apart": list(rule.keep_apart),
-                 "config": config.model_dump()}  # fmt: skip
+        card |= {
+            "empty_reason": reason,
+            "split_seeds": split_seeds,
+            "curation": counts.as_dict(),
+            "dedup_keep_apart": list(rule.keep_apart),
+            "config": config.model_dump(),
+        }
         storage.dataset_card(spec.name).write_text(json.dumps(card, indent=2))
         context.log.info(f"{spec.name}: {counts.rows} rows ({counts.merged} replicate measurements merged)")
         labels = pd.DataFrame(card["labels"]).T.reset_index(names="label")

@@ -32,8 +32,11 @@ def empty_result(storage: TorchcellStorage, name: str) -> dg.AssetCheckResult | 
     if card.get("rows", 1) != 0:
         return None
     reason = card.get("empty_reason") or "no rows"
-    return dg.AssetCheckResult(passed=True, description=f"{name} is empty: nothing to check",
-                               metadata={"empty": True, "empty_reason": reason, "rows": 0})  # fmt: skip
+    return dg.AssetCheckResult(
+        passed=True,
+        description=f"{name} is empty: nothing to check",
+        metadata={"empty": True, "empty_reason": reason, "rows": 0},
+    )
 
 
 def build_dataset_checks(name: str, asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
@@ -47,9 +50,13 @@ def build_dataset_checks(name: str, asset: dg.AssetsDefinition) -> list[dg.Asset
         bad_interaction = int((~data["interaction"].between(*INTERACTION_RANGE) & data["interaction"].notna()).sum())
         return dg.AssetCheckResult(
             passed=bad_fitness == 0 and bad_interaction == 0,
-            metadata={"fitness_out_of_range": bad_fitness, "interaction_out_of_range": bad_interaction,
-                      "fitness_min": float(data["fitness"].min()), "fitness_max": float(data["fitness"].max())},
-        )  # fmt: skip
+            metadata={
+                "fitness_out_of_range": bad_fitness,
+                "interaction_out_of_range": bad_interaction,
+                "fitness_min": float(data["fitness"].min()),
+                "fitness_max": float(data["fitness"].max()),
+            },
+        )
 
     @dg.asset_check(asset=asset, name="no_duplicate_genotypes", blocking=True)
     def no_duplicate_genotypes(storage: TorchcellStorage) -> dg.AssetCheckResult:
@@ -60,9 +67,10 @@ def build_dataset_checks(name: str, asset: dg.AssetsDefinition) -> list[dg.Asset
         keys = ["genotype", *(key for key in DEDUP_KEYS if key in data.columns)]
         duplicates = int(data.duplicated(keys).sum())
         unsorted = int(sum(list(genes) != sorted(genes) for genes in data["genes"]))
-        return dg.AssetCheckResult(passed=duplicates == 0 and unsorted == 0,
-                                   metadata={"duplicates": duplicates, "keys": ", ".join(keys),
-                                             "genotypes_with_unsorted_genes": unsorted})  # fmt: skip
+        return dg.AssetCheckResult(
+            passed=duplicates == 0 and unsorted == 0,
+            metadata={"duplicates": duplicates, "keys": ", ".join(keys), "genotypes_with_unsorted_genes": unsorted},
+        )
 
     @dg.asset_check(asset=asset, name="splits_do_not_leak", blocking=True)
     def splits_do_not_leak(storage: TorchcellStorage) -> dg.AssetCheckResult:
@@ -73,10 +81,13 @@ def build_dataset_checks(name: str, asset: dg.AssetsDefinition) -> list[dg.Asset
         data = _table(storage, name)
         genes = [list(g) for g in data["genes"]]
         queries = data["query"].tolist() if "query" in data.columns else None
-        found = {column: leakage(data["genotype"].tolist(), genes, data[column].to_numpy(), queries)
-                 for column in LEAKAGE_RULES}  # fmt: skip
-        failures = {f"{column}.{rule}": found[column][rule]
-                    for column, rules in LEAKAGE_RULES.items() for rule in rules}  # fmt: skip
+        found = {
+            column: leakage(data["genotype"].tolist(), genes, data[column].to_numpy(), queries)
+            for column in LEAKAGE_RULES
+        }
+        failures = {
+            f"{column}.{rule}": found[column][rule] for column, rules in LEAKAGE_RULES.items() for rule in rules
+        }
         return dg.AssetCheckResult(passed=not any(failures.values()), metadata=failures)
 
     @dg.asset_check(asset=asset, name="genes_in_genome")

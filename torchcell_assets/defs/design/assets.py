@@ -33,12 +33,26 @@ DEFAULT_MODEL = "dango"
 # ergosterol biosynthetic process: 24 genes after the DCell filters (ERG1, ERG11, ERG7, ...), so 276 pairs or
 # 2,024 triples; the pathway azole and allylamine antifungals target, a classic place to look for lethal pairs.
 DEFAULT_GO_TERM = "GO:0006696"
-SHOWN = ["rank", "genes", "standard_names", "predicted_fitness", "fitness_low", "fitness_high",
-         "predicted_interaction", "interaction_low", "interaction_high", "genes_in_training", "in_dataset",
-         "measured_fitness", "measured_interaction"]  # fmt: skip
-UNCERTAINTY = ("interval = prediction ± z·sqrt(mc_sd² + rmse²): MC-dropout spread (0 without dropout) and the "
-               "run's held-out RMSE for genotypes of that size; an approximate predictive interval for a "
-               "measurement, optimistic for genes unseen in training")  # fmt: skip
+SHOWN = [
+    "rank",
+    "genes",
+    "standard_names",
+    "predicted_fitness",
+    "fitness_low",
+    "fitness_high",
+    "predicted_interaction",
+    "interaction_low",
+    "interaction_high",
+    "genes_in_training",
+    "in_dataset",
+    "measured_fitness",
+    "measured_interaction",
+]
+UNCERTAINTY = (
+    "interval = prediction ± z·sqrt(mc_sd² + rmse²): MC-dropout spread (0 without dropout) and the "
+    "run's held-out RMSE for genotypes of that size; an approximate predictive interval for a "
+    "measurement, optimistic for genes unseen in training"
+)
 
 
 class StrainDesignConfig(dg.Config):
@@ -110,12 +124,15 @@ def strain_design(
     table.insert(table.columns.get_loc("run_dir"), "partition", str(chosen.partition or ""))
     table["run_dir"] = storage.relative(chosen.run_dir)
     table["gene_set"] = gene_set
-    context.log.info(f"ranked {len(table)} candidates by {config.objective} (MC passes used: "
-                     f"{int(table['mc_passes'].iloc[0])}); environment {run.environment_name}")  # fmt: skip
+    context.log.info(
+        f"ranked {len(table)} candidates by {config.objective} (MC passes used: "
+        f"{int(table['mc_passes'].iloc[0])}); environment {run.environment_name}"
+    )
 
     published = publish_table(storage, STRAIN_DESIGN, DESIGN_CSV, table)
-    title = (f"{chosen.model} on {chosen.dataset}: {size}-gene deletions in {gene_set}, by {config.objective}"
-             + (" [SIMULATED screens]" if run.simulated else ""))  # fmt: skip
+    title = f"{chosen.model} on {chosen.dataset}: {size}-gene deletions in {gene_set}, by {config.objective}" + (
+        " [SIMULATED screens]" if run.simulated else ""
+    )
     plot = design_plot(table, storage.path(*DESIGN_PNG), title, top=config.top)
     shown = table[[c for c in SHOWN if c in table]].head(config.top)
     return dg.MaterializeResult(
@@ -167,6 +184,11 @@ def ranked_with_bracketing_intervals(storage: TorchcellStorage) -> dg.AssetCheck
     ranks = bool((table["rank"].to_numpy() == np.arange(1, len(table) + 1)).all())
     return dg.AssetCheckResult(
         passed=finite and bracketed and ordered and ranks and len(table) > 0,
-        metadata={"rows": len(table), "all_finite": finite, "intervals_bracket": bracketed,
-                  "ordered_by_objective": ordered, "ranks_consecutive": ranks},
-    )  # fmt: skip
+        metadata={
+            "rows": len(table),
+            "all_finite": finite,
+            "intervals_bracket": bracketed,
+            "ordered_by_objective": ordered,
+            "ranks_consecutive": ranks,
+        },
+    )

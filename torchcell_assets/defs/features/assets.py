@@ -108,9 +108,11 @@ def gene_features(
     manifest = {"genes": len(index), "features": summary}
     storage.features_manifest().write_text(json.dumps(manifest, indent=2, sort_keys=True))
     table = pd.DataFrame(
-        [{"feature": name, **{k: s[k] for k in ("dim", "nonzero_fraction", "genes_without_data", "seconds")}}
-         for name, s in summary.items()]
-    )  # fmt: skip
+        [
+            {"feature": name, **{k: s[k] for k in ("dim", "nonzero_fraction", "genes_without_data", "seconds")}}
+            for name, s in summary.items()
+        ]
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(index),

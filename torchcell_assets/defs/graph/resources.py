@@ -47,6 +47,7 @@ class GraphDatabase(dg.ConfigurableResource):
 
             if not self.neo4j_uri:
                 raise GraphBuildError(None, "no Neo4j server: set NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD)")
-            return Neo4jBackend(self.neo4j_uri, self.neo4j_user or None, self.neo4j_password or None,
-                                self.neo4j_database or None)  # fmt: skip
+            return Neo4jBackend(
+                self.neo4j_uri, self.neo4j_user or None, self.neo4j_password or None, self.neo4j_database or None
+            )
         raise ValueError(f"graph backend must be 'ladybug' or 'neo4j', not {self.backend!r}")

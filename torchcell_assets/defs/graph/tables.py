@@ -22,8 +22,12 @@ CODE_VERSION = code_version(__name__)  # the source of this module and the core 
 
 GRAPH_TABLES_DIR = ("graph", "tables")
 COUNTS_FILE = "counts.json"
-SCREEN_DATASETS = {"costanzo2016": "costanzo2016", "costanzo2016_smf": "costanzo2016", "kuzmin2018": "kuzmin2018",
-                   "kuzmin2020": "kuzmin2020"}  # fmt: skip
+SCREEN_DATASETS = {
+    "costanzo2016": "costanzo2016",
+    "costanzo2016_smf": "costanzo2016",
+    "kuzmin2018": "kuzmin2018",
+    "kuzmin2020": "kuzmin2020",
+}
 
 
 def source_outputs(storage: TorchcellStorage) -> SourceOutputs:
@@ -39,9 +43,17 @@ def source_outputs(storage: TorchcellStorage) -> SourceOutputs:
     for dataset, key in SCREEN_DATASETS.items():
         provenance = read_provenance(storage, key)
         entry = REGISTRY[key]
-        datasets.append({"id": dataset, "name": entry.title, "version": entry.version, "citation": entry.citation,
-                         "url": entry.url, "source_sha256": json.dumps(provenance["sha256"], sort_keys=True),
-                         "simulated": bool(provenance["simulated"])})  # fmt: skip
+        datasets.append(
+            {
+                "id": dataset,
+                "name": entry.title,
+                "version": entry.version,
+                "citation": entry.citation,
+                "url": entry.url,
+                "source_sha256": json.dumps(provenance["sha256"], sort_keys=True),
+                "simulated": bool(provenance["simulated"]),
+            }
+        )
     return SourceOutputs(
         genes=storage.path(*GENOME_PARQUET),
         go_terms=storage.path(*GO_TERMS),
@@ -62,8 +74,13 @@ def _content_version(counts: dict, outputs: SourceOutputs) -> str:
     return json_digest([counts, digests, SCHEMA_VERSION])
 
 
-@dg.asset(group_name="graph", code_version=CODE_VERSION, deps=[s288c_genome, go_dag, *SOURCE_ASSETS],
-          kinds={"duckdb", "parquet"}, automation_condition=FOLLOW_UPSTREAM)  # fmt: skip
+@dg.asset(
+    group_name="graph",
+    code_version=CODE_VERSION,
+    deps=[s288c_genome, go_dag, *SOURCE_ASSETS],
+    kinds={"duckdb", "parquet"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
 def graph_tables(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
     """Every source mapped onto the graph schema (docs/graph_schema.md): one Parquet file per node
     label and relationship type, ready for a bulk load into any backend."""

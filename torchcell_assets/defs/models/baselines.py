@@ -48,9 +48,17 @@ class BaselinesConfig(config_class(TrainSettings, "BaselineSettingsConfig", incl
 
 
 def _frame(model: str, rows: np.ndarray, folds: np.ndarray, labels: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"model": model, "row": rows, "split": folds,
-                         "fitness_measured": labels[:, 0], "fitness_predicted": predicted[:, 0],
-                         "interaction_measured": labels[:, 1], "interaction_predicted": predicted[:, 1]})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "model": model,
+            "row": rows,
+            "split": folds,
+            "fitness_measured": labels[:, 0],
+            "fitness_predicted": predicted[:, 0],
+            "interaction_measured": labels[:, 1],
+            "interaction_predicted": predicted[:, 1],
+        }
+    )
 
 
 def _simple_baselines(table: pd.DataFrame, split: str, config: BaselinesConfig) -> tuple[dict, list[pd.DataFrame]]:
@@ -72,29 +80,50 @@ def _classical(context, table_path, split: str, config: BaselinesConfig, storage
         raise ValueError(f"{config.gene_feature}: feature rows do not follow the genome's gene index")
     table = pq.read_table(table_path)
     p_values = np.asarray(table.column("interaction_p_value").to_numpy(zero_copy_only=False), dtype=float)
-    designs = drop_unused_columns({fold: design_matrix(PerturbationDataset(table, genes, split, fold), features,
-                                                       config.pooling) for fold in FOLDS})  # fmt: skip
+    designs = drop_unused_columns(
+        {
+            fold: design_matrix(PerturbationDataset(table, genes, split, fold), features, config.pooling)
+            for fold in FOLDS
+        }
+    )
     fold_p = {fold: p_values[design.rows] for fold, design in designs.items()}
     summaries, frames = {}, []
     for name in config.models:
         started = time.perf_counter()
-        result = fit_baseline(name, designs["train"], designs["val"], designs, LABELS, seed=config.seed,
-                              n_jobs=config.n_jobs, max_train_rows=config.max_train_rows)  # fmt: skip
+        result = fit_baseline(
+            name,
+            designs["train"],
+            designs["val"],
+            designs,
+            LABELS,
+            seed=config.seed,
+            n_jobs=config.n_jobs,
+            max_train_rows=config.max_train_rows,
+        )
         metrics = baseline_metrics(result, designs, fold_p, n_resamples=config.bootstrap, seed=config.seed)
         context.log.info(f"{name}: {time.perf_counter() - started:.1f} s; chosen {result.summary()['targets']}")
         summaries[name] = result.summary() | {"splits": metrics, "gene_feature": config.gene_feature}
-        frames += [_frame(name, design.rows, np.full(len(design.rows), fold), design.labels,
-                          result.predictions[fold]) for fold, design in designs.items()]  # fmt: skip
+        frames += [
+            _frame(name, design.rows, np.full(len(design.rows), fold), design.labels, result.predictions[fold])
+            for fold, design in designs.items()
+        ]
     return summaries, frames
 
 
 @dg.asset(
-    group_name="models", code_version=CODE_VERSION, deps=training_deps(), kinds={"scikitlearn"},
+    group_name="models",
+    code_version=CODE_VERSION,
+    deps=training_deps(),
+    kinds={"scikitlearn"},
     partitions_def=MODEL_PARTITIONS,
-    check_specs=[dg.AssetCheckSpec(PREDICTIONS_COMPLETE, asset="classical_baselines",
-                                   description="every fold row has a finite prediction of each target from "
-                                               "every model")],
-)  # fmt: skip
+    check_specs=[
+        dg.AssetCheckSpec(
+            PREDICTIONS_COMPLETE,
+            asset="classical_baselines",
+            description="every fold row has a finite prediction of each target from every model",
+        )
+    ],
+)
 def classical_baselines(
     context: dg.AssetExecutionContext, config: BaselinesConfig, storage: TorchcellStorage
 ) -> dg.MaterializeResult:
@@ -112,14 +141,14 @@ def classical_baselines(
     classical, more = _classical(context, dataset_path, split, config, storage)
     summaries |= classical
     frames += more
-    out_dir = storage.directory("models", "classical", f"{dataset}-{split}")
+    out_dir = storage.classical_run_dir(dataset, split)
+    out_dir.mkdir(parents=True, exist_ok=True)
     RunDir(out_dir).metrics.write_text(json.dumps(summaries, indent=2, default=float))
     predictions = pd.concat(frames)
     pq.write_table(pa.Table.from_pandas(predictions, preserve_index=False), RunDir(out_dir).predictions)
     predicted = ["fitness_predicted", "interaction_predicted"]
     varying = predictions[predictions["model"] != "train_mean"]  # the train mean is constant by definition
-    passed, figures = prediction_completeness(varying, fold_rows(dataset_path, split) * (len(summaries) - 1),
-                                              predicted)  # fmt: skip
+    passed, figures = prediction_completeness(varying, fold_rows(dataset_path, split) * (len(summaries) - 1), predicted)
     mean_finite = bool(np.isfinite(predictions.loc[predictions["model"] == "train_mean", predicted]).all(axis=None))
     passed, figures = passed and mean_finite, figures | {"train_mean_finite": mean_finite}
     tables = [metrics_table({"splits": s["splits"]}).assign(model=name) for name, s in summaries.items()]
@@ -128,8 +157,11 @@ def classical_baselines(
     return dg.MaterializeResult(
         metadata={
             "metrics": metadata_table(table_md),
-            **{f"{name}_test_{label}_pearson": float(v["pearson"])
-               for name, labels in test.items() for label, v in labels.items()},  # fmt: skip
+            **{
+                f"{name}_test_{label}_pearson": float(v["pearson"])
+                for name, labels in test.items()
+                for label, v in labels.items()
+            },
             "gene_feature": config.gene_feature,
             "dataset": dataset,
             "split": split,

@@ -12,10 +12,12 @@ from torchcell_assets.lib.stages import partition_key as partition_key  # re-exp
 from torchcell_core.datasets.splits import SPLIT_COLUMNS
 
 MODEL_DATASETS = ("digenic", "trigenic")
-MODEL_PARTITIONS = dg.MultiPartitionsDefinition({
-    DATASET_DIMENSION: dg.StaticPartitionsDefinition(list(MODEL_DATASETS)),
-    SPLIT_DIMENSION: dg.StaticPartitionsDefinition(list(SPLIT_COLUMNS)),
-})  # fmt: skip
+MODEL_PARTITIONS = dg.MultiPartitionsDefinition(
+    {
+        DATASET_DIMENSION: dg.StaticPartitionsDefinition(list(MODEL_DATASETS)),
+        SPLIT_DIMENSION: dg.StaticPartitionsDefinition(list(SPLIT_COLUMNS)),
+    }
+)
 # What `make demo` and the pipeline test train and compare (passed to `materialize_in_stages`): the trigenic
 # (Kuzmin) dataset, where the field's question is hardest, on a random split and with whole query pairs held out.
 COMPARISON_DATASET = "trigenic"

@@ -95,6 +95,14 @@ def inputs_table(runs: list[TrainedRun], storage: TorchcellStorage) -> dg.TableM
     for dataset in {run.dataset for run in runs}:
         path = storage.dataset_parquet(dataset)
         digests[dataset] = file_sha256(path) if path.is_file() else ""
-    rows = [(run.asset_key.to_user_string(), run.partition or "", run.data_version, storage.relative(run.run_dir),
-             digests[run.dataset]) for run in runs]  # fmt: skip
+    rows = [
+        (
+            run.asset_key.to_user_string(),
+            run.partition or "",
+            run.data_version,
+            storage.relative(run.run_dir),
+            digests[run.dataset],
+        )
+        for run in runs
+    ]
     return metadata_table(pd.DataFrame(rows, columns=columns), rows=max(len(rows), 1))

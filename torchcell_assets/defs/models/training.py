@@ -84,7 +84,7 @@ def run_spec(model: str, dataset: str, config: TrainingConfig) -> RunSpec:
 
 def train_config(
     model: str, spec: RunSpec, split: str, config: TrainingConfig, storage: TorchcellStorage
-) -> TrainConfig:  # fmt: skip
+) -> TrainConfig:
     """The `TrainConfig` for `model` on `spec` and `split`, with the leakage rule enforced."""
     defaults = NEURAL_MODELS[model]
     if spec.dataset not in SPECS:
@@ -92,15 +92,20 @@ def train_config(
     if spec.graph_set:
         check_no_label_leakage(graph_set(spec.graph_set), SPECS[spec.dataset].datasets)
     return TrainConfig.from_settings(
-        to_dataclass(config, TrainSettings), model=model, dataset=str(dataset_parquet(storage, spec.dataset)),
-        gene_table=str(storage.path(*GENOME_PARQUET)), out="", split=split,
+        to_dataclass(config, TrainSettings),
+        model=model,
+        dataset=str(dataset_parquet(storage, spec.dataset)),
+        gene_table=str(storage.path(*GENOME_PARQUET)),
+        out="",
+        split=split,
         hparams=defaults.hparams | dict(parse_hparam(item) for item in config.hparams),
         gene_features=str(feature_path(storage, config.gene_feature)) if config.gene_feature else None,
         cell_graph=_cell_graph_file(storage, spec.graph_set) if spec.graph_set else None,
         go_terms=str(storage.path(*GO_TERMS)) if defaults.go else None,
-        go_edges=str(storage.path(*GO_EDGES)) if defaults.go else None, go_dataset_genes=defaults.go,
+        go_edges=str(storage.path(*GO_EDGES)) if defaults.go else None,
+        go_dataset_genes=defaults.go,
         run_name=f"{model}-{spec.label}-{split}",
-    ).resolved()  # fmt: skip
+    ).resolved()
 
 
 def metrics_table(metrics: dict) -> pd.DataFrame:
@@ -129,15 +134,22 @@ def build_model_asset(model: str) -> dg.AssetsDefinition:
         partitions_def=MODEL_PARTITIONS,
         pool=GPU_POOL,
         op_tags=K8S_GPU_TAGS,
-        check_specs=[dg.AssetCheckSpec(PREDICTIONS_COMPLETE, asset=f"{model}_model",
-                                       description="one finite, non-constant prediction per fold row and target")],
+        check_specs=[
+            dg.AssetCheckSpec(
+                PREDICTIONS_COMPLETE,
+                asset=f"{model}_model",
+                description="one finite, non-constant prediction per fold row and target",
+            )
+        ],
         description=f"Train `{model}` (torchcell_core.models) on the partition's dataset through Dagster Pipes "
         "(torchrun/DDP for nproc > 1); metrics with 95% CIs.",
-    )  # fmt: skip
+    )
     def _asset(
-        context: dg.AssetExecutionContext, config: TrainingConfig, storage: TorchcellStorage,
+        context: dg.AssetExecutionContext,
+        config: TrainingConfig,
+        storage: TorchcellStorage,
         pipes_subprocess_client: dg.PipesSubprocessClient,
-    ):  # fmt: skip
+    ):
         dataset, split = comparison_of(context)
         require_rows(storage, dataset)
         spec = run_spec(model, dataset, config)
@@ -145,16 +157,22 @@ def build_model_asset(model: str) -> dg.AssetsDefinition:
         target = storage.model_run_dir(model, spec.label, split)
         context.log.info(f"training {model} on {spec.label}/{split} with {config.nproc} rank(s)")
         shown = {"dataset": spec.dataset, "graph_set": spec.graph_set, "split": split}
-        return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, shown,
-                                   recorded_dir=storage.relative(target))  # fmt: skip
+        return train_through_pipes(
+            context, pipes_subprocess_client, train, target, config.nproc, shown, recorded_dir=storage.relative(target)
+        )
 
     return _asset
 
 
 def train_through_pipes(
-    context: dg.AssetExecutionContext, client: dg.PipesSubprocessClient, train: TrainConfig, target: Path,
-    nproc: int, metadata: dict[str, Any], recorded_dir: str = "",
-) -> dg.MaterializeResult:  # fmt: skip
+    context: dg.AssetExecutionContext,
+    client: dg.PipesSubprocessClient,
+    train: TrainConfig,
+    target: Path,
+    nproc: int,
+    metadata: dict[str, Any],
+    recorded_dir: str = "",
+) -> dg.MaterializeResult:
     """Train `train` into `target`'s staging directory in child processes under Pipes (kept when `train.resume`,
     so an interrupted run continues from its checkpoint; else emptied first), swap it in, and return
     what rank 0 reported (metrics, run directory, data version, the predictions check) plus the pictures and
@@ -162,17 +180,22 @@ def train_through_pipes(
     `relative(target)`, so a moved data directory still finds it), else as `target`."""
     train.out = str(prepare_staging(target, train.resume))
     invocation = client.run(
-        context=context, command=training_command(train, nproc, module=PIPES_MODULE),
-        extras={"run_dir": recorded_dir or str(target)}, env={"PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+        context=context,
+        command=training_command(train, nproc, module=PIPES_MODULE),
+        extras={"run_dir": recorded_dir or str(target)},
+        env={"PYTHONUNBUFFERED": "1"},
+    )
     results = invocation.get_results()
     reported = next(r for r in results if isinstance(r, dg.MaterializeResult))
     checks = [r for r in results if isinstance(r, dg.AssetCheckResult)]
     promote(target)
     metrics = RunDir(target).read_metrics()
     test = metrics["splits"].get("test", {})
-    scatters = {f"scatter_{label}": image(path, f"{train.model} {label}")
-                for label in test if (path := RunDir(target).scatter("test", label)).is_file()}  # fmt: skip
+    scatters = {
+        f"scatter_{label}": image(path, f"{train.model} {label}")
+        for label in test
+        if (path := RunDir(target).scatter("test", label)).is_file()
+    }
     return dg.MaterializeResult(
         metadata={
             **(reported.metadata or {}),

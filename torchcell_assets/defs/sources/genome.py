@@ -80,9 +80,17 @@ def go_dag(context: dg.AssetExecutionContext, config: GoDagConfig, storage: Torc
     annotations = pd.read_parquet(storage.path(*GO_ANNOTATIONS_PARQUET))
     result = dcell_filter(annotations, dag, to_dataclass(config, DCellFilterConfig))
     terms = pd.DataFrame(
-        [{"go_id": t, "name": result.dag.terms[t].name, "namespace": result.dag.terms[t].namespace,
-          "genes": genes, "n_genes": len(genes)} for t, genes in result.term_genes.items()]
-    )  # fmt: skip
+        [
+            {
+                "go_id": t,
+                "name": result.dag.terms[t].name,
+                "namespace": result.dag.terms[t].namespace,
+                "genes": genes,
+                "n_genes": len(genes),
+            }
+            for t, genes in result.term_genes.items()
+        ]
+    )
     edges = pd.DataFrame([e.__dict__ for e in result.dag.edges])
     terms.to_parquet(storage.path(*GO_TERMS), index=False)
     edges.to_parquet(storage.path(*GO_EDGES), index=False)

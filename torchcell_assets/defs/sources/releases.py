@@ -72,11 +72,18 @@ def check_row_drop(key: str, previous: int | None, rows: int, config: SourceConf
 
 def _provenance(entry: SourceEntry, resolved: ResolvedSource, summary: dict) -> dict:
     return {
-        "source": entry.key, "version": entry.version, "url": entry.url, "citation": entry.citation,
-        "licence": entry.licence, "simulated": resolved.simulated, "directory": str(resolved.directory),
-        "files": {name: str(path) for name, path in resolved.files.items()}, "sha256": resolved.sha256,
-        "loader_version": LOADER_VERSION, "outputs": summary["outputs"],
-    }  # fmt: skip
+        "source": entry.key,
+        "version": entry.version,
+        "url": entry.url,
+        "citation": entry.citation,
+        "licence": entry.licence,
+        "simulated": resolved.simulated,
+        "directory": str(resolved.directory),
+        "files": {name: str(path) for name, path in resolved.files.items()},
+        "sha256": resolved.sha256,
+        "loader_version": LOADER_VERSION,
+        "outputs": summary["outputs"],
+    }
 
 
 def _metadata_value(value: object) -> object:
@@ -113,8 +120,9 @@ def build_source_asset(key: str) -> dg.AssetsDefinition:
         staging = staging_dir(out_dir)
         try:
             rules = ValueRules(config.max_out_of_range_fraction)
-            summary = load_with_progress(key, loader, resolved, staging, set(genome["systematic_name"]), rules,
-                                         log=context.log.info)  # fmt: skip
+            summary = load_with_progress(
+                key, loader, resolved, staging, set(genome["systematic_name"]), rules, log=context.log.info
+            )
             previous = previous_row_count(context)
             check_row_drop(key, previous, int(summary["rows"]), config)
             provenance = _provenance(entry, resolved, summary)

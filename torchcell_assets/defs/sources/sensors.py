@@ -15,8 +15,11 @@ from torchcell_core.sources.registry import REGISTRY
 
 # Raw folder (a registry key) → the asset that reads it: each source release, the GO DAG (`go/`: go-basic.obo or
 # GO.sqlite) and the genome (`sgd_genome/`: SGD's GFF3).
-WATCHED = {**{asset.key.to_user_string(): asset.key for asset in SOURCE_ASSETS}, "go": go_dag.key,
-           "sgd_genome": s288c_genome.key}  # fmt: skip
+WATCHED = {
+    **{asset.key.to_user_string(): asset.key for asset in SOURCE_ASSETS},
+    "go": go_dag.key,
+    "sgd_genome": s288c_genome.key,
+}
 
 
 def raw_fingerprints(storage: TorchcellStorage) -> dict[str, list]:

@@ -87,8 +87,15 @@ def sweep_plan(
         raise ValueError(f"unknown model(s) {unknown}; known: {sorted(NEURAL_MODELS)}")
     graph_sets = {m: list(config.graph_sets) for m in config.models if NEURAL_MODELS[m].graph_set}
     ablations = {name: items for name, items in config.ablations.items()}
-    runs = expand_grid(config.sweep_id, list(config.models), list(config.datasets), graph_sets,
-                       list(config.gene_features), dict(config.hparam_grid), ablations)  # fmt: skip
+    runs = expand_grid(
+        config.sweep_id,
+        list(config.models),
+        list(config.datasets),
+        graph_sets,
+        list(config.gene_features),
+        dict(config.hparam_grid),
+        ablations,
+    )
     settings = {"split": config.split, "nproc": config.nproc, **config_values(config, TrainSettings)}
     path = write_manifest(storage.sweep_manifest(config.sweep_id), runs, settings)
     keys = [run.key for run in runs]
@@ -101,17 +108,27 @@ def sweep_plan(
             "sweep_id": config.sweep_id,
             "partitions": metadata_table(shown),
             "manifest": dg.MetadataValue.path(storage.relative(path)),
-        },  # fmt: skip
+        },
         data_version=dg.DataVersion(file_sha256(path)[:16]),
     )
 
 
 @dg.asset(
-    group_name="sweeps", code_version=CODE_VERSION, kinds={"pytorch"}, partitions_def=SWEEP_PARTITIONS, pool=GPU_POOL,
-    op_tags=K8S_GPU_TAGS, deps=[sweep_plan, *training_deps(NEURAL_MODELS, DATASET_ASSETS)],
-    check_specs=[dg.AssetCheckSpec(PREDICTIONS_COMPLETE, asset="sweep_model",
-                                   description="one finite, non-constant prediction per fold row and target")],
-)  # fmt: skip
+    group_name="sweeps",
+    code_version=CODE_VERSION,
+    kinds={"pytorch"},
+    partitions_def=SWEEP_PARTITIONS,
+    pool=GPU_POOL,
+    op_tags=K8S_GPU_TAGS,
+    deps=[sweep_plan, *training_deps(NEURAL_MODELS, DATASET_ASSETS)],
+    check_specs=[
+        dg.AssetCheckSpec(
+            PREDICTIONS_COMPLETE,
+            asset="sweep_model",
+            description="one finite, non-constant prediction per fold row and target",
+        )
+    ],
+)
 def sweep_model(
     context: dg.AssetExecutionContext, storage: TorchcellStorage, pipes_subprocess_client: dg.PipesSubprocessClient
 ) -> dg.MaterializeResult:
@@ -126,14 +143,26 @@ def sweep_model(
     train.wandb_group, train.run_name = sweep_id, key
     target = storage.sweep_run_dir(sweep_id, key)
     context.log.info(f"sweep run {key}: {run.label}")
-    shown = {"sweep_id": sweep_id, "configuration": run.label, "model": run.model, "dataset": run.dataset,
-             "graph_set": run.graph_set, "ablation": run.ablation}  # fmt: skip
-    return train_through_pipes(context, pipes_subprocess_client, train, target, config.nproc, shown,
-                               recorded_dir=storage.relative(target))  # fmt: skip
+    shown = {
+        "sweep_id": sweep_id,
+        "configuration": run.label,
+        "model": run.model,
+        "dataset": run.dataset,
+        "graph_set": run.graph_set,
+        "ablation": run.ablation,
+    }
+    return train_through_pipes(
+        context, pipes_subprocess_client, train, target, config.nproc, shown, recorded_dir=storage.relative(target)
+    )
 
 
-@dg.asset(group_name="sweeps", code_version=CODE_VERSION, kinds={"duckdb", "csv"}, deps=[sweep_model],
-          automation_condition=FOLLOW_TRAINING_RUNS)  # fmt: skip
+@dg.asset(
+    group_name="sweeps",
+    code_version=CODE_VERSION,
+    kinds={"duckdb", "csv"},
+    deps=[sweep_model],
+    automation_condition=FOLLOW_TRAINING_RUNS,
+)
 def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) -> dg.MaterializeResult:
     """Every finished sweep run ranked within its sweep on validation interaction Pearson; the chosen (rank 1)
     configuration's test Pearson with CIs; a bar chart of test interaction Pearson per graph set."""
@@ -153,15 +182,36 @@ def sweep_table(context: dg.AssetExecutionContext, storage: TorchcellStorage) ->
         raise ValueError("no sweep run has finished: materialize sweep_plan, then backfill sweep_model")
     table = rank_sweep(pd.DataFrame(rows))
     published = publish_table(storage, SWEEP_TABLE, SWEEP_CSV, table)
-    claims = [f"{sweep_id}: " + string_versions(pd.DataFrame(
-        [r for key in part.loc[part["ablation"] == FULL, "key"]  # the full models, not their ablations
-         for r in neural_run_rows(storage.sweep_run_dir(sweep_id, key))])).line()
-        for sweep_id, part in table.groupby("sweep_id")]  # fmt: skip
+    claims = [
+        f"{sweep_id}: "
+        + string_versions(
+            pd.DataFrame(
+                [
+                    r
+                    for key in part.loc[part["ablation"] == FULL, "key"]  # the full models, not their ablations
+                    for r in neural_run_rows(storage.sweep_run_dir(sweep_id, key))
+                ]
+            )
+        ).line()
+        for sweep_id, part in table.groupby("sweep_id")
+    ]
     chart = graph_set_bars(table, storage.path(*GRAPH_SWEEP_PNG))
     chosen = table[table["chosen"]]
-    shown = ["sweep_id", "rank", "key", "model", "dataset", "graph_set", "ablation", "hparams", "val_pearson",
-             "test_interaction_pearson", "test_interaction_ci_low", "test_interaction_ci_high",
-             "test_fitness_pearson"]  # fmt: skip
+    shown = [
+        "sweep_id",
+        "rank",
+        "key",
+        "model",
+        "dataset",
+        "graph_set",
+        "ablation",
+        "hparams",
+        "val_pearson",
+        "test_interaction_pearson",
+        "test_interaction_ci_low",
+        "test_interaction_ci_high",
+        "test_fitness_pearson",
+    ]
     shown = [c for c in shown if c in table.columns]
     return dg.MaterializeResult(
         metadata={
