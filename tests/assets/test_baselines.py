@@ -9,7 +9,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support.datasets import empty_dataset
-from torchcell_assets.defs.datasets.assets import dataset_card_path, dataset_parquet
 from torchcell_assets.defs.models.baselines import BaselinesConfig, classical_baselines
 from torchcell_assets.defs.models.partitions import partition_key
 from torchcell_assets.lib.storage import TorchcellStorage
@@ -134,8 +133,8 @@ def test_baselines_on_an_empty_dataset_fail_at_once_naming_it(tmp_path):
     any model is fitted."""
     storage = TorchcellStorage(data_dir=str(tmp_path))
     table, card = empty_dataset(tmp_path)
-    pq.write_table(table, dataset_parquet(storage, "trigenic"))
-    dataset_card_path(storage, "trigenic").write_text(json.dumps(card))
+    pq.write_table(table, storage.dataset_parquet("trigenic"))
+    storage.dataset_card("trigenic").write_text(json.dumps(card))
     context = dg.build_asset_context(partition_key=partition_key("trigenic", "split_random"))
     with pytest.raises(dg.Failure, match="trigenic dataset is empty: no trigenic experiments in the graph"):
         classical_baselines(context=context, config=BaselinesConfig(), storage=storage)

@@ -8,7 +8,6 @@ import pytest
 
 from torchcell_assets.defs.benchmarks.models import simulated_columns
 from torchcell_assets.defs.cell_graphs.assets import source_simulated
-from torchcell_assets.defs.datasets.assets import dataset_card_path
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.benchmarks.inputs import (
     GO_SOURCES,
@@ -111,7 +110,7 @@ def test_real_screens_with_simulated_networks_are_flagged():
 
 def test_the_benchmark_asset_reads_cards_provenance_and_the_cell_graph_manifest(tmp_path):
     storage = TorchcellStorage(data_dir=str(tmp_path))
-    dataset_card_path(storage, "trigenic").write_text(json.dumps(REAL_SCREENS))
+    storage.dataset_card("trigenic").write_text(json.dumps(REAL_SCREENS))
     for key, simulated in PROVENANCE.items():
         storage.path("sources", key, "provenance.json").write_text(json.dumps({"simulated": simulated}))
     graph_sets = {"string9.1": {"file": "string9_1-k.pt", "sources": {"string_v9_1": True}}}

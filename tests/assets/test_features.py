@@ -16,7 +16,6 @@ from torchcell_assets.defs.features import checks
 from torchcell_assets.defs.features.assets import (
     GeneFeaturesConfig,
     configured_features,
-    feature_path,
     gene_features,
     read_manifest,
 )
@@ -348,8 +347,8 @@ def test_the_asset_writes_every_builtin_feature_and_its_checks_pass(small_run):
     assert manifest["features"]["random"]["dim"] == 8 and manifest["features"]["codon_frequency"]["dim"] == 64
     assert manifest["features"]["codon_frequency"]["genes_without_data"] == 1
     assert manifest["features"]["protein_kmer"]["genes_without_data"] == 2  # YD4 "MX": no countable pair
-    genes, go = load_gene_feature(feature_path(storage, "go_annotation"))
-    assert genes == ["YA1", "YB2", "YC1", "YD4"] and read_feature_file(feature_path(storage, "go_annotation")).columns
+    genes, go = load_gene_feature(storage.feature_file("go_annotation"))
+    assert genes == ["YA1", "YB2", "YC1", "YD4"] and read_feature_file(storage.feature_file("go_annotation")).columns
     assert go.tolist() == [[1, 1], [1, 1], [0, 0], [1, 0]]
     event = result.get_asset_materialization_events()[0].event_specific_data.materialization
     features = {record.data["feature"]: record.data for record in event.metadata["features"].value.records}
@@ -379,29 +378,29 @@ def test_checks_fail_on_corrupted_feature_files(small_run, tmp_path):
     for parts in (GENOME_PARQUET, ("features", "manifest.json")):
         bad.path(*parts).write_bytes(storage.path(*parts).read_bytes())
     for name in BUILTIN_FEATURES:
-        feature_path(bad, name).write_bytes(feature_path(storage, name).read_bytes())
+        bad.feature_file(name).write_bytes(storage.feature_file(name).read_bytes())
     assert all(check(storage=bad).passed for check in ALL_CHECKS)
 
-    codons = dense_document(feature_path(bad, "codon_frequency"))
+    codons = dense_document(bad.feature_file("codon_frequency"))
     codons["x"][0, 0] = float("nan")
-    torch.save(codons, feature_path(bad, "codon_frequency"))
+    torch.save(codons, bad.feature_file("codon_frequency"))
     assert checks.finite_values(storage=bad).passed is False
-    kmers = dense_document(feature_path(bad, "protein_kmer"))
+    kmers = dense_document(bad.feature_file("protein_kmer"))
     kmers["x"][1] *= 2  # YB2 has a protein: its row must sum to 1
-    torch.save(kmers, feature_path(bad, "protein_kmer"))
+    torch.save(kmers, bad.feature_file("protein_kmer"))
     result = checks.frequencies_sum_to_one(storage=bad)
     assert result.passed is False and "YB2 sums to 2" in str(result.metadata["problems"].value)
 
-    noise = dense_document(feature_path(bad, "random"))
-    torch.save({**noise, "x": noise["x"] + 1e-3}, feature_path(bad, "random"))
+    noise = dense_document(bad.feature_file("random"))
+    torch.save({**noise, "x": noise["x"] + 1e-3}, bad.feature_file("random"))
     assert checks.random_reproducible(storage=bad).passed is False
 
-    amino = dense_document(feature_path(bad, "amino_acid_composition"))
+    amino = dense_document(bad.feature_file("amino_acid_composition"))
     torch.save(
         {**amino, "genes": amino["genes"][:-1], "x": amino["x"][:-1], "has_data": amino["has_data"][:-1]},
-        feature_path(bad, "amino_acid_composition"),
+        bad.feature_file("amino_acid_composition"),
     )
     result = checks.rows_follow_gene_index(storage=bad)
     assert result.passed is False and "amino_acid_composition" in str(result.metadata["problems"].value)
-    feature_path(bad, "one_hot").write_bytes(b"truncated")
+    bad.feature_file("one_hot").write_bytes(b"truncated")
     assert "unreadable" in str(checks.rows_follow_gene_index(storage=bad).metadata["problems"].value)

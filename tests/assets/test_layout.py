@@ -2,8 +2,6 @@
 
 import pytest
 
-from torchcell_assets.defs.datasets.assets import dataset_card_path, dataset_parquet
-from torchcell_assets.defs.features.assets import feature_path
 from torchcell_assets.lib.storage import TorchcellStorage
 
 
@@ -18,10 +16,6 @@ def test_the_layout_names_every_asset_file_under_the_data_directory(tmp_path):
     assert storage.cell_graphs_manifest() == root / "cell_graphs" / "manifest.json"
     assert storage.cell_graphs_dir() == root / "cell_graphs" and (root / "cell_graphs").is_dir()
     assert storage.sweep_manifest("graph_sets") == root / "sweeps" / "graph_sets.json"
-    # the assets' helpers are the same paths, not a second spelling
-    assert dataset_parquet(storage, "trigenic") == storage.dataset_parquet("trigenic")
-    assert dataset_card_path(storage, "trigenic") == storage.dataset_card("trigenic")
-    assert feature_path(storage, "random") == storage.feature_file("random")
 
 
 def test_run_directories_are_looked_up_without_being_created(tmp_path):

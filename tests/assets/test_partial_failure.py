@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from tests.support.datasets import empty_dataset
 from torchcell_assets import demo
 from torchcell_assets.defs.benchmarks.models import MODEL_BENCHMARKS_CSV, model_benchmarks
-from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_card_path, dataset_parquet
+from torchcell_assets.defs.datasets.assets import DATASET_ASSETS
 from torchcell_assets.defs.datasets.checks import build_dataset_checks
 from torchcell_assets.defs.models.partitions import (
     COMPARISON_DATASET,
@@ -39,8 +39,8 @@ def test_an_empty_dataset_curates_splits_and_has_a_card(tmp_path):
 def test_the_checks_of_an_empty_dataset_pass_and_say_so(tmp_path):
     storage = TorchcellStorage(data_dir=str(tmp_path))
     table, card = empty_dataset(tmp_path)
-    pq.write_table(table, dataset_parquet(storage, "trigenic"))
-    dataset_card_path(storage, "trigenic").write_text(json.dumps(card))
+    pq.write_table(table, storage.dataset_parquet("trigenic"))
+    storage.dataset_card("trigenic").write_text(json.dumps(card))
     checks = {c.check_key.name: c for c in build_dataset_checks("trigenic", DATASET_ASSETS["trigenic"])}
     for name in ("label_ranges", "no_duplicate_genotypes", "splits_do_not_leak", "genes_in_genome"):
         result = checks[name](storage=storage)

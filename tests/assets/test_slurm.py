@@ -242,12 +242,11 @@ def squeue() -> list[list[str]]:
 
 def small_storage(root: Path):
     """A data directory holding the synthetic table as the digenic dataset and the genes as the genome table."""
-    from torchcell_assets.defs.datasets.assets import dataset_parquet
     from torchcell_assets.defs.sources.paths import GENOME_PARQUET
     from torchcell_assets.lib.storage import TorchcellStorage
 
     storage = TorchcellStorage(data_dir=str(root))
-    pq.write_table(synthetic_table()[0], dataset_parquet(storage, "digenic"))
+    pq.write_table(synthetic_table()[0], storage.dataset_parquet("digenic"))
     pq.write_table(pa.table({"systematic_name": GENES}), storage.path(*GENOME_PARQUET))
     return storage
 

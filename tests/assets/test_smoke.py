@@ -8,7 +8,7 @@ import pytest
 
 from torchcell_assets.definitions import defs
 from torchcell_assets.defs.benchmarks.models import MODEL_BENCHMARKS_CSV
-from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet
+from torchcell_assets.defs.datasets.assets import DATASET_ASSETS
 from torchcell_assets.defs.datasets.checks import dataset_checks
 from torchcell_assets.defs.graph.assets import knowledge_graph
 from torchcell_assets.defs.graph.resources import GraphDatabase
@@ -127,12 +127,12 @@ def test_lineage_of_a_benchmark_row_reaches_the_raw_files(smoke):
 def test_checks_fail_on_bad_data(smoke):
     """Corrupt copies of the stored outputs make the checks fail."""
     _, storage, _, _ = smoke
-    dataset = pd.read_parquet(dataset_parquet(storage, "digenic"))
+    dataset = pd.read_parquet(storage.dataset_parquet("digenic"))
     records = pd.read_parquet(storage.path(*COSTANZO_RECORDS))
     bad = TorchcellStorage(data_dir=str(storage.root() / "corrupt"))
     for part in (("sources", "s288c_genes.parquet"),):
         bad.path(*part).write_bytes(storage.path(*part).read_bytes())
-    pd.concat([dataset, dataset.head(1)]).to_parquet(dataset_parquet(bad, "digenic"))
+    pd.concat([dataset, dataset.head(1)]).to_parquet(bad.dataset_parquet("digenic"))
     records.assign(epsilon=records["epsilon"] + 0.05).to_parquet(bad.path(*COSTANZO_RECORDS))
     no_duplicates = next(
         c
@@ -167,32 +167,32 @@ def test_dataset_checks_fail_on_leaks_lost_rows_and_bad_labels(smoke):
     bad = TorchcellStorage(data_dir=str(storage.root() / "corrupt_datasets"))
     for part in (("sources", "s288c_genes.parquet"), ("datasets", "trigenic.card.json")):
         bad.path(*part).write_bytes(storage.path(*part).read_bytes())
-    table = pd.read_parquet(dataset_parquet(storage, "trigenic"))
+    table = pd.read_parquet(storage.dataset_parquet("trigenic"))
     leaks = _dataset_check("trigenic", "splits_do_not_leak")
     ranges = _dataset_check("trigenic", "label_ranges")
     genes = _dataset_check("trigenic", "genes_in_genome")
     assert leaks(storage=storage).passed and ranges(storage=storage).passed and genes(storage=storage).passed
     # A test genotype of the strict gene split copied into train: its genes are no longer held out.
     test_row = table[table["split_gene_all"] == "test"].head(1).assign(split_gene_all="train", environment="YPD_26C")
-    pd.concat([table, test_row]).to_parquet(dataset_parquet(bad, "trigenic"))
+    pd.concat([table, test_row]).to_parquet(bad.dataset_parquet("trigenic"))
     result = leaks(storage=bad)
     assert not result.passed and result.metadata["split_gene_all.heldout_with_seen_gene"].value > 0
     # One row of a held-out query pair moved to train: that query pair is on both sides.
     moved = table.copy()
     moved.loc[moved.index[moved["split_query"] == "test"][0], "split_query"] = "train"
-    moved.to_parquet(dataset_parquet(bad, "trigenic"))
+    moved.to_parquet(bad.dataset_parquet("trigenic"))
     result = leaks(storage=bad)
     assert not result.passed and result.metadata["split_query.queries_in_two_folds"].value == 1
     assert table["query"].str.count(r"\+").eq(1).all()  # a Kuzmin triple's query is its query gene pair
-    table.assign(fitness=table["fitness"] * 100).to_parquet(dataset_parquet(bad, "trigenic"))
+    table.assign(fitness=table["fitness"] * 100).to_parquet(bad.dataset_parquet("trigenic"))
     assert ranges(storage=bad).passed is False
     renamed = table.copy()
     renamed.loc[0, "genes"] = ["YNOT001X", *list(renamed.loc[0, "genes"])[1:]]
-    renamed.to_parquet(dataset_parquet(bad, "trigenic"))
+    renamed.to_parquet(bad.dataset_parquet("trigenic"))
     assert genes(storage=bad).passed is False
     rows = _dataset_check("trigenic", "rows_match_graph")
     assert rows(storage=storage, graph=graph).passed
-    table.iloc[1:].to_parquet(dataset_parquet(bad, "trigenic"))  # a row lost after curation
+    table.iloc[1:].to_parquet(bad.dataset_parquet("trigenic"))  # a row lost after curation
     assert rows(storage=bad, graph=graph).passed is False
 
 
@@ -201,7 +201,7 @@ def test_a_dataset_gene_set_naming_unknown_genes_fails_clearly(smoke):
     graph = _graph(storage)
     asset = DATASET_ASSETS["digenic"]
     config = dg.RunConfig(ops={asset.key.to_user_string(): {"config": {"genes": ["YAL001C", "NOT_A_GENE"]}}})
-    before = dataset_parquet(storage, "digenic").read_bytes()
+    before = storage.dataset_parquet("digenic").read_bytes()
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [asset],
@@ -213,7 +213,7 @@ def test_a_dataset_gene_set_naming_unknown_genes_fails_clearly(smoke):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "NOT_A_GENE" in str(failure.event_specific_data.error)
-    assert dataset_parquet(storage, "digenic").read_bytes() == before  # nothing stored was touched
+    assert storage.dataset_parquet("digenic").read_bytes() == before  # nothing stored was touched
 
 
 def test_real_release_in_the_raw_dir_wins_over_the_simulator(smoke, tmp_path):

@@ -3,7 +3,6 @@ aggregated and split in DuckDB, exported to Parquet, with a dataset card in the 
 
 import json
 import os
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -29,25 +28,15 @@ from torchcell_core.hashing import file_sha256
 CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 
-def dataset_parquet(storage: TorchcellStorage, name: str) -> Path:
-    """A curated dataset's Parquet: `storage.dataset_parquet`."""
-    return storage.dataset_parquet(name)
-
-
-def dataset_card_path(storage: TorchcellStorage, name: str) -> Path:
-    """A curated dataset's card: `storage.dataset_card`."""
-    return storage.dataset_card(name)
-
-
 def read_card(storage: TorchcellStorage, name: str) -> dict:
     """The dataset card the dataset asset wrote (`<data>/datasets/<name>.card.json`); {} when there is none."""
-    path = dataset_card_path(storage, name)
+    path = storage.dataset_card(name)
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def require_rows(storage: TorchcellStorage, name: str) -> None:
     """Fail a model step at once, naming the dataset and why, when its partition's dataset has no rows."""
-    path = dataset_parquet(storage, name)
+    path = storage.dataset_parquet(name)
     if path.is_file() and pq.ParquetFile(path).metadata.num_rows == 0:
         reason = read_card(storage, name).get("empty_reason") or "the curated table has no rows"
         raise dg.Failure(
@@ -103,7 +92,7 @@ def build_dataset_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: DatasetConfig, storage: TorchcellStorage, graph: GraphDatabase
     ) -> dg.MaterializeResult:
         digest = config_digest(config)
-        path = dataset_parquet(storage, spec.name)
+        path = storage.dataset_parquet(spec.name)
         intact = lambda version: path.is_file() and file_sha256(path)[:16] == version  # noqa: E731
         skipped = unchanged_result(context, digest, intact)
         if skipped is not None:

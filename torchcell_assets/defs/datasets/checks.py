@@ -7,7 +7,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_card_path, dataset_parquet, read_card
+from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, read_card
 from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
 from torchcell_assets.lib.storage import TorchcellStorage
@@ -23,7 +23,7 @@ INTERACTION_RANGE = (-1.0, 1.0)  # ε and τ are differences of fitness values n
 
 
 def _table(storage: TorchcellStorage, name: str) -> pd.DataFrame:
-    return pd.read_parquet(dataset_parquet(storage, name))
+    return pd.read_parquet(storage.dataset_parquet(name))
 
 
 def empty_result(storage: TorchcellStorage, name: str) -> dg.AssetCheckResult | None:
@@ -106,7 +106,7 @@ def build_dataset_checks(name: str, asset: dg.AssetsDefinition) -> list[dg.Asset
         """Measurements merged into the table plus those dropped equal the graph's experiment count."""
         spec = SPECS[name]
         data = _table(storage, name)
-        curation = json.loads(dataset_card_path(storage, name).read_text())["curation"]
+        curation = json.loads(storage.dataset_card(name).read_text())["curation"]
         with graph.open(read_only=True) as backend:
             in_graph = queries.experiment_count(backend, spec.n_genes, spec.datasets)
         accounted = int(data["n_measurements"].sum()) + curation["dropped_repeated_gene"]

@@ -2,7 +2,6 @@
 
 import json
 import time
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -22,11 +21,6 @@ from torchcell_core.hashing import file_sha256, json_digest
 CODE_VERSION = code_version(__name__)  # the source of this module and the core code it runs
 
 SEQUENCE_COLUMNS = ["systematic_name", "cds_sequence", "protein_sequence"]
-
-
-def feature_path(storage: TorchcellStorage, name: str) -> Path:
-    """Where the asset writes feature `name` (parent created): `storage.feature_file`."""
-    return storage.feature_file(name)
 
 
 def read_manifest(storage: TorchcellStorage) -> dict:
@@ -90,7 +84,7 @@ def gene_features(
     for feature in features:
         started = time.perf_counter()
         matrix = feature.matrix(genome, index)
-        path = save_gene_feature(matrix, feature_path(storage, feature.name))
+        path = save_gene_feature(matrix, storage.feature_file(feature.name))
         digests[feature.name] = file_sha256(path)
         summary[feature.name] = {
             "dim": len(matrix.columns),

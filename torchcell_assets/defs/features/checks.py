@@ -6,7 +6,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import torch
 
-from torchcell_assets.defs.features.assets import feature_path, gene_features, read_manifest
+from torchcell_assets.defs.features.assets import gene_features, read_manifest
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
 from torchcell_assets.lib.storage import TorchcellStorage
 from torchcell_core.errors import SourceFormatError
@@ -33,7 +33,7 @@ def _each_feature(
     problems = {}
     for name in names:
         try:
-            found = problem(read_feature_file(feature_path(storage, name)))
+            found = problem(read_feature_file(storage.feature_file(name)))
         except (SourceFormatError, FileNotFoundError) as error:
             found = f"unreadable: {error}"
         if found:

@@ -11,8 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from torchcell_assets.defs.datasets.assets import dataset_parquet, require_rows
-from torchcell_assets.defs.features.assets import feature_path
+from torchcell_assets.defs.datasets.assets import require_rows
 from torchcell_assets.defs.models.partitions import MODEL_PARTITIONS, comparison_of
 from torchcell_assets.defs.models.training import metrics_table, training_deps
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET
@@ -75,7 +74,7 @@ def _simple_baselines(table: pd.DataFrame, split: str, config: BaselinesConfig) 
 def _classical(context, table_path, split: str, config: BaselinesConfig, storage) -> tuple[dict, list[pd.DataFrame]]:
     """The scikit-learn models on pooled gene features: their summaries and prediction frames."""
     genes = GeneIndex.from_gene_table(storage.path(*GENOME_PARQUET))
-    feature_genes, features = load_gene_feature(feature_path(storage, config.gene_feature))
+    feature_genes, features = load_gene_feature(storage.feature_file(config.gene_feature))
     if feature_genes != genes.genes:
         raise ValueError(f"{config.gene_feature}: feature rows do not follow the genome's gene index")
     table = pq.read_table(table_path)
@@ -133,7 +132,7 @@ def classical_baselines(
     Fails at once, naming the dataset, on a partition whose dataset is empty."""
     dataset, split = comparison_of(context)
     require_rows(storage, dataset)
-    dataset_path = dataset_parquet(storage, dataset)
+    dataset_path = storage.dataset_parquet(dataset)
     table = pd.read_parquet(dataset_path)
     started = time.perf_counter()
     summaries, frames = _simple_baselines(table, split, config)

@@ -10,8 +10,8 @@ import dagster as dg
 import pandas as pd
 
 from torchcell_assets.defs.cell_graphs.assets import cell_graphs
-from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, dataset_parquet, require_rows
-from torchcell_assets.defs.features.assets import feature_path, gene_features
+from torchcell_assets.defs.datasets.assets import DATASET_ASSETS, require_rows
+from torchcell_assets.defs.features.assets import gene_features
 from torchcell_assets.defs.models.partitions import MODEL_DATASETS, MODEL_PARTITIONS, RunSpec, comparison_of
 from torchcell_assets.defs.sources.genome import go_dag, s288c_genome
 from torchcell_assets.defs.sources.paths import GENOME_PARQUET, GO_EDGES, GO_TERMS
@@ -94,12 +94,12 @@ def train_config(
     return TrainConfig.from_settings(
         to_dataclass(config, TrainSettings),
         model=model,
-        dataset=str(dataset_parquet(storage, spec.dataset)),
+        dataset=str(storage.dataset_parquet(spec.dataset)),
         gene_table=str(storage.path(*GENOME_PARQUET)),
         out="",
         split=split,
         hparams=defaults.hparams | dict(parse_hparam(item) for item in config.hparams),
-        gene_features=str(feature_path(storage, config.gene_feature)) if config.gene_feature else None,
+        gene_features=str(storage.feature_file(config.gene_feature)) if config.gene_feature else None,
         cell_graph=_cell_graph_file(storage, spec.graph_set) if spec.graph_set else None,
         go_terms=str(storage.path(*GO_TERMS)) if defaults.go else None,
         go_edges=str(storage.path(*GO_EDGES)) if defaults.go else None,
