@@ -16,6 +16,7 @@ import zlib
 import dagster as dg
 import pytest
 
+from tests.support.storage import small_storage
 from torchcell_assets.defs.models.training import K8S_GPU_TAGS, MODEL_ASSETS, PIPES_MODULE
 from torchcell_assets.lib.k8s import (
     K8sTrainingSettings,
@@ -133,21 +134,6 @@ def kubernetes_api(monkeypatch, tmp_path):
     fake = FakeKubernetes()
     monkeypatch.setattr(DagsterKubernetesClient, "production_client", staticmethod(lambda *a, **k: fake))
     return fake, str(tmp_path / "kubeconfig")
-
-
-def small_storage(root):
-    """The synthetic digenic dataset and its genes in a data directory under `root`."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from tests.support.training import GENES, synthetic_table
-    from torchcell_assets.defs.sources.paths import GENOME_PARQUET
-    from torchcell_assets.lib.storage import TorchcellStorage
-
-    storage = TorchcellStorage(data_dir=str(root))
-    pq.write_table(synthetic_table()[0], storage.dataset_parquet("digenic"))
-    pq.write_table(pa.table({"systematic_name": GENES}), storage.path(*GENOME_PARQUET))
-    return storage
 
 
 TRAINING = {

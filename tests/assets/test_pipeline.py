@@ -19,8 +19,6 @@ from torchcell_assets.defs.graph.resources import GraphDatabase
 from torchcell_assets.defs.models.partitions import COMPARISON_DATASET, COMPARISON_SPLITS
 from torchcell_assets.defs.models.training import NEURAL_MODELS
 from torchcell_assets.defs.resources import ProcessGroupPipesClient
-from torchcell_assets.defs.sources.genome import s288c_genome
-from torchcell_assets.defs.sources.releases import costanzo2016
 from torchcell_assets.defs.sweeps.assets import (
     SWEEP_CSV,
     SWEEP_PARTITIONS,
@@ -152,21 +150,6 @@ def test_model_benchmarks_hold_every_run_and_their_check_can_fail(run):
     table.assign(pearson=table["pearson_ci_high"] + 0.1).to_csv(bad.path(*MODEL_BENCHMARKS_CSV), index=False)
     result = cis_bracket_estimates(storage=bad)
     assert not result.passed and result.metadata["outside_ci"].value == int(models["pearson"].notna().sum())
-
-
-def test_a_source_without_real_or_simulated_files_fails_clearly(tmp_path):
-    user = TorchcellStorage(data_dir=str(tmp_path / "data"), raw_dir=str(tmp_path / "empty_raw"))
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [s288c_genome, costanzo2016],
-            instance=instance,
-            resources={"storage": user},
-            selection=[costanzo2016.key, s288c_genome.key],
-            raise_on_error=False,
-        )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "strain_ids_and_single_mutant_fitness.xlsx" in str(failure.step_failure_data.error)
 
 
 @pytest.mark.slow

@@ -14,11 +14,9 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from tests.support.training import GENES, synthetic_table
+from tests.support.storage import small_storage
 from torchcell_assets.defs.resources import ProcessGroupPipesClient, TrainingClient, training_client_from_env
 from torchcell_assets.lib.slurm_pipes import SlurmJobConfig, job_info, job_script, split_command
 from torchcell_core.train.config import TrainConfig
@@ -238,17 +236,6 @@ def squeue() -> list[list[str]]:
     listed = subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True, text=True, timeout=30)
     assert listed.returncode == 0, listed.stderr
     return [row.split() for row in listed.stdout.splitlines()]
-
-
-def small_storage(root: Path):
-    """A data directory holding the synthetic table as the digenic dataset and the genes as the genome table."""
-    from torchcell_assets.defs.sources.paths import GENOME_PARQUET
-    from torchcell_assets.lib.storage import TorchcellStorage
-
-    storage = TorchcellStorage(data_dir=str(root))
-    pq.write_table(synthetic_table()[0], storage.dataset_parquet("digenic"))
-    pq.write_table(pa.table({"systematic_name": GENES}), storage.path(*GENOME_PARQUET))
-    return storage
 
 
 TRAINING = {

@@ -216,6 +216,18 @@ def test_a_dataset_gene_set_naming_unknown_genes_fails_clearly(smoke):
     assert storage.dataset_parquet("digenic").read_bytes() == before  # nothing stored was touched
 
 
+def _costanzo_run(storage: TorchcellStorage) -> dg.ExecuteInProcessResult:
+    """The genome and the Costanzo source materialized into `storage` in a fresh instance (failures returned)."""
+    with dg.instance_for_test() as instance:
+        return dg.materialize(
+            [s288c_genome, costanzo2016],
+            instance=instance,
+            resources={"storage": storage},
+            selection=[costanzo2016.key, s288c_genome.key],
+            raise_on_error=False,
+        )
+
+
 def test_real_release_in_the_raw_dir_wins_over_the_simulator(smoke, tmp_path):
     """Files a user puts in $TORCHCELL_RAW_DIR/costanzo2016/ are used (and labelled real)."""
     _, storage, _, _ = smoke
@@ -225,19 +237,21 @@ def test_real_release_in_the_raw_dir_wins_over_the_simulator(smoke, tmp_path):
     for name in ("strain_ids_and_single_mutant_fitness.xlsx", "SGA_ExE.txt"):
         (raw / name).write_bytes((simulated_dir / name).read_bytes())
     user = TorchcellStorage(data_dir=str(tmp_path / "data"), raw_dir=str(tmp_path / "raw"))
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [s288c_genome, costanzo2016],
-            instance=instance,
-            resources={"storage": user},
-            selection=[costanzo2016.key, s288c_genome.key],
-        )
+    result = _costanzo_run(user)
     assert result.success
     provenance = read_provenance(user, "costanzo2016")
     assert provenance["simulated"] is False
     assert set(provenance["sha256"]) == {"strain_ids_and_single_mutant_fitness.xlsx", "SGA_ExE.txt"}
     records = pd.read_parquet(user.path(*COSTANZO_RECORDS))
     assert set(records["source_file"]) == {"SGA_ExE.txt"} and not records["simulated"].any()
+
+
+def test_a_source_without_real_or_simulated_files_fails_clearly(tmp_path):
+    user = TorchcellStorage(data_dir=str(tmp_path / "data"), raw_dir=str(tmp_path / "empty_raw"))
+    result = _costanzo_run(user)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "strain_ids_and_single_mutant_fitness.xlsx" in str(failure.step_failure_data.error)
 
 
 def test_unchanged_inputs_skip_the_rebuild_and_a_changed_config_does_not(smoke):
